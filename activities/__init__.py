@@ -1,0 +1,1 @@
+"""Temporal activities: the side effects the eucp workflows ask for."""

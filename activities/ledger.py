@@ -1,0 +1,48 @@
+"""The `record_decisions` activity: write a workflow's decisions to the ledger, exactly once.
+
+Workflows fix each decision's id before calling, so a retried attempt finds the rows the
+earlier one wrote and adds nothing.
+"""
+
+from __future__ import annotations
+
+import structlog
+from pydantic import BaseModel, Field
+from temporalio import activity
+
+from eucp.decisions import Decision
+from eucp.ledger import Ledger
+
+
+class RecordDecisions(BaseModel):
+    """One batch of decisions, written in one transaction."""
+
+    decisions: list[Decision] = Field(min_length=1)
+
+
+class Recorded(BaseModel):
+    """How many decisions were new, and the head of the last decision's incident after the write.
+
+    Kept in workflow history, the head hash anchors the chain outside the database.
+    """
+
+    count_new: int
+    head_seq: int
+    head_hash: str
+
+
+class LedgerActivities:
+    """Ledger writes, bound to one open ledger (sync: the worker runs them in a thread pool)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    @activity.defn(name="record_decisions")
+    def record_decisions(self, batch: RecordDecisions) -> Recorded:
+        """Append the batch; decisions already stored are skipped, not written twice."""
+        incident_id = batch.decisions[-1].incident_id
+        log = structlog.get_logger().bind(incident_id=incident_id, count=len(batch.decisions))
+        appended = self._ledger.record(batch.decisions)
+        head = self._ledger.head(incident_id)
+        log.info("decisions recorded", count_new=appended.new, head_seq=head.seq)
+        return Recorded(count_new=appended.new, head_seq=head.seq, head_hash=head.hash)

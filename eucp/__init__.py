@@ -1,0 +1,1 @@
+"""eucp: the EU Crisis Protocol as durable Temporal workflows."""

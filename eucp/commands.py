@@ -1,0 +1,77 @@
+"""What participants send to a crisis: one model per Update, validated at the edge."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from eucp.identifiers import ContentIdentifier
+from eucp.incident import Assessment
+from eucp.participants import Actor
+from eucp.tasks import LegalBasis, TaskReport, VoluntaryReferral
+
+MAX_BATCH = 1000
+
+
+class Command(BaseModel):
+    """Who acts and why; the reason is required where the phase machine says so."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    actor: Actor
+    reason: str | None = Field(default=None, max_length=4000)
+
+
+class Assess(Command):
+    assessment: Assessment
+
+
+class Activate(Command):
+    platforms: list[str] | None = Field(
+        default=None, description="participating platforms; all registered platforms if omitted"
+    )
+    identifiers: list[ContentIdentifier] = Field(default_factory=list, max_length=MAX_BATCH)
+    basis: LegalBasis = VoluntaryReferral()
+
+
+class AddContent(Command):
+    identifiers: list[ContentIdentifier] = Field(min_length=1, max_length=MAX_BATCH)
+    basis: LegalBasis = VoluntaryReferral()
+
+
+class ReportSightings(Command):
+    identifiers: list[ContentIdentifier] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class WithdrawContent(Command):
+    items: list[int] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ReportFalsePositive(Command):
+    item: int = Field(ge=1)
+
+
+class DeEscalate(Command):
+    withdraw_open_tasks: bool = False
+
+
+class SubmitReviewInput(Command):
+    text: str = Field(min_length=1, max_length=20_000)
+
+
+class ReportTasks(BaseModel):
+    """A platform's bulk report: many tasks in one Update (100-250 is the sweet spot)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    actor: Actor
+    reports: list[TaskReport] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class WithdrawTasks(BaseModel):
+    """The crisis telling a platform's workflow to withdraw tasks (all open ones if no items)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    actor: Actor
+    reason: str
+    items: list[int] | None = None

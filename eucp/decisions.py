@@ -1,0 +1,91 @@
+"""Decisions: what the ledger records, one row each, and how a row is hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from eucp.participants import Actor
+
+
+class DecisionKind(StrEnum):
+    # incident level
+    reported = "reported"
+    assessed = "assessed"
+    activated = "activated"
+    not_activated = "not_activated"
+    content_added = "content_added"
+    content_withdrawn = "content_withdrawn"
+    sighting_reported = "sighting_reported"
+    false_positive_reported = "false_positive_reported"
+    de_escalated = "de_escalated"
+    re_escalated = "re_escalated"
+    review_started = "review_started"
+    review_input = "review_input"
+    closed = "closed"
+    assessment_reminder = "assessment_reminder"
+    assessment_escalated = "assessment_escalated"
+    # task level
+    task_acknowledged = "task_acknowledged"
+    task_removed = "task_removed"
+    task_not_found = "task_not_found"
+    task_declined = "task_declined"
+    task_cannot_comply = "task_cannot_comply"
+    task_resumed = "task_resumed"
+    task_withdrawn = "task_withdrawn"
+    sla_breached = "sla_breached"
+    sla_escalated = "sla_escalated"
+
+
+class Decision(BaseModel):
+    """One accepted decision: who, what, when, why and on which inputs.
+
+    `decision_id` is fixed by the workflow before the ledger write, so a retried write
+    finds the row it already made instead of adding a second one.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    decision_id: str = Field(min_length=1, max_length=300)
+    incident_id: str
+    actor: Actor
+    kind: DecisionKind
+    reason: str | None = None
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    at: datetime
+
+
+class LedgerRow(BaseModel):
+    """A decision as stored: its place in the incident's chain and the hashes that bind it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    incident_id: str
+    seq: int
+    decision: Decision
+    prev_hash: str
+    hash: str
+
+
+GENESIS_HASH = "0" * 64
+
+
+def canonical_json(value: Any) -> str:
+    """Key-sorted, compact JSON: the same decision always hashes the same."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def row_hash(incident_id: str, seq: int, decision: Decision, prev_hash: str) -> str:
+    """SHA-256 over the canonical JSON of the row's content and the previous row's hash."""
+    body = {
+        "incident_id": incident_id,
+        "seq": seq,
+        "decision": decision.model_dump(mode="json"),
+        "prev_hash": prev_hash,
+    }
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()

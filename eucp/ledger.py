@@ -1,0 +1,491 @@
+"""The decision ledger: every accepted decision, append-only, one hash chain per incident.
+
+Row n of an incident stores the hash of row n-1 and its own hash covers its content and that
+link, so editing, deleting, inserting or reordering stored rows breaks the chain at a row that
+`verify_chain` finds and names. Appends are idempotent by decision id, so a retried activity
+writes each decision exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NamedTuple, Protocol, Self, TypeVar
+from urllib.parse import urlsplit
+
+import psycopg
+from pydantic import BaseModel, ConfigDict
+
+from eucp.decisions import GENESIS_HASH, Decision, LedgerRow, canonical_json, row_hash
+
+_T = TypeVar("_T")
+
+
+class ChainReport(BaseModel):
+    """The outcome of verifying one incident's chain; `problem` tells a human what broke."""
+
+    model_config = ConfigDict(frozen=True)
+
+    incident_id: str
+    ok: bool
+    rows_checked: int
+    head_hash: str | None = None
+    """Hash of the last row that verified: anchor it elsewhere to also catch a cut-off tail."""
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+
+def verify_chain(incident_id: str, rows: Sequence[LedgerRow]) -> ChainReport:
+    """Check that `rows` are exactly the chain 1..n of `incident_id`; stop at the first break."""
+    head: str | None = None
+    for index, row in enumerate(rows):
+        broken = _break_at(incident_id, index + 1, head or GENESIS_HASH, row)
+        if broken is not None:
+            bad_seq, problem = broken
+            return ChainReport(
+                incident_id=incident_id,
+                ok=False,
+                rows_checked=index + 1,
+                head_hash=head,
+                first_bad_seq=bad_seq,
+                problem=problem,
+            )
+        head = row.hash
+    return ChainReport(incident_id=incident_id, ok=True, rows_checked=len(rows), head_hash=head)
+
+
+def _break_at(
+    incident_id: str, expected_seq: int, prev_hash: str, row: LedgerRow
+) -> tuple[int, str] | None:
+    """The seq and description of what is wrong with `row` at this place in the chain, if any."""
+    owner = row.incident_id if row.incident_id != incident_id else row.decision.incident_id
+    if owner != incident_id:
+        return row.seq, f"row {row.seq} belongs to incident {owner!r}"
+    if row.seq > expected_seq:
+        jump = f"jumps from {expected_seq - 1} to" if expected_seq > 1 else "starts at"
+        return expected_seq, f"row {expected_seq} missing: sequence {jump} {row.seq} (deleted?)"
+    if row.seq < expected_seq:
+        return expected_seq, (
+            f"row {expected_seq} expected but row {row.seq} found again (duplicated or reordered?)"
+        )
+    if row.prev_hash != prev_hash:
+        link = "the genesis hash" if row.seq == 1 else f"row {row.seq - 1}'s hash"
+        return row.seq, f"row {row.seq}: prev_hash does not match {link} (reordered or inserted?)"
+    if row.hash != row_hash(incident_id, row.seq, row.decision, row.prev_hash):
+        return row.seq, f"row {row.seq}: hash does not match its content (edited?)"
+    return None
+
+
+class Head(NamedTuple):
+    """The last row of an incident's chain; (0, GENESIS_HASH) while it is empty."""
+
+    seq: int
+    hash: str
+
+
+class Appended(BaseModel):
+    """What an append did: each decision's row (stored before or now) and how many are new."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rows: list[LedgerRow]
+    new: int
+
+
+class Ledger(ABC):
+    """An append-only store of decisions, one hash chain per incident."""
+
+    def append(self, decisions: Sequence[Decision]) -> list[LedgerRow]:
+        """Store the decisions in one transaction and return each one's row, in order.
+
+        A decision id already stored returns its stored row and adds nothing; new decisions
+        take the next seq of their incident in the given order.
+        """
+        return self.record(decisions).rows
+
+    @abstractmethod
+    def record(self, decisions: Sequence[Decision]) -> Appended:
+        """`append`, also saying how many rows are new (for the activity's result and logs)."""
+
+    @abstractmethod
+    def rows(
+        self, incident_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[LedgerRow]:
+        """An incident's rows with seq > `after_seq`, in order; at most `limit` of them."""
+
+    @abstractmethod
+    def head(self, incident_id: str) -> Head:
+        """The incident's last row."""
+
+    @abstractmethod
+    def incidents(self) -> list[str]:
+        """Every incident with at least one row, sorted."""
+
+    @abstractmethod
+    def verify(self, incident_id: str) -> ChainReport:
+        """Re-check the incident's whole chain from the stored data alone."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the database connection."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class _Cursor(Protocol):
+    """The DB-API cursor subset that sqlite3 and psycopg share."""
+
+    def execute(self, query: str, params: Sequence[Any] = ..., /) -> object: ...
+
+    def executemany(self, query: str, params_seq: Iterable[Sequence[Any]], /) -> object: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class _Dialect(ABC):
+    """What differs between SQL databases; everything else is shared in `SqlLedger`."""
+
+    placeholder: str
+
+    @abstractmethod
+    def read(self) -> AbstractContextManager[_Cursor]:
+        """A cursor for reads outside any explicit transaction."""
+
+    @abstractmethod
+    def write(self, lock_names: Sequence[str]) -> AbstractContextManager[_Cursor]:
+        """A cursor in a transaction that serialises with every other writer of `lock_names`."""
+
+    @abstractmethod
+    def reconnect_if_dropped(self) -> bool:
+        """Replace a dropped connection; True if it did, so the failed work may be retried."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connection."""
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS decisions (
+    incident_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    decision_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    at TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (incident_id, seq)
+)
+"""
+_SCHEMA_LOCK = "eucp ledger schema"
+_COLUMNS = "incident_id, seq, decision_id, kind, actor, at, payload, prev_hash, hash"
+_INSERT = f"INSERT INTO decisions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _encode(row: LedgerRow) -> tuple[str, int, str, str, str, str, str, str, str]:
+    """A row as stored: the decision's JSON, with the fields auditors query also in columns."""
+    data = row.decision.model_dump(mode="json")
+    return (
+        row.incident_id,
+        row.seq,
+        data["decision_id"],
+        data["kind"],
+        data["actor"]["id"],
+        data["at"],
+        canonical_json(data),
+        row.prev_hash,
+        row.hash,
+    )
+
+
+def _decode(record: Sequence[Any]) -> LedgerRow:
+    """Rebuild a row from its columns alone; raises ValueError if they no longer make one.
+
+    The query columns are laid over the payload, so an edit to either one changes the rebuilt
+    decision and shows up as a hash mismatch.
+    """
+    incident_id, seq, decision_id, kind, actor, at, payload, prev_hash, hash_ = record
+    data = json.loads(payload)
+    if not isinstance(data, dict) or not isinstance(data.get("actor"), dict):
+        raise ValueError("payload is not a decision")
+    data.update(decision_id=decision_id, kind=kind, at=at, actor={**data["actor"], "id": actor})
+    return LedgerRow(
+        incident_id=incident_id,
+        seq=seq,
+        decision=Decision.model_validate(data),
+        prev_hash=prev_hash,
+        hash=hash_,
+    )
+
+
+class SqlLedger(Ledger):
+    """The ledger over a SQL database; `dialect` supplies what differs between databases.
+
+    `lock` serialises the use of its one connection across threads.
+    """
+
+    def __init__(self, dialect: _Dialect, lock: threading.Lock) -> None:
+        self._dialect = dialect
+        self._lock = lock
+        self._run(lambda cur: cur.execute(_SCHEMA), write_locks=[_SCHEMA_LOCK])
+
+    def record(self, decisions: Sequence[Decision]) -> Appended:
+        if not decisions:
+            return Appended(rows=[], new=0)
+        incidents = sorted({d.incident_id for d in decisions})
+        return self._run(lambda cur: self._record(cur, decisions), write_locks=incidents)
+
+    def rows(
+        self, incident_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[LedgerRow]:
+        records = self._run(lambda cur: self._select(cur, incident_id, after_seq, limit))
+        return [_decode(record) for record in records]
+
+    def head(self, incident_id: str) -> Head:
+        return self._run(lambda cur: self._head(cur, incident_id))
+
+    def incidents(self) -> list[str]:
+        def query(cur: _Cursor) -> list[str]:
+            cur.execute("SELECT DISTINCT incident_id FROM decisions ORDER BY incident_id")
+            return [incident_id for (incident_id,) in cur.fetchall()]
+
+        return self._run(query)
+
+    def verify(self, incident_id: str) -> ChainReport:
+        rows: list[LedgerRow] = []
+        for record in self._run(lambda cur: self._select(cur, incident_id)):
+            try:
+                rows.append(_decode(record))
+            except ValueError:
+                report = verify_chain(incident_id, rows)
+                if not report.ok:
+                    return report
+                seq = record[1]
+                return ChainReport(
+                    incident_id=incident_id,
+                    ok=False,
+                    rows_checked=len(rows) + 1,
+                    head_hash=report.head_hash,
+                    first_bad_seq=seq,
+                    problem=f"row {seq}: stored content is not a valid decision (edited?)",
+                )
+        return verify_chain(incident_id, rows)
+
+    def close(self) -> None:
+        with self._lock:
+            self._dialect.close()
+
+    def _record(self, cur: _Cursor, decisions: Sequence[Decision]) -> Appended:
+        """Inside the write transaction: reuse stored rows, chain and insert the new ones."""
+        ids = list(dict.fromkeys(d.decision_id for d in decisions))
+        marks = ", ".join("?" * len(ids))
+        self._execute(cur, f"SELECT {_COLUMNS} FROM decisions WHERE decision_id IN ({marks})", ids)
+        by_id = {row.decision.decision_id: row for row in map(_decode, cur.fetchall())}
+        heads: dict[str, Head] = {}
+        rows: list[LedgerRow] = []
+        new: list[LedgerRow] = []
+        for decision in decisions:
+            row = by_id.get(decision.decision_id)
+            if row is None:
+                incident_id = decision.incident_id
+                head = heads[incident_id] if incident_id in heads else self._head(cur, incident_id)
+                seq = head.seq + 1
+                row = LedgerRow(
+                    incident_id=incident_id,
+                    seq=seq,
+                    decision=decision,
+                    prev_hash=head.hash,
+                    hash=row_hash(incident_id, seq, decision, head.hash),
+                )
+                heads[incident_id] = Head(seq, row.hash)
+                by_id[decision.decision_id] = row
+                new.append(row)
+            rows.append(row)
+        if new:
+            cur.executemany(self._sql(_INSERT), [_encode(row) for row in new])
+        return Appended(rows=rows, new=len(new))
+
+    def _head(self, cur: _Cursor, incident_id: str) -> Head:
+        self._execute(
+            cur,
+            "SELECT seq, hash FROM decisions WHERE incident_id = ? ORDER BY seq DESC LIMIT 1",
+            [incident_id],
+        )
+        found = cur.fetchall()
+        return Head(*found[0]) if found else Head(0, GENESIS_HASH)
+
+    def _select(
+        self, cur: _Cursor, incident_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[Any]:
+        """An incident's stored records (raw columns) in seq order."""
+        query = f"SELECT {_COLUMNS} FROM decisions WHERE incident_id = ? AND seq > ? ORDER BY seq"
+        params: list[Any] = [incident_id, after_seq]
+        if limit is not None:
+            query += " LIMIT ?"
+            params.append(limit)
+        self._execute(cur, query, params)
+        return cur.fetchall()
+
+    def _execute(self, cur: _Cursor, query: str, params: Sequence[Any]) -> None:
+        cur.execute(self._sql(query), params)
+
+    def _sql(self, query: str) -> str:
+        """The query with `?` placeholders turned into the dialect's."""
+        return query.replace("?", self._dialect.placeholder)
+
+    def _run(self, work: Callable[[_Cursor], _T], write_locks: Sequence[str] | None = None) -> _T:
+        """Run `work` on a cursor, in a write transaction holding `write_locks` if given.
+
+        After a dropped connection it reconnects and runs `work` once more: safe, since every
+        operation is a read or an append that is idempotent by decision id.
+        """
+        with self._lock:
+            try:
+                return self._attempt(work, write_locks)
+            except Exception:
+                if not self._dialect.reconnect_if_dropped():
+                    raise
+            return self._attempt(work, write_locks)
+
+    def _attempt(self, work: Callable[[_Cursor], _T], write_locks: Sequence[str] | None) -> _T:
+        scope = self._dialect.read() if write_locks is None else self._dialect.write(write_locks)
+        with scope as cur:
+            return work(cur)
+
+
+class _SqliteDialect(_Dialect):
+    """SQLite: WAL journal, and `BEGIN IMMEDIATE` so a writer holds the database's write lock
+    from its first read, which keeps each incident's head stable until it commits."""
+
+    placeholder = "?"
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: no implicit transactions, `write` issues its own BEGIN.
+        self._conn = sqlite3.connect(
+            path, timeout=30, isolation_level=None, check_same_thread=False
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+
+    @contextmanager
+    def read(self) -> Iterator[_Cursor]:
+        cur = self._conn.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    @contextmanager
+    def write(self, lock_names: Sequence[str]) -> Iterator[_Cursor]:
+        cur = self._conn.cursor()
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    cur.execute("ROLLBACK")
+                raise
+        finally:
+            cur.close()
+
+    def reconnect_if_dropped(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class _PostgresDialect(_Dialect):
+    """PostgreSQL: a transaction-scoped advisory lock per incident, so writers in several
+    processes take turns at each incident's head; reconnects when the server dropped us."""
+
+    placeholder = "%s"
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._conn = self._connect()
+
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        return psycopg.connect(self._url, autocommit=True)
+
+    @contextmanager
+    def read(self) -> Iterator[_Cursor]:
+        with self._conn.cursor() as cur:
+            yield cur
+
+    @contextmanager
+    def write(self, lock_names: Sequence[str]) -> Iterator[_Cursor]:
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            # Locks in one global order (by key, not name: names may share a key) avoid deadlocks.
+            cur.execute(
+                "SELECT DISTINCT hashtext(name) FROM unnest(%s::text[]) AS name ORDER BY 1",
+                [list(lock_names)],
+            )
+            for (key,) in cur.fetchall():
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+            yield cur
+
+    def reconnect_if_dropped(self) -> bool:
+        if not self._conn.broken:  # alive, or closed on purpose
+            return False
+        self._conn = self._connect()
+        return True
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+_SQLITE_LOCK = threading.Lock()
+"""Shared by every SQLite ledger in the process: writers here queue instead of busy-waiting."""
+
+
+class SqliteLedger(SqlLedger):
+    """The ledger in a SQLite file: one host, any number of threads and processes."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(_SqliteDialect(path), _SQLITE_LOCK)
+
+
+class PostgresLedger(SqlLedger):
+    """The ledger in PostgreSQL: any number of writer processes on any hosts."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(_PostgresDialect(url), threading.Lock())
+
+
+_SCHEMES = ("sqlite", "postgresql", "postgres")
+
+
+def open_ledger(url: str) -> Ledger:
+    """Open the ledger at `url`: `sqlite:///relative/path`, `sqlite:////absolute/path` or
+    `postgresql://user@host:port/db` (`postgres://` too). Creates the schema if missing."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        if parts.netloc or not parts.path.startswith("/") or len(parts.path) < 2:
+            raise ValueError("a sqlite ledger url looks like sqlite:///relative/path.sqlite3")
+        return SqliteLedger(Path(parts.path[1:]))
+    if parts.scheme in ("postgresql", "postgres"):
+        return PostgresLedger(url)
+    # Name only the scheme: a PostgreSQL url may carry a password.
+    raise ValueError(
+        f"unsupported ledger url scheme {parts.scheme!r}; use one of: {', '.join(_SCHEMES)}"
+    )

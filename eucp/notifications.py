@@ -1,0 +1,47 @@
+"""Notifications: what eucp tells a participant, and the record that it was delivered."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class NotificationKind(StrEnum):
+    """Why a participant is being told something; sent as the `X-EUCP-Event` header."""
+
+    task_assigned = "task_assigned"
+    reminder = "reminder"
+    escalation = "escalation"
+    phase_changed = "phase_changed"
+    false_positive = "false_positive"
+    review_requested = "review_requested"
+    tasks_withdrawn = "tasks_withdrawn"
+
+
+class Notification(BaseModel):
+    """One message to one participant.
+
+    `delivery_id` is fixed by the workflow and identical on every retry, so a receiver
+    that sees it twice knows it is the same notification and can drop the duplicate.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    delivery_id: str = Field(min_length=1)
+    recipient_id: str
+    kind: NotificationKind
+    incident_id: str
+    summary: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Delivery(BaseModel):
+    """The result of a notification: which of the recipient's channels accepted it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    delivery_id: str
+    recipient_id: str
+    channels: list[str]

@@ -1,0 +1,234 @@
+"""The service layer over Temporal: what the CLI, the demo, the tests (and later the HTTP API)
+call to report, steer and answer a crisis. Rejections come back as `Rejected(field, rule)`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+
+from eucp.commands import (
+    Activate,
+    AddContent,
+    Assess,
+    Command,
+    DeEscalate,
+    ReportFalsePositive,
+    ReportSightings,
+    ReportTasks,
+    SubmitReviewInput,
+    WithdrawContent,
+)
+from eucp.identifiers import AnyIdentifier
+from eucp.incident import Assessment, IncidentReport
+from eucp.participants import Actor, Participant, ParticipantKind
+from eucp.settings import Settings, SlaSettings
+from eucp.state import (
+    Answer,
+    CrisisResult,
+    CrisisState,
+    CrisisStatus,
+    PlatformSummary,
+    ReportAnswer,
+    TaskPage,
+    TaskQuery,
+)
+from eucp.tasks import LegalBasis, TaskReport, VoluntaryReferral
+from workflows.crisis import CrisisWorkflow
+from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
+
+R = TypeVar("R", bound=BaseModel)
+VOLUNTARY = VoluntaryReferral()
+
+
+class Rejected(Exception):
+    """The protocol refused an action; nothing changed. `field` is the input at fault."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+class IncidentStatus(BaseModel):
+    """The crisis and each platform's tasks, read in one go."""
+
+    crisis: CrisisStatus
+    platforms: dict[str, PlatformSummary]
+
+
+class Incidents:
+    def __init__(self, client: Client, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+
+    async def report(
+        self,
+        incident_id: str,
+        report: IncidentReport,
+        participants: Sequence[Participant],
+        sla: SlaSettings | None = None,
+    ) -> None:
+        """Starts the incident's workflow; the report is its first recorded decision."""
+        if report.reporter not in {p.id for p in participants}:
+            raise Rejected("reporter", f"{report.reporter!r} is not a registered participant")
+        state = CrisisState(
+            incident_id=incident_id,
+            report=report,
+            participants=list(participants),
+            sla=sla or self.settings.sla,
+            pdq_match_distance=self.settings.pdq_match_distance,
+            pdq_min_quality=self.settings.pdq_min_quality,
+        )
+        await self.client.start_workflow(
+            CrisisWorkflow.run,
+            state,
+            id=incident_id,
+            task_queue=self.settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+
+    def handle(self, incident_id: str) -> WorkflowHandle[CrisisWorkflow, CrisisResult]:
+        return self.client.get_workflow_handle_for(CrisisWorkflow.run, incident_id)
+
+    def platform_handle(
+        self, incident_id: str, platform_id: str
+    ) -> WorkflowHandle[PlatformTasksWorkflow, PlatformSummary]:
+        return self.client.get_workflow_handle_for(
+            PlatformTasksWorkflow.run, platform_workflow_id(incident_id, platform_id)
+        )
+
+    async def status(self, incident_id: str) -> IncidentStatus:
+        crisis = await self.handle(incident_id).query(CrisisWorkflow.status)
+        summaries = await asyncio.gather(
+            *(
+                self.platform_handle(incident_id, p).query(PlatformTasksWorkflow.summary)
+                for p in crisis.platforms
+                if p not in crisis.finals
+            )
+        )
+        platforms = dict(crisis.finals) | {s.platform_id: s for s in summaries}
+        return IncidentStatus(crisis=crisis, platforms=platforms)
+
+    async def tasks(
+        self, incident_id: str, platform_id: str, query: TaskQuery | None = None
+    ) -> TaskPage:
+        return await self.platform_handle(incident_id, platform_id).query(
+            PlatformTasksWorkflow.tasks, query or TaskQuery()
+        )
+
+    async def result(self, incident_id: str) -> CrisisResult:
+        return await self.handle(incident_id).result()
+
+    def as_participant(self, incident_id: str, actor: Actor) -> Session:
+        return Session(self, incident_id, actor)
+
+
+async def _update(
+    handle: WorkflowHandle[Any, Any], update: Any, arg: BaseModel, rtype: type[R]
+) -> R:
+    try:
+        result = await handle.execute_update(update, arg)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type == "Rejected" and cause.details:
+            details = cause.details[0]
+            raise Rejected(details["field"], details["rule"]) from None
+        raise
+    assert isinstance(result, rtype)
+    return result
+
+
+class Session:
+    """One participant acting on one incident: the protocol's verbs, in its words."""
+
+    def __init__(self, incidents: Incidents, incident_id: str, actor: Actor) -> None:
+        self.incidents = incidents
+        self.incident_id = incident_id
+        self.actor = actor
+
+    async def _crisis(self, update: Any, cmd: BaseModel) -> Answer:
+        return await _update(self.incidents.handle(self.incident_id), update, cmd, Answer)
+
+    async def assess(self, assessment: Assessment, reason: str | None = None) -> Answer:
+        return await self._crisis(
+            CrisisWorkflow.assess, Assess(actor=self.actor, reason=reason, assessment=assessment)
+        )
+
+    async def activate(
+        self,
+        reason: str,
+        identifiers: Sequence[AnyIdentifier] = (),
+        platforms: list[str] | None = None,
+        basis: LegalBasis = VOLUNTARY,
+    ) -> Answer:
+        cmd = Activate(
+            actor=self.actor,
+            reason=reason,
+            identifiers=list(identifiers),
+            platforms=platforms,
+            basis=basis,
+        )
+        return await self._crisis(CrisisWorkflow.activate, cmd)
+
+    async def decline(self, reason: str | None) -> Answer:
+        return await self._crisis(CrisisWorkflow.decline, Command(actor=self.actor, reason=reason))
+
+    async def add_content(
+        self, identifiers: Sequence[AnyIdentifier], basis: LegalBasis = VOLUNTARY
+    ) -> Answer:
+        cmd = AddContent(actor=self.actor, identifiers=list(identifiers), basis=basis)
+        return await self._crisis(CrisisWorkflow.add_content, cmd)
+
+    async def withdraw_content(self, items: list[int], reason: str) -> Answer:
+        cmd = WithdrawContent(actor=self.actor, items=items, reason=reason)
+        return await self._crisis(CrisisWorkflow.withdraw_content, cmd)
+
+    async def report_sightings(self, identifiers: Sequence[AnyIdentifier]) -> Answer:
+        cmd = ReportSightings(actor=self.actor, identifiers=list(identifiers))
+        return await self._crisis(CrisisWorkflow.report_sightings, cmd)
+
+    async def report_false_positive(self, item: int, reason: str) -> Answer:
+        cmd = ReportFalsePositive(actor=self.actor, item=item, reason=reason)
+        return await self._crisis(CrisisWorkflow.report_false_positive, cmd)
+
+    async def de_escalate(self, reason: str | None, withdraw_open_tasks: bool = False) -> Answer:
+        cmd = DeEscalate(actor=self.actor, reason=reason, withdraw_open_tasks=withdraw_open_tasks)
+        return await self._crisis(CrisisWorkflow.de_escalate, cmd)
+
+    async def re_escalate(self, reason: str | None) -> Answer:
+        return await self._crisis(
+            CrisisWorkflow.re_escalate, Command(actor=self.actor, reason=reason)
+        )
+
+    async def start_review(self, reason: str | None = None) -> Answer:
+        return await self._crisis(
+            CrisisWorkflow.start_review, Command(actor=self.actor, reason=reason)
+        )
+
+    async def submit_review_input(self, text: str) -> Answer:
+        cmd = SubmitReviewInput(actor=self.actor, text=text)
+        return await self._crisis(CrisisWorkflow.submit_review_input, cmd)
+
+    async def close(self, reason: str | None = None) -> Answer:
+        return await self._crisis(CrisisWorkflow.close, Command(actor=self.actor, reason=reason))
+
+    # ---- a platform's own tasks -----------------------------------------------------------
+
+    async def report_tasks(
+        self, reports: Sequence[TaskReport], platform_id: str | None = None
+    ) -> ReportAnswer:
+        """Reports on many tasks in one Update; `platform_id` defaults to the actor's own."""
+        handle = self.incidents.platform_handle(self.incident_id, platform_id or self.actor.id)
+        cmd = ReportTasks(actor=self.actor, reports=list(reports))
+        return await _update(handle, PlatformTasksWorkflow.report, cmd, ReportAnswer)
+
+    async def my_tasks(self, query: TaskQuery | None = None) -> TaskPage:
+        if self.actor.kind is not ParticipantKind.platform:
+            raise Rejected("actor.kind", "only a platform has tasks of its own")
+        return await self.incidents.tasks(self.incident_id, self.actor.id, query)

@@ -1,0 +1,169 @@
+"""Workflow state (carried across continue-as-new) and the views that queries return."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from eucp.identifiers import IndexSnapshot
+from eucp.incident import Assessment, IncidentReport
+from eucp.participants import Participant, ParticipantKind
+from eucp.phases import Phase
+from eucp.settings import SlaSettings
+from eucp.tasks import ContentItem, Stage, Task, TaskState
+
+
+class PhaseChange(BaseModel):
+    phase: Phase
+    at: datetime
+    by: str
+    reason: str | None = None
+
+
+class Counters(BaseModel):
+    """Numbers that make decision and delivery ids unique and replay-stable."""
+
+    decisions: int = 0
+    notices: int = 0
+
+
+class PlatformSummary(BaseModel):
+    """A platform's tasks by state, its open SLA breaches and escalations."""
+
+    platform_id: str
+    tasks: int = 0
+    by_state: dict[TaskState, int] = Field(default_factory=dict)
+    open_breaches: list[str] = Field(default_factory=list)
+    breaches: int = 0
+    escalations: int = 0
+
+
+class CrisisState(BaseModel):
+    """Everything a CrisisWorkflow run knows; the next run starts from it."""
+
+    incident_id: str
+    report: IncidentReport
+    participants: list[Participant]
+    sla: SlaSettings
+    pdq_match_distance: int = 31
+    pdq_min_quality: int = 50
+    phase: Phase = Phase.reported
+    phases: list[PhaseChange] = Field(default_factory=list)
+    assessment: Assessment | None = None
+    assessment_stage: Stage = Stage.on_time
+    platforms: list[str] = Field(default_factory=list)
+    items: int = 0
+    index: IndexSnapshot = IndexSnapshot()
+    false_positives: list[int] = Field(default_factory=list)
+    review_inputs: int = 0
+    review_due: datetime | None = None
+    finals: dict[str, PlatformSummary] = Field(default_factory=dict)
+    counters: Counters = Counters()
+
+    def ids_of(self, kind: ParticipantKind) -> list[str]:
+        return [p.id for p in self.participants if p.kind is kind]
+
+    @property
+    def reported_at(self) -> datetime:
+        return self.phases[0].at
+
+
+class CrisisStatus(BaseModel):
+    """The `status` query: where the crisis stands."""
+
+    incident_id: str
+    title: str
+    phase: Phase
+    phases: list[PhaseChange]
+    assessment: Assessment | None
+    assessment_overdue: bool
+    platforms: list[str]
+    items: int
+    false_positives: list[int]
+    review_inputs: int
+    decisions: int
+    finals: dict[str, PlatformSummary]
+
+
+class PlatformState(BaseModel):
+    """Everything a PlatformTasksWorkflow run knows; the next run starts from it."""
+
+    incident_id: str
+    platform_id: str
+    coordinators: list[str]
+    sla: SlaSettings
+    tasks: dict[str, Task] = Field(default_factory=dict)
+    breaches: int = 0
+    escalations: int = 0
+    finishing: bool = False
+    counters: Counters = Counters()
+
+    def summary(self, now: datetime) -> PlatformSummary:
+        open_breaches = [
+            t.task_id
+            for t in self.tasks.values()
+            if any(
+                due is not None and due <= now for due in (t.ack_due(self.sla), t.act_due(self.sla))
+            )
+        ]
+        return PlatformSummary(
+            platform_id=self.platform_id,
+            tasks=len(self.tasks),
+            by_state=dict(Counter(t.state for t in self.tasks.values())),
+            open_breaches=open_breaches,
+            breaches=self.breaches,
+            escalations=self.escalations,
+        )
+
+
+class PlatformStart(BaseModel):
+    """Input of a PlatformTasksWorkflow run: its state and the items it starts with."""
+
+    state: PlatformState
+    items: list[ContentItem] = Field(default_factory=list)
+
+
+class TaskPage(BaseModel):
+    tasks: list[Task]
+    total: int
+    next_offset: int | None
+
+
+class TaskQuery(BaseModel):
+    state: TaskState | None = None
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class CrisisResult(BaseModel):
+    """What a CrisisWorkflow returns when it ends: the summary for the review."""
+
+    incident_id: str
+    phase: Phase
+    phases: list[PhaseChange]
+    items: int
+    decisions: int
+    platforms: dict[str, PlatformSummary]
+
+
+class Answer(BaseModel):
+    """What an accepted coordinator or participant Update returns."""
+
+    phase: Phase
+    decisions: list[str] = Field(default_factory=list, description="ledger decision ids")
+    accepted_items: list[int] = Field(default_factory=list)
+    duplicates: int = 0
+    low_quality: int = 0
+
+
+class ReportAnswer(BaseModel):
+    """What a platform's bulk task report returns, task by task."""
+
+    changed: list[str] = Field(default_factory=list)
+    unchanged: list[str] = Field(default_factory=list)
+    refused: dict[str, str] = Field(
+        default_factory=dict,
+        description="tasks whose state moved on between validation and handling, with the rule",
+    )

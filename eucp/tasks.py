@@ -1,0 +1,242 @@
+"""Takedown tasks: one per (identifier, platform), the legal basis they rest on, the platform's
+responses and the task state machine with its SLA clocks. Pure: no I/O, no clock reads."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import IntEnum, StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from eucp.identifiers import ContentIdentifier
+from eucp.phases import ProtocolViolation
+from eucp.settings import SlaSettings
+
+
+class VoluntaryReferral(BaseModel):
+    """An EUCP task the platform weighs under its own terms; it may decline with a reason."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["voluntary"] = "voluntary"
+
+
+class RemovalOrder(BaseModel):
+    """A TCO Regulation removal order with its Annex I fields: binding, one hour from receipt."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["removal_order"] = "removal_order"
+    issuing_member_state: str = Field(pattern=r"^[A-Z]{2}$")
+    issuing_authority: str = Field(min_length=1, max_length=200)
+    addressee: str = Field(min_length=1, max_length=200)
+    contact_point: str = Field(min_length=1, max_length=200)
+    host_member_state: str = Field(pattern=r"^[A-Z]{2}$")
+    issued_at: AwareDatetime
+    reference: str = Field(min_length=1, max_length=100)
+    reasons: str = Field(min_length=1, max_length=4000, description="Art. 2(7) reasons")
+    confidential: bool = False
+    received_at: AwareDatetime | None = Field(
+        default=None, description="receipt by the provider; the hour runs from here"
+    )
+
+
+LegalBasis = Annotated[VoluntaryReferral | RemovalOrder, Field(discriminator="kind")]
+
+
+class ContentItem(BaseModel):
+    """An identifier accepted into the incident, numbered in arrival order."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    no: int = Field(ge=1)
+    identifier: ContentIdentifier
+    basis: LegalBasis = VoluntaryReferral()
+    source: str = Field(description="who brought it: the coordinator or the sighting platform")
+
+
+class TaskState(StrEnum):
+    assigned = "assigned"
+    acknowledged = "acknowledged"
+    cannot_comply = "cannot_comply"
+    removed = "removed"
+    not_found = "not_found"
+    declined = "declined"
+    withdrawn = "withdrawn"
+
+
+RESOLVED = frozenset(
+    {TaskState.removed, TaskState.not_found, TaskState.declined, TaskState.withdrawn}
+)
+
+
+class Outcome(StrEnum):
+    """What a platform reports about one task."""
+
+    acknowledged = "acknowledged"
+    removed = "removed"
+    not_found = "not_found"
+    declined = "declined"
+    cannot_comply = "cannot_comply"
+    resumed = "resumed"
+
+
+class CannotComplyReason(StrEnum):
+    """TCO Regulation Annex III: why an order cannot be executed (the hour pauses)."""
+
+    force_majeure = "force_majeure"
+    technical_impossibility = "technical_impossibility"
+    manifest_error = "manifest_error"
+    insufficient_information = "insufficient_information"
+
+
+class TaskReport(BaseModel):
+    """One platform report about one task."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task_id: str = Field(min_length=1, max_length=120)
+    outcome: Outcome
+    reason: str | None = Field(default=None, max_length=4000)
+    cannot_comply: CannotComplyReason | None = None
+    removed_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _fields_for_outcome(self) -> TaskReport:
+        if self.outcome is Outcome.declined and not (self.reason and self.reason.strip()):
+            raise ValueError("reason: declining a task requires a reason")
+        if self.outcome is Outcome.cannot_comply and self.cannot_comply is None:
+            raise ValueError("cannot_comply: name the Annex III reason")
+        return self
+
+
+class Stage(IntEnum):
+    """How far an SLA clock's miss has gone."""
+
+    on_time = 0
+    reminded = 1
+    escalated = 2
+
+
+class Task(BaseModel):
+    """One takedown task, owned by its platform's workflow."""
+
+    task_id: str
+    item_no: int
+    platform_id: str
+    identifier: ContentIdentifier
+    basis: LegalBasis
+    state: TaskState = TaskState.assigned
+    assigned_at: datetime
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    removed_at: datetime | None = None
+    reason: str | None = None
+    paused_since: datetime | None = None
+    paused_for: timedelta = timedelta(0)
+    ack_stage: Stage = Stage.on_time
+    act_stage: Stage = Stage.on_time
+
+    @property
+    def clock_start(self) -> datetime:
+        """The one hour runs from receipt of a removal order, else from assignment."""
+        if isinstance(self.basis, RemovalOrder) and self.basis.received_at is not None:
+            return self.basis.received_at
+        return self.assigned_at
+
+    def ack_due(self, sla: SlaSettings) -> datetime | None:
+        if self.acknowledged_at is not None or self.state in RESOLVED:
+            return None
+        return self.assigned_at + sla.acknowledge_within
+
+    def act_due(self, sla: SlaSettings) -> datetime | None:
+        """None while resolved or paused (Art. 3(7)-(8): the hour waits for the reason to cease)."""
+        if self.state in RESOLVED or self.paused_since is not None:
+            return None
+        return self.clock_start + sla.act_within + self.paused_for
+
+
+def task_id(platform_id: str, item_no: int) -> str:
+    return f"{platform_id}-{item_no:06d}"
+
+
+class TaskRuleError(ProtocolViolation):
+    """A report the task state machine refuses, naming the field and the rule."""
+
+
+# outcome -> (states it may follow, state it leads to)
+_TRANSITIONS: dict[Outcome, tuple[frozenset[TaskState], TaskState]] = {
+    Outcome.acknowledged: (frozenset({TaskState.assigned}), TaskState.acknowledged),
+    Outcome.removed: (
+        frozenset({TaskState.assigned, TaskState.acknowledged, TaskState.cannot_comply}),
+        TaskState.removed,
+    ),
+    Outcome.not_found: (
+        frozenset({TaskState.assigned, TaskState.acknowledged, TaskState.cannot_comply}),
+        TaskState.not_found,
+    ),
+    Outcome.declined: (
+        frozenset({TaskState.assigned, TaskState.acknowledged}),
+        TaskState.declined,
+    ),
+    Outcome.cannot_comply: (
+        frozenset({TaskState.assigned, TaskState.acknowledged}),
+        TaskState.cannot_comply,
+    ),
+    Outcome.resumed: (frozenset({TaskState.cannot_comply}), TaskState.acknowledged),
+}
+
+
+def is_repeat(task: Task, report: TaskReport) -> bool:
+    """A report that changes nothing: a repeat of the state reached, or a late acknowledgement."""
+    if report.outcome is Outcome.acknowledged:
+        return task.state is not TaskState.assigned
+    return _TRANSITIONS[report.outcome][1] is task.state and report.outcome is not Outcome.resumed
+
+
+def check_report(task: Task, report: TaskReport) -> TaskState:
+    """The task's next state, or TaskRuleError naming the rule. Repeats are checked first."""
+    if isinstance(task.basis, RemovalOrder) and report.outcome is Outcome.declined:
+        raise TaskRuleError(
+            "outcome",
+            "a removal order cannot be declined, only challenged (TCO Art. 9); "
+            "report cannot_comply with an Annex III reason instead",
+        )
+    allowed, to = _TRANSITIONS[report.outcome]
+    if task.state not in allowed:
+        raise TaskRuleError(
+            "outcome",
+            f"task {task.task_id} is {task.state}; {report.outcome} is allowed from "
+            + ", ".join(sorted(allowed)),
+        )
+    return to
+
+
+def apply_report(task: Task, report: TaskReport, now: datetime) -> None:
+    """Applies an accepted report: state, times and the removal-order clock."""
+    to = check_report(task, report)
+    if task.acknowledged_at is None:
+        task.acknowledged_at = now  # any answer shows the task was received
+    if report.outcome is Outcome.cannot_comply:
+        task.paused_since = now
+    if task.paused_since is not None and report.outcome is not Outcome.cannot_comply:
+        task.paused_for += now - task.paused_since
+        task.paused_since = None
+    if to in RESOLVED:
+        task.resolved_at = now
+        task.removed_at = (report.removed_at or now) if to is TaskState.removed else None
+    if report.reason:
+        task.reason = report.reason
+    task.state = to
+
+
+def withdraw(task: Task, now: datetime, reason: str) -> bool:
+    """Withdraws an open task; False when it was already resolved."""
+    if task.state in RESOLVED:
+        return False
+    task.state = TaskState.withdrawn
+    task.resolved_at = now
+    task.reason = reason
+    task.paused_since = None
+    return True

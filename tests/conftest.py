@@ -1,0 +1,135 @@
+"""Real servers for the tests: a Temporal dev server and the time-skipping test server, both from
+PyPI wheels, and a worker with a real SQLite ledger per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from eucp.devserver import temporal_cli, test_server
+from eucp.incident import IncidentReport
+from eucp.ledger import Ledger, open_ledger
+from eucp.participants import Actor, Channel, Contact, ParticipantKind, Registry
+from eucp.service import Incidents
+from eucp.settings import Settings, SlaSettings
+from worker import running_worker
+
+K = ParticipantKind
+COORDINATOR = Actor(id="eu-iru", kind=K.coordinator)
+MEMBER_STATE = Actor(id="fr-pharos", kind=K.member_state)
+AUDITOR = Actor(id="auditor", kind=K.auditor)
+FASTBOOK = Actor(id="fastbook", kind=K.platform)
+SLOWTUBE = Actor(id="slowtube", kind=K.platform)
+CHOOSY = Actor(id="choosy", kind=K.platform)
+ACTORS = [COORDINATOR, MEMBER_STATE, AUDITOR, FASTBOOK, SLOWTUBE, CHOOSY]
+PLATFORMS = [FASTBOOK.id, SLOWTUBE.id, CHOOSY.id]
+
+REGISTRY = Registry(
+    participants=[
+        Contact(id=a.id, kind=a.kind, name=a.id.title(), channels=[Channel.log]) for a in ACTORS
+    ]
+)
+
+
+def a_report(**changes: object) -> IncidentReport:
+    base = IncidentReport(
+        title="Livestreamed attack",
+        description="A livestream of an attack, re-uploaded across services.",
+        event_started_at=datetime(2026, 3, 15, 1, 40, tzinfo=UTC),
+        event_place="outside the EU",
+        reporter=COORDINATOR.id,
+    )
+    return base.model_copy(update=changes)
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_cli()),
+        data_converter=pydantic_data_converter,
+        ui=False,
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture  # one per test: leftover workflows of another test would hold its clock back
+async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(test_server()),
+        data_converter=pydantic_data_converter,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    registry = tmp_path / "participants.json"
+    registry.write_text(REGISTRY.model_dump_json())
+    return Settings(
+        task_queue=f"eucp-test-{uuid.uuid4().hex[:8]}",
+        ledger_url=f"sqlite:///{tmp_path / 'ledger.sqlite3'}",
+        registry_path=registry,
+        log_json=False,
+    )
+
+
+@pytest.fixture
+def ledger(settings: Settings) -> Iterator[Ledger]:
+    with open_ledger(settings.ledger_url) as opened:
+        yield opened
+
+
+class Protocol:
+    """A running eucp (worker + service layer) on one Temporal environment."""
+
+    def __init__(self, env: WorkflowEnvironment, settings: Settings, ledger: Ledger) -> None:
+        self.env = env
+        self.settings = settings
+        self.ledger = ledger
+        self.incidents = Incidents(env.client, settings)
+
+    async def report(self, sla: SlaSettings | None = None, **changes: object) -> str:
+        incident_id = f"inc-{uuid.uuid4().hex[:10]}"
+        await self.incidents.report(incident_id, a_report(**changes), REGISTRY.public(), sla)
+        return incident_id
+
+
+async def _protocol(
+    env: WorkflowEnvironment, settings: Settings, ledger: Ledger
+) -> AsyncIterator[Protocol]:
+    async with running_worker(env.client, settings):
+        yield Protocol(env, settings, ledger)
+
+
+@pytest.fixture
+async def eucp(
+    dev_env: WorkflowEnvironment, settings: Settings, ledger: Ledger
+) -> AsyncIterator[Protocol]:
+    async for p in _protocol(dev_env, settings, ledger):
+        yield p
+
+
+@pytest.fixture
+async def eucp_skipping(
+    skipping_env: WorkflowEnvironment, settings: Settings, ledger: Ledger
+) -> AsyncIterator[Protocol]:
+    async for p in _protocol(skipping_env, settings, ledger):
+        yield p
+
+
+FAST_SLA = SlaSettings(
+    acknowledge_within=timedelta(seconds=30),
+    act_within=timedelta(seconds=60),
+    escalate_after=timedelta(seconds=30),
+    assessment_within=timedelta(seconds=60),
+    review_within=timedelta(seconds=60),
+)

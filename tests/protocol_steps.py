@@ -1,0 +1,51 @@
+"""Steps shared by the protocol tests: the assessment, identifiers, and history checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
+
+from eucp.identifiers import AnyIdentifier, HashAlgorithm, HashIdentifier, UrlIdentifier
+from eucp.incident import Assessment, Criterion, CriterionStatus
+from eucp.service import Session
+
+MET = Criterion(status=CriterionStatus.met, evidence="seen by the EU IRU")
+ALL_MET = Assessment(
+    real_world_event=MET,
+    depicts_harm=MET,
+    intimidation=MET,
+    tve_link=MET,
+    multi_platform_virality=MET,
+)
+VIDEO = HashIdentifier(
+    algorithm=HashAlgorithm.pdq,
+    value="3304eabff53606fcdedeb8e9e457fb723d45caed210393fad290662bc87c8b2d",
+    quality=95,
+)
+# the same video re-encoded: 8 bits away, within PDQ's match distance of 31
+VIDEO_REENCODED = VIDEO.model_copy(
+    update={"value": "cc04eabff53606fcdedeb8e9e457fb723d45caed210393fad290662bc87c8b2d"}
+)
+MANIFESTO = HashIdentifier(algorithm=HashAlgorithm.md5, value="671b321f45e14e7b8806cdfa0e3e3ee4")
+
+
+def url(n: int) -> UrlIdentifier:
+    return UrlIdentifier(value=f"https://video.example.test/watch/{n:06d}")
+
+
+async def activated(coordinator: Session, *identifiers: AnyIdentifier) -> None:
+    """The coordinator assesses (all five criteria met) and activates with these identifiers."""
+    await coordinator.assess(ALL_MET)
+    await coordinator.activate("all five criteria met", identifiers=list(identifiers))
+
+
+async def update_events(handle: WorkflowHandle[Any, Any]) -> int:
+    """How many Updates the workflow's history has accepted."""
+    history = await handle.fetch_history()
+    return sum(
+        1
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    )

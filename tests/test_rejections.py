@@ -1,0 +1,156 @@
+"""Every kind of bad input is refused with the field and the rule, and changes nothing:
+the status is the same and the history holds no trace of the refused Update."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+import pytest
+from pydantic import ValidationError
+from temporalio.client import WorkflowUpdateFailedError
+
+from eucp.commands import AddContent
+from eucp.participants import Actor, ParticipantKind
+from eucp.service import Rejected
+from eucp.tasks import (
+    CannotComplyReason,
+    Outcome,
+    RemovalOrder,
+    TaskReport,
+)
+from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, MEMBER_STATE, SLOWTUBE, Protocol
+from tests.protocol_steps import ALL_MET, VIDEO, activated, update_events, url
+from workflows.crisis import CrisisWorkflow
+
+
+async def test_coordinator_decisions_out_of_turn_or_role_are_refused(eucp: Protocol) -> None:
+    incident = await eucp.report()
+    handle = eucp.incidents.handle(incident)
+    iru = eucp.incidents.as_participant(incident, COORDINATOR)
+    accepted_before = await update_events(handle)
+
+    async def refused(attempt: Awaitable[object]) -> Rejected:
+        with pytest.raises(Rejected) as refusal:
+            await attempt
+        return refusal.value
+
+    assert (await refused(iru.activate("too early: not assessed"))).field == "phase"
+    await iru.assess(ALL_MET)
+    before = await eucp.incidents.status(incident)
+    assert (await refused(iru.decline(None))).field == "reason"
+    platform = eucp.incidents.as_participant(incident, FASTBOOK)
+    assert (await refused(platform.activate("platforms may not"))).field == "actor.kind"
+    stranger = Actor(id="mallory", kind=ParticipantKind.coordinator)
+    stranger_session = eucp.incidents.as_participant(incident, stranger)
+    assert (await refused(stranger_session.activate("not a participant"))).field == "actor.id"
+    impostor = Actor(id=FASTBOOK.id, kind=ParticipantKind.coordinator)
+    refusal = await refused(eucp.incidents.as_participant(incident, impostor).decline("me"))
+    assert refusal.field == "actor.kind"
+    assert "registered as platform" in refusal.rule
+
+    after = await eucp.incidents.status(incident)
+    assert after.crisis == before.crisis
+    assert await update_events(handle) == accepted_before + 1  # the assessment alone
+
+
+async def test_a_malformed_identifier_never_reaches_the_workflow(eucp: Protocol) -> None:
+    incident = await eucp.report()
+    iru = eucp.incidents.as_participant(incident, COORDINATOR)
+    await activated(iru, VIDEO)
+    handle = eucp.incidents.handle(incident)
+    accepted = await update_events(handle)
+    before = await eucp.incidents.status(incident)
+
+    bad = {
+        "actor": COORDINATOR.model_dump(mode="json"),
+        "identifiers": [{"kind": "hash", "algorithm": "md5", "value": "not-hex"}],
+    }
+    with pytest.raises(ValidationError) as invalid:  # the edge names the field and the reason
+        AddContent.model_validate(bad)
+    assert "identifiers.0.hash.value" in str(invalid.value)
+    assert "must be hexadecimal" in str(invalid.value)
+    # a caller that skips the edge is refused by the workflow before anything is accepted
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await handle.execute_update(CrisisWorkflow.add_content, bad)  # type: ignore[arg-type]
+    assert "decoding arguments" in str(failed.value.cause)
+
+    after = await eucp.incidents.status(incident)
+    assert after.crisis.items == before.crisis.items
+    assert await update_events(handle) == accepted
+
+
+async def test_platforms_report_on_their_own_known_tasks_only(eucp: Protocol) -> None:
+    incident = await eucp.report()
+    await activated(eucp.incidents.as_participant(incident, COORDINATOR), VIDEO, url(1))
+    fastbook = eucp.incidents.as_participant(incident, FASTBOOK)
+    [mine, _] = (await fastbook.my_tasks()).tasks
+    slowtube_task = (await eucp.incidents.tasks(incident, SLOWTUBE.id)).tasks[0]
+    child = eucp.incidents.platform_handle(incident, SLOWTUBE.id)
+    accepted = await update_events(child)
+
+    with pytest.raises(Rejected) as refused:  # platform A on platform B's task
+        await fastbook.report_tasks(
+            [TaskReport(task_id=slowtube_task.task_id, outcome=Outcome.removed)],
+            platform_id=SLOWTUBE.id,
+        )
+    assert refused.value.field == "actor"
+    with pytest.raises(Rejected) as refused:
+        await fastbook.report_tasks(
+            [TaskReport(task_id="fastbook-999999", outcome=Outcome.removed)]
+        )
+    assert refused.value.field == "reports[0].task_id"
+    with pytest.raises(Rejected) as refused:  # one bad report refuses the whole batch
+        await fastbook.report_tasks(
+            [
+                TaskReport(task_id=mine.task_id, outcome=Outcome.acknowledged),
+                TaskReport(task_id=mine.task_id, outcome=Outcome.removed),
+            ]
+        )
+    assert refused.value.field == "reports[1].task_id"
+    with pytest.raises(Rejected) as refused:
+        await fastbook.report_tasks([TaskReport(task_id=mine.task_id, outcome=Outcome.resumed)])
+    assert refused.value.field == "reports[0].outcome"
+
+    assert await update_events(child) == accepted
+    page = await fastbook.my_tasks()
+    assert {t.state for t in page.tasks} == {"assigned"}
+
+
+async def test_a_removal_order_cannot_be_declined(eucp: Protocol) -> None:
+    incident = await eucp.report()
+    iru = eucp.incidents.as_participant(incident, COORDINATOR)
+    await iru.assess(ALL_MET)
+    order = RemovalOrder(
+        issuing_member_state="FR",
+        issuing_authority="OCLCTIC",
+        addressee="Choosy Ltd",
+        contact_point="legal@choosy.example.test",
+        host_member_state="IE",
+        issued_at="2026-03-15T02:00:00Z",  # type: ignore[arg-type]
+        reference="FR-2026-0001",
+        reasons="terrorist content within the meaning of Art. 2(7)",
+    )
+    await iru.activate("criteria met; binding order", identifiers=[url(7)], basis=order)
+    choosy = eucp.incidents.as_participant(incident, CHOOSY)
+    [task] = (await choosy.my_tasks()).tasks
+    with pytest.raises(Rejected, match="cannot be declined"):
+        await choosy.report_tasks(
+            [TaskReport(task_id=task.task_id, outcome=Outcome.declined, reason="we disagree")]
+        )
+    answer = await choosy.report_tasks(
+        [
+            TaskReport(
+                task_id=task.task_id,
+                outcome=Outcome.cannot_comply,
+                cannot_comply=CannotComplyReason.manifest_error,
+                reason="the URL in the order does not exist on our service",
+            )
+        ]
+    )
+    assert answer.changed == [task.task_id]
+
+
+async def test_a_member_state_may_not_steer_the_crisis(eucp: Protocol) -> None:
+    incident = await eucp.report()
+    with pytest.raises(Rejected, match="may be taken by coordinator"):
+        await eucp.incidents.as_participant(incident, MEMBER_STATE).assess(ALL_MET)

@@ -1,0 +1,118 @@
+"""Durable SLA clocks with the real durations (15 and 60 minutes), on the time-skipping server."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from eucp.decisions import DecisionKind
+from eucp.service import Session
+from eucp.settings import SlaSettings
+from eucp.tasks import CannotComplyReason, Outcome, RemovalOrder, TaskReport
+from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, SLOWTUBE, Protocol
+from tests.protocol_steps import ALL_MET, activated, url
+
+REAL = SlaSettings()  # acknowledge 15 min, act 60 min, escalate 15 min after the reminder
+
+
+def kinds_for(protocol: Protocol, incident: str, task_id: str) -> list[DecisionKind]:
+    return [
+        r.decision.kind
+        for r in protocol.ledger.rows(incident)
+        if r.decision.inputs.get("task_id") == task_id
+    ]
+
+
+async def test_a_silent_platform_is_reminded_then_escalated(eucp_skipping: Protocol) -> None:
+    eucp = eucp_skipping
+    incident = await eucp.report(sla=REAL)
+    await activated(eucp.incidents.as_participant(incident, COORDINATOR), url(1))
+    fastbook = eucp.incidents.as_participant(incident, FASTBOOK)
+    [task] = (await fastbook.my_tasks()).tasks
+    await fastbook.report_tasks([TaskReport(task_id=task.task_id, outcome=Outcome.removed)])
+
+    await eucp.env.sleep(timedelta(minutes=16))
+    slow = (await eucp.incidents.status(incident)).platforms[SLOWTUBE.id]
+    assert (slow.breaches, slow.escalations) == (1, 0)  # missed the acknowledgement: reminded
+    await eucp.env.sleep(timedelta(minutes=15))
+    slow = (await eucp.incidents.status(incident)).platforms[SLOWTUBE.id]
+    assert (slow.breaches, slow.escalations) == (1, 1)  # still silent: escalated
+    await eucp.env.sleep(timedelta(minutes=30))  # past the hour: the act clock too
+    status = await eucp.incidents.status(incident)
+    slow = status.platforms[SLOWTUBE.id]
+    assert (slow.breaches, slow.escalations) == (2, 1)
+    assert slow.open_breaches == ["slowtube-000001"]
+    assert status.platforms[FASTBOOK.id].breaches == 0
+
+    assert kinds_for(eucp, incident, "slowtube-000001") == [
+        DecisionKind.sla_breached,  # acknowledge, at 15 min
+        DecisionKind.sla_escalated,  # acknowledge, at 30 min
+        DecisionKind.sla_breached,  # act, at 60 min
+    ]
+    assert kinds_for(eucp, incident, task.task_id) == [DecisionKind.task_removed]
+
+
+async def _one_order_task(eucp: Protocol) -> tuple[str, Session, str]:
+    incident = await eucp.report(sla=REAL)
+    iru = eucp.incidents.as_participant(incident, COORDINATOR)
+    await iru.assess(ALL_MET)
+    order = RemovalOrder(
+        issuing_member_state="FR",
+        issuing_authority="OCLCTIC",
+        addressee="Choosy Ltd",
+        contact_point="legal@choosy.example.test",
+        host_member_state="IE",
+        issued_at="2026-03-15T02:00:00Z",  # type: ignore[arg-type]
+        reference="FR-2026-0001",
+        reasons="terrorist content within the meaning of Art. 2(7)",
+    )
+    await iru.activate("binding order", identifiers=[url(9)], platforms=[CHOOSY.id], basis=order)
+    choosy = eucp.incidents.as_participant(incident, CHOOSY)
+    [task] = (await choosy.my_tasks()).tasks
+    return incident, choosy, task.task_id
+
+
+async def test_the_removal_order_hour_pauses_while_the_platform_cannot_comply(
+    eucp_skipping: Protocol,
+) -> None:
+    eucp = eucp_skipping
+    incident, choosy, task_id = await _one_order_task(eucp)
+    await choosy.report_tasks([TaskReport(task_id=task_id, outcome=Outcome.acknowledged)])
+    await eucp.env.sleep(timedelta(minutes=10))
+    await choosy.report_tasks(
+        [
+            TaskReport(
+                task_id=task_id,
+                outcome=Outcome.cannot_comply,
+                cannot_comply=CannotComplyReason.insufficient_information,
+                reason="the order names no URL we host",
+            )
+        ]
+    )
+    await eucp.env.sleep(timedelta(minutes=70))  # 80 minutes in, but the clock is paused at 10
+    assert (await eucp.incidents.status(incident)).platforms[CHOOSY.id].breaches == 0
+
+    await choosy.report_tasks([TaskReport(task_id=task_id, outcome=Outcome.resumed)])
+    await eucp.env.sleep(timedelta(minutes=45))  # 55 minutes of the hour used
+    assert (await eucp.incidents.status(incident)).platforms[CHOOSY.id].breaches == 0
+    await eucp.env.sleep(timedelta(minutes=10))  # 65 minutes used
+    assert (await eucp.incidents.status(incident)).platforms[CHOOSY.id].breaches == 1
+    assert kinds_for(eucp, incident, task_id) == [
+        DecisionKind.task_acknowledged,
+        DecisionKind.task_cannot_comply,
+        DecisionKind.task_resumed,
+        DecisionKind.sla_breached,
+    ]
+
+
+async def test_an_overdue_activation_decision_is_escalated(eucp_skipping: Protocol) -> None:
+    eucp = eucp_skipping
+    incident = await eucp.report(sla=REAL)
+    await eucp.env.sleep(timedelta(minutes=61))
+    assert (await eucp.incidents.status(incident)).crisis.assessment_overdue
+    await eucp.env.sleep(timedelta(minutes=15))
+    kinds = [r.decision.kind for r in eucp.ledger.rows(incident)]
+    assert kinds == [
+        DecisionKind.reported,
+        DecisionKind.assessment_reminder,
+        DecisionKind.assessment_escalated,
+    ]

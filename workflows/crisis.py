@@ -1,0 +1,530 @@
+"""CrisisWorkflow: one incident from report to closed review.
+
+Coordinator decisions and participant reports are Updates whose validators ask the phase
+machine; a rejected Update never enters history. Takedown tasks live in one
+PlatformTasksWorkflow per platform, so this history stays small at any crisis size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from eucp import phases
+    from eucp.commands import (
+        Activate,
+        AddContent,
+        Assess,
+        Command,
+        DeEscalate,
+        ReportFalsePositive,
+        ReportSightings,
+        SubmitReviewInput,
+        WithdrawContent,
+        WithdrawTasks,
+    )
+    from eucp.decisions import DecisionKind
+    from eucp.identifiers import AnyIdentifier, IdentifierIndex, Verdict
+    from eucp.notifications import NotificationKind
+    from eucp.participants import SYSTEM, Actor, ParticipantKind
+    from eucp.phases import Action, Phase
+    from eucp.state import (
+        Answer,
+        CrisisResult,
+        CrisisState,
+        CrisisStatus,
+        PhaseChange,
+        PlatformStart,
+        PlatformState,
+        PlatformSummary,
+    )
+    from eucp.tasks import ContentItem, LegalBasis, Stage
+
+from workflows.effects import Draft, Effects
+from workflows.errors import rejected
+from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
+
+_PHASE_DECISION = {
+    Action.assess: DecisionKind.assessed,
+    Action.activate: DecisionKind.activated,
+    Action.decline: DecisionKind.not_activated,
+    Action.add_content: DecisionKind.content_added,
+    Action.withdraw_content: DecisionKind.content_withdrawn,
+    Action.report_sightings: DecisionKind.sighting_reported,
+    Action.report_false_positive: DecisionKind.false_positive_reported,
+    Action.de_escalate: DecisionKind.de_escalated,
+    Action.re_escalate: DecisionKind.re_escalated,
+    Action.start_review: DecisionKind.review_started,
+    Action.submit_review_input: DecisionKind.review_input,
+    Action.close: DecisionKind.closed,
+}
+
+
+@workflow.defn
+class CrisisWorkflow:
+    @workflow.init
+    def __init__(self, state: CrisisState) -> None:
+        self.s = state
+        self.fx = Effects(state.incident_id, "crisis", state.counters)
+        self.index = IdentifierIndex.restore(
+            state.index, state.pdq_match_distance, state.pdq_min_quality
+        )
+        self.lock = asyncio.Lock()
+        self.changed = False
+
+    @workflow.run
+    async def run(self, state: CrisisState) -> CrisisResult:
+        async with self._turn():
+            pass  # the report is recorded before anything else happens
+        while self.s.phase not in phases.FINAL:
+            await self._sleep_until_change(self._next_deadline())
+            async with self._turn():
+                await self._on_deadlines()
+            if workflow.info().is_continue_as_new_suggested():
+                await self._continue_as_new()
+        await workflow.wait_condition(lambda: set(self.s.finals) >= set(self.s.platforms))
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self.fx.drain()
+        return CrisisResult(
+            incident_id=self.s.incident_id,
+            phase=self.s.phase,
+            phases=self.s.phases,
+            items=self.s.items,
+            decisions=self.s.counters.decisions,
+            platforms=self.s.finals,
+        )
+
+    # ---- coordinator decisions -------------------------------------------------------------
+
+    @workflow.update
+    async def assess(self, cmd: Assess) -> Answer:
+        async with self._turn():
+            self._check(Action.assess, cmd)
+            answer = await self._act(
+                Action.assess,
+                cmd,
+                assessment=cmd.assessment.model_dump(mode="json"),
+                all_met=cmd.assessment.all_met(),
+            )
+            self.s.assessment = cmd.assessment
+            return answer
+
+    @assess.validator
+    def _validate_assess(self, cmd: Assess) -> None:
+        self._check(Action.assess, cmd)
+
+    @workflow.update
+    async def activate(self, cmd: Activate) -> Answer:
+        async with self._turn():
+            self._check_activate(cmd)
+            platforms = cmd.platforms or self.s.ids_of(ParticipantKind.platform)
+            content = [*self.s.report.first_identifiers, *cmd.identifiers]
+            items, answer = self._admit(content, cmd.basis, cmd.actor.id)
+            answer = await self._act(
+                Action.activate,
+                cmd,
+                answer,
+                platforms=platforms,
+                items=[i.model_dump(mode="json") for i in items],
+            )
+            self.s.platforms = platforms
+            await asyncio.gather(*(self._start_platform(p, items) for p in platforms))
+            return answer
+
+    @activate.validator
+    def _check_activate(self, cmd: Activate) -> None:
+        self._check(Action.activate, cmd)
+        for i, platform in enumerate(cmd.platforms or []):
+            if platform not in self.s.ids_of(ParticipantKind.platform):
+                raise rejected(f"platforms[{i}]", f"{platform!r} is not a registered platform")
+        if cmd.platforms == [] or not self.s.ids_of(ParticipantKind.platform):
+            raise rejected("platforms", "an activation needs at least one participating platform")
+
+    @workflow.update
+    async def decline(self, cmd: Command) -> Answer:
+        async with self._turn():
+            self._check(Action.decline, cmd)
+            return await self._act(Action.decline, cmd)
+
+    @decline.validator
+    def _validate_decline(self, cmd: Command) -> None:
+        self._check(Action.decline, cmd)
+
+    @workflow.update
+    async def add_content(self, cmd: AddContent) -> Answer:
+        async with self._turn():
+            self._check(Action.add_content, cmd)
+            items, answer = self._admit(cmd.identifiers, cmd.basis, cmd.actor.id)
+            answer = await self._act(
+                Action.add_content, cmd, answer, items=[i.model_dump(mode="json") for i in items]
+            )
+            await self._fan_out(items, skip=None)
+            return answer
+
+    @add_content.validator
+    def _validate_add_content(self, cmd: AddContent) -> None:
+        self._check(Action.add_content, cmd)
+
+    @workflow.update
+    async def withdraw_content(self, cmd: WithdrawContent) -> Answer:
+        async with self._turn():
+            self._check_withdraw(cmd)
+            answer = await self._act(Action.withdraw_content, cmd, items=cmd.items)
+            await self._tell_platforms(
+                WithdrawTasks(actor=cmd.actor, reason=cmd.reason or "", items=cmd.items)
+            )
+            return answer
+
+    @withdraw_content.validator
+    def _check_withdraw(self, cmd: WithdrawContent) -> None:
+        self._check(Action.withdraw_content, cmd)
+        self._check_items("items", cmd.items)
+
+    @workflow.update
+    async def de_escalate(self, cmd: DeEscalate) -> Answer:
+        async with self._turn():
+            self._check(Action.de_escalate, cmd)
+            answer = await self._act(
+                Action.de_escalate, cmd, withdraw_open_tasks=cmd.withdraw_open_tasks
+            )
+            if cmd.withdraw_open_tasks:
+                await self._tell_platforms(WithdrawTasks(actor=cmd.actor, reason=cmd.reason or ""))
+            return answer
+
+    @de_escalate.validator
+    def _validate_de_escalate(self, cmd: DeEscalate) -> None:
+        self._check(Action.de_escalate, cmd)
+
+    @workflow.update
+    async def re_escalate(self, cmd: Command) -> Answer:
+        async with self._turn():
+            self._check(Action.re_escalate, cmd)
+            return await self._act(Action.re_escalate, cmd)
+
+    @re_escalate.validator
+    def _validate_re_escalate(self, cmd: Command) -> None:
+        self._check(Action.re_escalate, cmd)
+
+    @workflow.update
+    async def start_review(self, cmd: Command) -> Answer:
+        async with self._turn():
+            self._check(Action.start_review, cmd)
+            self.s.review_due = workflow.now() + self.s.sla.review_within
+            return await self._act(
+                Action.start_review, cmd, review_due=self.s.review_due.isoformat()
+            )
+
+    @start_review.validator
+    def _validate_start_review(self, cmd: Command) -> None:
+        self._check(Action.start_review, cmd)
+
+    @workflow.update
+    async def close(self, cmd: Command) -> Answer:
+        async with self._turn():
+            self._check(Action.close, cmd)
+            return await self._close(cmd.actor, cmd.reason)
+
+    @close.validator
+    def _validate_close(self, cmd: Command) -> None:
+        self._check(Action.close, cmd)
+
+    # ---- participant reports --------------------------------------------------------------
+
+    @workflow.update
+    async def report_sightings(self, cmd: ReportSightings) -> Answer:
+        async with self._turn():
+            self._check_sightings(cmd)
+            items, answer = self._admit(cmd.identifiers, None, cmd.actor.id)
+            answer = await self._act(
+                Action.report_sightings,
+                cmd,
+                answer,
+                items=[i.model_dump(mode="json") for i in items],
+                duplicates=answer.duplicates,
+                low_quality=answer.low_quality,
+            )
+            await self._fan_out(items, skip=cmd.actor.id)
+            return answer
+
+    @report_sightings.validator
+    def _check_sightings(self, cmd: ReportSightings) -> None:
+        self._check(Action.report_sightings, cmd)
+        if cmd.actor.kind is ParticipantKind.platform and cmd.actor.id not in self.s.platforms:
+            raise rejected("actor.id", f"{cmd.actor.id} does not take part in this takedown")
+
+    @workflow.update
+    async def report_false_positive(self, cmd: ReportFalsePositive) -> Answer:
+        async with self._turn():
+            self._check_false_positive(cmd)
+            answer = await self._act(Action.report_false_positive, cmd, item=cmd.item)
+            self.s.false_positives.append(cmd.item)
+            self.fx.notify(
+                self.s.ids_of(ParticipantKind.coordinator),
+                NotificationKind.false_positive,
+                f"{cmd.actor.id} reports item {cmd.item} as a false positive; "
+                "a coordinator may withdraw it from every platform",
+                {"item": cmd.item, "reason": cmd.reason, "by": cmd.actor.id},
+            )
+            return answer
+
+    @report_false_positive.validator
+    def _check_false_positive(self, cmd: ReportFalsePositive) -> None:
+        self._check(Action.report_false_positive, cmd)
+        self._check_items("item", [cmd.item])
+
+    @workflow.update
+    async def submit_review_input(self, cmd: SubmitReviewInput) -> Answer:
+        async with self._turn():
+            self._check(Action.submit_review_input, cmd)
+            answer = await self._act(Action.submit_review_input, cmd, text=cmd.text)
+            self.s.review_inputs += 1
+            return answer
+
+    @submit_review_input.validator
+    def _validate_review_input(self, cmd: SubmitReviewInput) -> None:
+        self._check(Action.submit_review_input, cmd)
+
+    @workflow.signal
+    def platform_final(self, summary: PlatformSummary) -> None:
+        """A platform's workflow reports its final figures as it ends."""
+        self.s.finals[summary.platform_id] = summary
+
+    @workflow.query
+    def status(self) -> CrisisStatus:
+        return CrisisStatus(
+            incident_id=self.s.incident_id,
+            title=self.s.report.title,
+            phase=self.s.phase,
+            phases=self.s.phases,
+            assessment=self.s.assessment,
+            assessment_overdue=self.s.assessment_stage is not Stage.on_time
+            and self.s.phase in (Phase.reported, Phase.assessing),
+            platforms=self.s.platforms,
+            items=self.s.items,
+            false_positives=self.s.false_positives,
+            review_inputs=self.s.review_inputs,
+            decisions=self.s.counters.decisions,
+            finals=self.s.finals,
+        )
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """One handler at a time, and never before the report itself is in the ledger."""
+        async with self.lock:
+            if not self.s.phases:
+                reporter = self._actor_of(self.s.report.reporter)
+                await self._decide(
+                    reporter,
+                    DecisionKind.reported,
+                    None,
+                    Phase.reported,
+                    report=self.s.report.model_dump(mode="json"),
+                )
+            yield
+
+    # ---- the rules ------------------------------------------------------------------------
+
+    def _check(self, action: Action, cmd: Command) -> None:
+        """Raises the rejection a participant sees; runs in validators and again under the lock."""
+        self._check_actor(cmd.actor)
+        try:
+            phases.check(self.s.phase, action, cmd.actor.kind, cmd.reason)
+        except phases.ProtocolViolation as v:
+            raise rejected(v.field, v.rule) from None
+
+    def _check_actor(self, actor: Actor) -> None:
+        for p in self.s.participants:
+            if p.id == actor.id:
+                if p.kind is not actor.kind:
+                    raise rejected("actor.kind", f"{actor.id} is registered as {p.kind}")
+                return
+        raise rejected("actor.id", f"{actor.id!r} is not a participant of this incident")
+
+    def _check_items(self, field: str, items: list[int]) -> None:
+        for no in items:
+            if not 1 <= no <= self.s.items:
+                raise rejected(field, f"no item {no}: this incident has items 1 to {self.s.items}")
+
+    def _actor_of(self, participant_id: str) -> Actor:
+        kinds = {p.id: p.kind for p in self.s.participants}
+        return Actor(
+            id=participant_id, kind=kinds.get(participant_id, ParticipantKind.member_state)
+        )
+
+    # ---- effects --------------------------------------------------------------------------
+
+    def _admit(
+        self, identifiers: list[AnyIdentifier], basis: LegalBasis | None, source: str
+    ) -> tuple[list[ContentItem], Answer]:
+        """Numbers the identifiers this incident has not seen; counts repeats and discards."""
+        items: list[ContentItem] = []
+        answer = Answer(phase=self.s.phase)
+        for identifier in identifiers:
+            verdict = self.index.classify(identifier)
+            if verdict is Verdict.new:
+                self.s.items += 1
+                item = ContentItem(no=self.s.items, identifier=identifier, source=source)
+                items.append(item if basis is None else item.model_copy(update={"basis": basis}))
+            elif verdict is Verdict.duplicate:
+                answer.duplicates += 1
+            else:
+                answer.low_quality += 1
+        answer.accepted_items = [i.no for i in items]
+        return items, answer
+
+    async def _act(
+        self, action: Action, cmd: Command, answer: Answer | None = None, **inputs: Any
+    ) -> Answer:
+        to = phases.RULES[action].to or self.s.phase
+        decision = await self._decide(cmd.actor, _PHASE_DECISION[action], cmd.reason, to, **inputs)
+        answer = answer or Answer(phase=to)
+        answer.phase = to
+        answer.decisions = [decision]
+        return answer
+
+    async def _decide(
+        self, actor: Actor, kind: DecisionKind, reason: str | None, to: Phase, **inputs: Any
+    ) -> str:
+        """Records the decision, then (only then) moves the phase and tells the participants."""
+        [decision] = await self.fx.record([Draft(actor, kind, reason, **inputs)])
+        if to is not self.s.phase or not self.s.phases:
+            self.s.phase = to
+            self.s.phases.append(PhaseChange(phase=to, at=decision.at, by=actor.id, reason=reason))
+            self.changed = True
+            workflow.logger.info("phase changed", extra={"phase": str(to), "by": actor.id})
+            self.fx.notify(
+                (p.id for p in self.s.participants if p.kind is not ParticipantKind.auditor),
+                NotificationKind.review_requested
+                if to is Phase.review
+                else NotificationKind.phase_changed,
+                f"{self.s.report.title}: {to}",
+                {"phase": to, "reason": reason, "by": actor.id},
+            )
+        return decision.decision_id
+
+    async def _close(self, actor: Actor, reason: str | None) -> Answer:
+        answer = await self._act(Action.close, Command(actor=actor, reason=reason))
+        await self._tell_platforms(None)
+        return answer
+
+    async def _start_platform(self, platform_id: str, items: list[ContentItem]) -> None:
+        state = PlatformState(
+            incident_id=self.s.incident_id,
+            platform_id=platform_id,
+            coordinators=self.s.ids_of(ParticipantKind.coordinator),
+            sla=self.s.sla,
+        )
+        await workflow.start_child_workflow(
+            PlatformTasksWorkflow.run,
+            PlatformStart(state=state, items=items),
+            id=platform_workflow_id(self.s.incident_id, platform_id),
+            parent_close_policy=ParentClosePolicy.ABANDON,
+        )
+
+    async def _fan_out(self, items: list[ContentItem], skip: str | None) -> None:
+        """New items become tasks on every participating platform but the one that found them."""
+        if not items:
+            return
+        await asyncio.gather(
+            *(
+                self._platform(p).signal(PlatformTasksWorkflow.assign, items)
+                for p in self.s.platforms
+                if p != skip
+            )
+        )
+
+    async def _tell_platforms(self, withdraw: WithdrawTasks | None) -> None:
+        """Withdraws tasks on every platform, or (None) tells them the incident is closed."""
+        await asyncio.gather(
+            *(
+                self._platform(p).signal(PlatformTasksWorkflow.withdraw, withdraw)
+                if withdraw is not None
+                else self._platform(p).signal(PlatformTasksWorkflow.finish)
+                for p in self.s.platforms
+            )
+        )
+
+    def _platform(self, platform_id: str) -> workflow.ExternalWorkflowHandle[PlatformTasksWorkflow]:
+        return workflow.get_external_workflow_handle_for(
+            PlatformTasksWorkflow.run, platform_workflow_id(self.s.incident_id, platform_id)
+        )
+
+    # ---- deadlines ------------------------------------------------------------------------
+
+    def _next_deadline(self) -> datetime | None:
+        if self.s.phase in (Phase.reported, Phase.assessing):
+            due = self.s.reported_at + self.s.sla.assessment_within
+            if self.s.assessment_stage is Stage.on_time:
+                return due
+            if self.s.assessment_stage is Stage.reminded:
+                return due + self.s.sla.escalate_after
+        if self.s.phase is Phase.review:
+            return self.s.review_due
+        return None
+
+    async def _sleep_until_change(self, due: datetime | None) -> None:
+        self.changed = False
+        timeout = None if due is None else due - workflow.now()
+        if timeout is not None and timeout <= timedelta(0):
+            return
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self.changed or workflow.info().is_continue_as_new_suggested(),
+                timeout=timeout,
+            )
+
+    async def _on_deadlines(self) -> None:
+        due = self._next_deadline()
+        if due is None or workflow.now() < due:
+            return
+        coordinators = self.s.ids_of(ParticipantKind.coordinator)
+        if self.s.phase is Phase.review:
+            await self._close(SYSTEM, "review deadline passed")
+        elif self.s.assessment_stage is Stage.on_time:
+            await self.fx.record(
+                [
+                    Draft(
+                        SYSTEM,
+                        DecisionKind.assessment_reminder,
+                        "assessment due",
+                        due=due.isoformat(),
+                    )
+                ]
+            )
+            self.s.assessment_stage = Stage.reminded
+            self.fx.notify(
+                coordinators,
+                NotificationKind.reminder,
+                f"{self.s.report.title}: activation decision due",
+            )
+        else:
+            await self.fx.record(
+                [
+                    Draft(
+                        SYSTEM,
+                        DecisionKind.assessment_escalated,
+                        "assessment overdue",
+                        due=due.isoformat(),
+                    )
+                ]
+            )
+            self.s.assessment_stage = Stage.escalated
+            self.fx.notify(
+                coordinators,
+                NotificationKind.escalation,
+                f"{self.s.report.title}: activation decision overdue",
+            )
+
+    async def _continue_as_new(self) -> None:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self.fx.drain()
+        self.s.index = self.index.snapshot()
+        workflow.continue_as_new(self.s)

@@ -1,0 +1,131 @@
+"""The two side effects a workflow has: decisions written to the ledger before the workflow acts
+on them, and notifications that run beside the protocol without holding it up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.ledger import RecordDecisions, Recorded
+    from eucp.decisions import Decision, DecisionKind
+    from eucp.notifications import Delivery, Notification, NotificationKind
+    from eucp.participants import Actor
+    from eucp.state import Counters
+
+# The ledger must eventually take every decision: retry without limit, backing off.
+LEDGER_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
+)
+# A receiver may be down for a while; 4xx answers are final (non-retryable errors).
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
+NOTIFY_DEADLINE = timedelta(hours=1)
+
+
+class Draft:
+    """A decision before it has an id and a time: those come from the workflow."""
+
+    __slots__ = ("actor", "inputs", "kind", "reason")
+
+    def __init__(
+        self, actor: Actor, kind: DecisionKind, reason: str | None = None, **inputs: Any
+    ) -> None:
+        self.actor = actor
+        self.kind = kind
+        self.reason = reason
+        self.inputs = inputs
+
+
+class Effects:
+    """Writes decisions and sends notifications with ids that are stable under replay.
+
+    `scope` separates the id spaces of an incident's workflows (the crisis and each platform).
+    """
+
+    def __init__(self, incident_id: str, scope: str, counters: Counters) -> None:
+        self.incident_id = incident_id
+        self.scope = scope
+        self.counters = counters
+        self._deliveries: set[asyncio.Task[None]] = set()
+
+    async def record(self, drafts: Sequence[Draft]) -> list[Decision]:
+        """Writes the decisions in one ledger batch; returns once they are durable."""
+        if not drafts:
+            return []
+        now = workflow.now()
+        decisions = []
+        for draft in drafts:
+            self.counters.decisions += 1
+            decisions.append(
+                Decision(
+                    decision_id=f"{self.incident_id}/{self.scope}/{self.counters.decisions}",
+                    incident_id=self.incident_id,
+                    actor=draft.actor,
+                    kind=draft.kind,
+                    reason=draft.reason,
+                    inputs=draft.inputs,
+                    at=now,
+                )
+            )
+        await workflow.execute_activity(
+            "record_decisions",
+            RecordDecisions(decisions=decisions),
+            result_type=Recorded,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=LEDGER_RETRY,
+        )
+        return decisions
+
+    def notify(
+        self,
+        recipients: Iterable[str],
+        kind: NotificationKind,
+        summary: str,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Starts one delivery per recipient and returns at once; `drain` waits for them."""
+        for recipient in recipients:
+            self.counters.notices += 1
+            notice = Notification(
+                delivery_id=f"{self.incident_id}/{self.scope}/n{self.counters.notices}",
+                recipient_id=recipient,
+                kind=kind,
+                incident_id=self.incident_id,
+                summary=summary,
+                data=data or {},
+            )
+            task = asyncio.create_task(self._deliver(notice))
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(self, notice: Notification) -> None:
+        try:
+            await workflow.execute_activity(
+                "notify",
+                notice,
+                result_type=Delivery,
+                schedule_to_close_timeout=NOTIFY_DEADLINE,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=NOTIFY_RETRY,
+            )
+        except ActivityError as err:
+            # A failed delivery never stops the protocol: the SLA escalation covers silence.
+            workflow.logger.warning(
+                "notification failed",
+                extra={"delivery_id": notice.delivery_id, "cause": str(err.cause)},
+            )
+
+    async def drain(self) -> None:
+        """Waits for every delivery in flight: before the run ends or continues as new."""
+        while self._deliveries:
+            await asyncio.gather(*self._deliveries)

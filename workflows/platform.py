@@ -1,0 +1,356 @@
+"""PlatformTasksWorkflow: one platform's takedown tasks in one incident, with their SLA clocks.
+
+The platform reports on its tasks through the bulk `report` Update; the crisis assigns and
+withdraws tasks by signal. One durable timer serves every clock: it sleeps until the earliest
+deadline, so tasks assigned together cost one wake-up, not one timer each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from eucp.commands import ReportTasks, WithdrawTasks
+    from eucp.decisions import DecisionKind
+    from eucp.notifications import NotificationKind
+    from eucp.participants import SYSTEM, Actor, ParticipantKind
+    from eucp.state import (
+        PlatformStart,
+        PlatformSummary,
+        ReportAnswer,
+        TaskPage,
+        TaskQuery,
+    )
+    from eucp.tasks import (
+        RESOLVED,
+        ContentItem,
+        Outcome,
+        Stage,
+        Task,
+        TaskRuleError,
+        apply_report,
+        check_report,
+        is_repeat,
+        task_id,
+        withdraw,
+    )
+
+from workflows.effects import Draft, Effects
+from workflows.errors import rejected
+
+_OUTCOME_DECISION = {
+    Outcome.acknowledged: DecisionKind.task_acknowledged,
+    Outcome.removed: DecisionKind.task_removed,
+    Outcome.not_found: DecisionKind.task_not_found,
+    Outcome.declined: DecisionKind.task_declined,
+    Outcome.cannot_comply: DecisionKind.task_cannot_comply,
+    Outcome.resumed: DecisionKind.task_resumed,
+}
+
+
+def platform_workflow_id(incident_id: str, platform_id: str) -> str:
+    return f"{incident_id}.platform.{platform_id}"
+
+
+@workflow.defn
+class PlatformTasksWorkflow:
+    @workflow.init
+    def __init__(self, start: PlatformStart) -> None:
+        self.s = start.state
+        self.fx = Effects(self.s.incident_id, self.s.platform_id, self.s.counters)
+        self.lock = asyncio.Lock()
+        self.wake = False
+
+    @workflow.run
+    async def run(self, start: PlatformStart) -> PlatformSummary:
+        if start.items:
+            async with self.lock:
+                await self._assign(start.items)
+        while not self.s.finishing:
+            await self._sleep_until(self._next_due())
+            async with self.lock:
+                await self._on_deadlines()
+            if workflow.info().is_continue_as_new_suggested() and not self.s.finishing:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                await self.fx.drain()
+                workflow.continue_as_new(PlatformStart(state=self.s))
+        async with self.lock:
+            await self._withdraw(SYSTEM, "incident closed", None)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        summary = self.s.summary(workflow.now())
+        # the crisis waits for every platform's final figures before it ends
+        await workflow.get_external_workflow_handle(self.s.incident_id).signal(
+            "platform_final", summary
+        )
+        await self.fx.drain()
+        return summary
+
+    # ---- from the crisis ------------------------------------------------------------------
+
+    @workflow.signal
+    async def assign(self, items: list[ContentItem]) -> None:
+        async with self.lock:
+            await self._assign(items)
+
+    @workflow.signal
+    async def withdraw(self, cmd: WithdrawTasks) -> None:
+        async with self.lock:
+            await self._withdraw(cmd.actor, cmd.reason, cmd.items)
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.s.finishing = True
+
+    # ---- from the platform ----------------------------------------------------------------
+
+    @workflow.update
+    async def report(self, cmd: ReportTasks) -> ReportAnswer:
+        async with self.lock:
+            answer = ReportAnswer()
+            drafts: list[Draft] = []
+            accepted: list[tuple[Task, int]] = []
+            for i, report in enumerate(cmd.reports):
+                task = self.s.tasks[report.task_id]
+                if is_repeat(task, report):
+                    answer.unchanged.append(task.task_id)
+                    continue
+                try:
+                    check_report(task, report)
+                except TaskRuleError as err:
+                    answer.refused[task.task_id] = str(err)
+                    continue
+                accepted.append((task, i))
+                drafts.append(
+                    Draft(
+                        cmd.actor,
+                        _OUTCOME_DECISION[report.outcome],
+                        report.reason,
+                        task_id=task.task_id,
+                        item_no=task.item_no,
+                        cannot_comply=report.cannot_comply,
+                        removed_at=report.removed_at.isoformat() if report.removed_at else None,
+                    )
+                )
+            await self.fx.record(drafts)
+            now = workflow.now()
+            for task, i in accepted:
+                apply_report(task, cmd.reports[i], now)
+                answer.changed.append(task.task_id)
+                self.wake |= cmd.reports[i].outcome is Outcome.resumed
+            return answer
+
+    @report.validator
+    def _check_report(self, cmd: ReportTasks) -> None:
+        """Refuses the whole batch on the first bad report, so nothing is half applied."""
+        if cmd.actor.kind is not ParticipantKind.platform or cmd.actor.id != self.s.platform_id:
+            raise rejected(
+                "actor",
+                f"these tasks belong to platform {self.s.platform_id}; "
+                "a participant reports on its own tasks only",
+            )
+        if self.s.finishing:
+            raise rejected("incident", "the incident is closed; its tasks take no more reports")
+        seen: set[str] = set()
+        for i, report in enumerate(cmd.reports):
+            task = self.s.tasks.get(report.task_id)
+            if task is None:
+                raise rejected(
+                    f"reports[{i}].task_id", f"no task {report.task_id!r} for this platform"
+                )
+            if report.task_id in seen:
+                raise rejected(
+                    f"reports[{i}].task_id",
+                    f"{report.task_id} appears twice; send one report per task",
+                )
+            seen.add(report.task_id)
+            if not is_repeat(task, report):
+                try:
+                    check_report(task, report)
+                except TaskRuleError as err:
+                    raise rejected(f"reports[{i}].{err.field}", err.rule) from None
+
+    @workflow.query
+    def summary(self) -> PlatformSummary:
+        return self.s.summary(workflow.now())
+
+    @workflow.query
+    def tasks(self, query: TaskQuery) -> TaskPage:
+        chosen = [t for t in self.s.tasks.values() if query.state is None or t.state is query.state]
+        end = query.offset + query.limit
+        return TaskPage(
+            tasks=chosen[query.offset : end],
+            total=len(chosen),
+            next_offset=end if end < len(chosen) else None,
+        )
+
+    # ---- effects --------------------------------------------------------------------------
+
+    async def _assign(self, items: list[ContentItem]) -> None:
+        now = workflow.now()
+        new = []
+        for item in items:
+            tid = task_id(self.s.platform_id, item.no)
+            if tid not in self.s.tasks:  # a repeated signal assigns nothing twice
+                task = Task(
+                    task_id=tid,
+                    item_no=item.no,
+                    platform_id=self.s.platform_id,
+                    identifier=item.identifier,
+                    basis=item.basis,
+                    assigned_at=now,
+                )
+                self.s.tasks[tid] = task
+                new.append(task)
+        if not new:
+            return
+        self.wake = True
+        first = new[0]
+        self.fx.notify(
+            [self.s.platform_id],
+            NotificationKind.task_assigned,
+            f"{len(new)} new takedown task(s)",
+            {
+                "acknowledge_by": first.ack_due(self.s.sla),
+                "act_by": first.act_due(self.s.sla),
+                "tasks": [
+                    {
+                        "task_id": t.task_id,
+                        "identifier": t.identifier.model_dump(mode="json"),
+                        "basis": t.basis.model_dump(mode="json"),
+                        "act_by": t.act_due(self.s.sla),
+                    }
+                    for t in new
+                ],
+            },
+        )
+
+    async def _withdraw(self, actor: Actor, reason: str, items: list[int] | None) -> None:
+        """Withdraws the open tasks of the given items (all items when None)."""
+        wanted = None if items is None else set(items)
+        open_tasks = [
+            t
+            for t in self.s.tasks.values()
+            if t.state not in RESOLVED and (wanted is None or t.item_no in wanted)
+        ]
+        if not open_tasks:
+            return
+        await self.fx.record(
+            [
+                Draft(
+                    actor, DecisionKind.task_withdrawn, reason, task_id=t.task_id, item_no=t.item_no
+                )
+                for t in open_tasks
+            ]
+        )
+        now = workflow.now()
+        for t in open_tasks:
+            withdraw(t, now, reason)
+        self.fx.notify(
+            [self.s.platform_id],
+            NotificationKind.tasks_withdrawn,
+            f"{len(open_tasks)} task(s) withdrawn: {reason}",
+            {"tasks": [t.task_id for t in open_tasks], "reason": reason},
+        )
+
+    # ---- SLA clocks -----------------------------------------------------------------------
+
+    def _clocks(self, task: Task) -> list[tuple[str, datetime, Stage]]:
+        clocks = []
+        if (due := task.ack_due(self.s.sla)) is not None:
+            clocks.append(("acknowledge", due, task.ack_stage))
+        if (due := task.act_due(self.s.sla)) is not None:
+            clocks.append(("act", due, task.act_stage))
+        return clocks
+
+    def _next_due(self) -> datetime | None:
+        later = self.s.sla.escalate_after
+        dues = [
+            due if stage is Stage.on_time else due + later
+            for task in self.s.tasks.values()
+            for _, due, stage in self._clocks(task)
+            if stage is not Stage.escalated
+        ]
+        return min(dues, default=None)
+
+    async def _sleep_until(self, due: datetime | None) -> None:
+        self.wake = False
+        timeout = None if due is None else due - workflow.now()
+        if timeout is not None and timeout <= timedelta(0):
+            return
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: (
+                    self.wake or self.s.finishing or workflow.info().is_continue_as_new_suggested()
+                ),
+                timeout=timeout,
+            )
+
+    async def _on_deadlines(self) -> None:
+        """Reminds the platform of missed deadlines, then escalates to the coordinators."""
+        now = workflow.now()
+        later = self.s.sla.escalate_after
+        reminded: list[tuple[Task, str, datetime]] = []
+        escalated: list[tuple[Task, str, datetime]] = []
+        for task in self.s.tasks.values():
+            for clock, due, stage in self._clocks(task):
+                if stage is Stage.on_time and now >= due:
+                    reminded.append((task, clock, due))
+                elif stage is Stage.reminded and now >= due + later:
+                    escalated.append((task, clock, due))
+        if not reminded and not escalated:
+            return
+        await self.fx.record(
+            [
+                Draft(
+                    SYSTEM,
+                    DecisionKind.sla_breached,
+                    f"{clock} deadline missed",
+                    task_id=t.task_id,
+                    clock=clock,
+                    due=due.isoformat(),
+                )
+                for t, clock, due in reminded
+            ]
+            + [
+                Draft(
+                    SYSTEM,
+                    DecisionKind.sla_escalated,
+                    f"{clock} deadline missed, escalated",
+                    task_id=t.task_id,
+                    clock=clock,
+                    due=due.isoformat(),
+                )
+                for t, clock, due in escalated
+            ]
+        )
+        for stage, marked in ((Stage.reminded, reminded), (Stage.escalated, escalated)):
+            for task, clock, _ in marked:
+                if clock == "acknowledge":
+                    task.ack_stage = stage
+                else:
+                    task.act_stage = stage
+        self.s.breaches += len(reminded)
+        self.s.escalations += len(escalated)
+        if reminded:
+            self.fx.notify(
+                [self.s.platform_id],
+                NotificationKind.reminder,
+                f"{len(reminded)} task deadline(s) missed",
+                {"tasks": [{"task_id": t.task_id, "clock": c, "due": d} for t, c, d in reminded]},
+            )
+        if escalated:
+            self.fx.notify(
+                self.s.coordinators,
+                NotificationKind.escalation,
+                f"{self.s.platform_id}: {len(escalated)} task deadline(s) missed after a reminder",
+                {
+                    "platform": self.s.platform_id,
+                    "tasks": [
+                        {"task_id": t.task_id, "clock": c, "due": d} for t, c, d in escalated
+                    ],
+                },
+            )
