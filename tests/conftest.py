@@ -70,16 +70,21 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    registry = tmp_path / "participants.json"
+def settings_in(folder: Path) -> Settings:
+    """Settings for one test: its own task queue, ledger file and registry."""
+    registry = folder / "participants.json"
     registry.write_text(REGISTRY.model_dump_json())
     return Settings(
         task_queue=f"eucp-test-{uuid.uuid4().hex[:8]}",
-        ledger_url=f"sqlite:///{tmp_path / 'ledger.sqlite3'}",
+        ledger_url=f"sqlite:///{folder / 'ledger.sqlite3'}",
         registry_path=registry,
         log_json=False,
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return settings_in(tmp_path)
 
 
 @pytest.fixture
@@ -97,13 +102,16 @@ class Protocol:
         self.ledger = ledger
         self.incidents = Incidents(env.client, settings)
 
+    def actor(self, participant_id: str) -> Actor:
+        return next(a for a in ACTORS if a.id == participant_id)
+
     async def report(self, sla: SlaSettings | None = None, **changes: object) -> str:
         incident_id = f"inc-{uuid.uuid4().hex[:10]}"
         await self.incidents.report(incident_id, a_report(**changes), REGISTRY.public(), sla)
         return incident_id
 
 
-async def _protocol(
+async def protocol_on(
     env: WorkflowEnvironment, settings: Settings, ledger: Ledger
 ) -> AsyncIterator[Protocol]:
     async with running_worker(env.client, settings):
@@ -114,7 +122,7 @@ async def _protocol(
 async def eucp(
     dev_env: WorkflowEnvironment, settings: Settings, ledger: Ledger
 ) -> AsyncIterator[Protocol]:
-    async for p in _protocol(dev_env, settings, ledger):
+    async for p in protocol_on(dev_env, settings, ledger):
         yield p
 
 
@@ -122,7 +130,7 @@ async def eucp(
 async def eucp_skipping(
     skipping_env: WorkflowEnvironment, settings: Settings, ledger: Ledger
 ) -> AsyncIterator[Protocol]:
-    async for p in _protocol(skipping_env, settings, ledger):
+    async for p in protocol_on(skipping_env, settings, ledger):
         yield p
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
@@ -10,6 +11,7 @@ from temporalio.client import WorkflowHandle
 from eucp.identifiers import AnyIdentifier, HashAlgorithm, HashIdentifier, UrlIdentifier
 from eucp.incident import Assessment, Criterion, CriterionStatus
 from eucp.service import Session
+from eucp.tasks import RemovalOrder
 
 MET = Criterion(status=CriterionStatus.met, evidence="seen by the EU IRU")
 ALL_MET = Assessment(
@@ -49,3 +51,15 @@ async def update_events(handle: WorkflowHandle[Any, Any]) -> int:
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
     )
+
+
+AN_ORDER = RemovalOrder(
+    issuing_member_state="FR",
+    issuing_authority="OCLCTIC",
+    addressee="Choosy Ltd",
+    contact_point="legal@choosy.example.test",
+    host_member_state="IE",
+    issued_at=datetime(2026, 3, 15, 2, 0, tzinfo=UTC),
+    reference="FR-2026-0001",
+    reasons="terrorist content within the meaning of Art. 2(7)",
+)

@@ -91,8 +91,7 @@ class CrisisWorkflow:
             if workflow.info().is_continue_as_new_suggested():
                 await self._continue_as_new()
         await workflow.wait_condition(lambda: set(self.s.finals) >= set(self.s.platforms))
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self.fx.drain()
+        await self.fx.settle()
         return CrisisResult(
             incident_id=self.s.incident_id,
             phase=self.s.phase,
@@ -524,7 +523,6 @@ class CrisisWorkflow:
             )
 
     async def _continue_as_new(self) -> None:
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self.fx.drain()
+        await self.fx.settle()
         self.s.index = self.index.snapshot()
         workflow.continue_as_new(self.s)

@@ -93,7 +93,7 @@ class Effects:
         summary: str,
         data: dict[str, Any] | None = None,
     ) -> None:
-        """Starts one delivery per recipient and returns at once; `drain` waits for them."""
+        """Starts one delivery per recipient and returns at once; `settle` waits for them."""
         for recipient in recipients:
             self.counters.notices += 1
             notice = Notification(
@@ -125,7 +125,9 @@ class Effects:
                 extra={"delivery_id": notice.delivery_id, "cause": str(err.cause)},
             )
 
-    async def drain(self) -> None:
-        """Waits for every delivery in flight: before the run ends or continues as new."""
-        while self._deliveries:
-            await asyncio.gather(*self._deliveries)
+    async def settle(self) -> None:
+        """Waits until no handler runs and no delivery is in flight, in one condition, so that
+        nothing can start between the check and the run's end or continue-as-new."""
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and not self._deliveries
+        )

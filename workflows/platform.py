@@ -75,18 +75,16 @@ class PlatformTasksWorkflow:
             async with self.lock:
                 await self._on_deadlines()
             if workflow.info().is_continue_as_new_suggested() and not self.s.finishing:
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                await self.fx.drain()
+                await self.fx.settle()
                 workflow.continue_as_new(PlatformStart(state=self.s))
         async with self.lock:
             await self._withdraw(SYSTEM, "incident closed", None)
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self.fx.settle()
         summary = self.s.summary(workflow.now())
         # the crisis waits for every platform's final figures before it ends
         await workflow.get_external_workflow_handle(self.s.incident_id).signal(
             "platform_final", summary
         )
-        await self.fx.drain()
         return summary
 
     # ---- from the crisis ------------------------------------------------------------------

@@ -1,0 +1,109 @@
+"""Records the histories that tests/test_replay.py replays: `python -m tests.record_histories`.
+
+Run it when a workflow change is released, and keep the old files: each must stay replayable
+by every later version of the code (changes go behind `workflow.patched`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from eucp.devserver import test_server
+from eucp.service import Incidents
+from eucp.settings import SlaSettings
+from eucp.tasks import CannotComplyReason, Outcome, TaskReport
+from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, REGISTRY, SLOWTUBE, a_report, settings_in
+from tests.protocol_steps import ALL_MET, AN_ORDER, MANIFESTO, VIDEO, VIDEO_REENCODED, url
+from worker import running_worker
+from workflows.platform import platform_workflow_id
+
+HERE = Path(__file__).parent / "histories"
+
+
+async def full_crisis(incidents: Incidents, env: WorkflowEnvironment, incident: str) -> None:
+    """Every phase, every kind of platform report, a missed deadline and its escalation."""
+    await incidents.report(
+        incident, a_report(first_identifiers=[url(1)]), REGISTRY.public(), SlaSettings()
+    )
+    iru = incidents.as_participant(incident, COORDINATOR)
+    await iru.assess(ALL_MET)
+    await iru.activate("all five criteria met", identifiers=[VIDEO, MANIFESTO])
+    await iru.add_content([url(2)], basis=AN_ORDER)
+    fastbook = incidents.as_participant(incident, FASTBOOK)
+    choosy = incidents.as_participant(incident, CHOOSY)
+    await fastbook.report_sightings([url(3), VIDEO_REENCODED])
+    mine = [t.task_id for t in (await fastbook.my_tasks()).tasks]
+    await fastbook.report_tasks([TaskReport(task_id=t, outcome=Outcome.acknowledged) for t in mine])
+    await fastbook.report_tasks([TaskReport(task_id=t, outcome=Outcome.removed) for t in mine])
+    theirs = [t.task_id for t in (await choosy.my_tasks()).tasks]
+    await choosy.report_tasks(
+        [
+            TaskReport(task_id=theirs[0], outcome=Outcome.declined, reason="news reporting"),
+            TaskReport(
+                task_id=theirs[3],
+                outcome=Outcome.cannot_comply,
+                cannot_comply=CannotComplyReason.technical_impossibility,
+                reason="storage cluster offline",
+            ),
+        ]
+    )
+    await env.sleep(timedelta(minutes=20))
+    await choosy.report_tasks([TaskReport(task_id=theirs[3], outcome=Outcome.resumed)])
+    await choosy.report_false_positive(2, "a news report quoting the manifesto")
+    await iru.withdraw_content([2], "false positive confirmed")
+    await env.sleep(timedelta(minutes=50))  # slowtube stays silent: reminded, then escalated
+    await iru.de_escalate("re-uploads fell", withdraw_open_tasks=True)
+    await iru.start_review()
+    await fastbook.submit_review_input("upload filters caught most copies")
+    await iru.close("debrief held")
+    await incidents.result(incident)
+
+
+async def not_activated(incidents: Incidents, env: WorkflowEnvironment, incident: str) -> None:
+    await incidents.report(incident, a_report(), REGISTRY.public(), SlaSettings())
+    iru = incidents.as_participant(incident, COORDINATOR)
+    await env.sleep(timedelta(minutes=61))  # the assessment deadline passes: a reminder
+    await iru.assess(ALL_MET)
+    await iru.decline("low virality: hashes shared under normal procedure")
+    await incidents.result(incident)
+
+
+async def save(client: Client, workflow_id: str, name: str) -> None:
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    (HERE / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1))
+
+
+async def main(tag: str) -> None:
+    import tempfile
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(test_server()), data_converter=pydantic_data_converter
+    )
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = settings_in(Path(tmp))
+            async with running_worker(env.client, settings):
+                incidents = Incidents(env.client, settings)
+                await full_crisis(incidents, env, "full")
+                await not_activated(incidents, env, "declined")
+            await save(env.client, "full", f"{tag}-crisis-full")
+            await save(env.client, "declined", f"{tag}-crisis-declined")
+            for platform in (FASTBOOK.id, SLOWTUBE.id, CHOOSY.id):
+                await save(
+                    env.client, platform_workflow_id("full", platform), f"{tag}-platform-{platform}"
+                )
+    finally:
+        await env.shutdown()
+
+
+if __name__ == "__main__":
+    import sys
+
+    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "v1"))

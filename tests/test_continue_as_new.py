@@ -1,0 +1,89 @@
+"""Continue-as-new keeps histories bounded; nothing is lost across it. The server here suggests
+continue-as-new after 60 events (4,096 by default), so a small crisis crosses it many times."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from eucp.decisions import DecisionKind
+from eucp.devserver import temporal_cli
+from eucp.ledger import Ledger
+from eucp.settings import Settings
+from eucp.tasks import Outcome, TaskReport, TaskState
+from tests.conftest import COORDINATOR, PLATFORMS, Protocol, protocol_on
+from tests.protocol_steps import activated, url
+from workflows.platform import platform_workflow_id
+
+THRESHOLD = 60
+
+
+@pytest.fixture
+async def low_threshold_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_cli()),
+        data_converter=pydantic_data_converter,
+        ui=False,
+        dev_server_log_level="error",
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            f"limit.historyCount.suggestContinueAsNew={THRESHOLD}",
+        ],
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def eucp_small_histories(
+    low_threshold_env: WorkflowEnvironment, settings: Settings, ledger: Ledger
+) -> AsyncIterator[Protocol]:
+    async for p in protocol_on(low_threshold_env, settings, ledger):
+        yield p
+
+
+async def runs_of(env: WorkflowEnvironment, workflow_id: str) -> int:
+    return len([w async for w in env.client.list_workflows(f'WorkflowId = "{workflow_id}"')])
+
+
+async def test_a_long_crisis_continues_as_new_and_loses_nothing(
+    eucp_small_histories: Protocol,
+) -> None:
+    eucp = eucp_small_histories
+    incident = await eucp.report()
+    iru = eucp.incidents.as_participant(incident, COORDINATOR)
+    await activated(iru, url(0))
+    for wave in range(1, 7):
+        answer = await iru.add_content([url(wave * 10 + i) for i in range(5)])
+        assert len(answer.accepted_items) == 5
+    for platform in PLATFORMS:
+        session = eucp.incidents.as_participant(incident, eucp.actor(platform))
+        tasks = (await session.my_tasks()).tasks
+        for outcome in (Outcome.acknowledged, Outcome.removed):
+            for task in tasks:  # one Update per task: many events per platform history
+                await session.report_tasks([TaskReport(task_id=task.task_id, outcome=outcome)])
+    await iru.de_escalate("over")
+    await iru.start_review()
+    await iru.close("done")
+    result = await eucp.incidents.result(incident)
+
+    assert result.items == 31
+    for platform in PLATFORMS:
+        assert result.platforms[platform].by_state == {TaskState.removed: 31}
+        assert await runs_of(eucp.env, platform_workflow_id(incident, platform)) > 1
+    assert await runs_of(eucp.env, incident) > 1
+
+    for workflow_id in [incident, *(platform_workflow_id(incident, p) for p in PLATFORMS)]:
+        async for run in eucp.env.client.list_workflows(f'WorkflowId = "{workflow_id}"'):
+            assert (run.history_length or 0) <= THRESHOLD * 3, run.run_id
+
+    rows = eucp.ledger.rows(incident)
+    assert eucp.ledger.verify(incident).ok
+    per_task = Counter((r.decision.inputs.get("task_id"), r.decision.kind) for r in rows)
+    assert per_task[(None, DecisionKind.content_added)] == 6
+    assert all(n == 1 for key, n in per_task.items() if key[0] is not None)
+    assert sum(1 for r in rows if r.decision.kind is DecisionKind.task_removed) == 31 * 3
