@@ -8,10 +8,9 @@ PlatformTasksWorkflow per platform, so this history stays small at any crisis si
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
@@ -48,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from eucp.tasks import ContentItem, LegalBasis, Stage
 
-from workflows.effects import Draft, Effects
+from workflows.effects import Draft, Effects, sleep_until
 from workflows.errors import rejected
 from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
 
@@ -85,7 +84,8 @@ class CrisisWorkflow:
         async with self._turn():
             pass  # the report is recorded before anything else happens
         while self.s.phase not in phases.FINAL:
-            await self._sleep_until_change(self._next_deadline())
+            self.changed = False
+            await sleep_until(self._next_deadline(), lambda: self.changed)
             async with self._turn():
                 await self._on_deadlines()
             if workflow.info().is_continue_as_new_suggested():
@@ -469,58 +469,30 @@ class CrisisWorkflow:
             return self.s.review_due
         return None
 
-    async def _sleep_until_change(self, due: datetime | None) -> None:
-        self.changed = False
-        timeout = None if due is None else due - workflow.now()
-        if timeout is not None and timeout <= timedelta(0):
-            return
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(
-                lambda: self.changed or workflow.info().is_continue_as_new_suggested(),
-                timeout=timeout,
-            )
-
     async def _on_deadlines(self) -> None:
         due = self._next_deadline()
         if due is None or workflow.now() < due:
             return
-        coordinators = self.s.ids_of(ParticipantKind.coordinator)
         if self.s.phase is Phase.review:
             await self._close(SYSTEM, "review deadline passed")
-        elif self.s.assessment_stage is Stage.on_time:
-            await self.fx.record(
-                [
-                    Draft(
-                        SYSTEM,
-                        DecisionKind.assessment_reminder,
-                        "assessment due",
-                        due=due.isoformat(),
-                    )
-                ]
-            )
-            self.s.assessment_stage = Stage.reminded
-            self.fx.notify(
-                coordinators,
-                NotificationKind.reminder,
-                f"{self.s.report.title}: activation decision due",
-            )
-        else:
-            await self.fx.record(
-                [
-                    Draft(
-                        SYSTEM,
-                        DecisionKind.assessment_escalated,
-                        "assessment overdue",
-                        due=due.isoformat(),
-                    )
-                ]
-            )
-            self.s.assessment_stage = Stage.escalated
-            self.fx.notify(
-                coordinators,
-                NotificationKind.escalation,
-                f"{self.s.report.title}: activation decision overdue",
-            )
+            return
+        late = self.s.assessment_stage is Stage.reminded
+        await self.fx.record(
+            [
+                Draft(
+                    SYSTEM,
+                    DecisionKind.assessment_escalated if late else DecisionKind.assessment_reminder,
+                    "assessment overdue" if late else "assessment due",
+                    due=due.isoformat(),
+                )
+            ]
+        )
+        self.s.assessment_stage = Stage.escalated if late else Stage.reminded
+        self.fx.notify(
+            self.s.ids_of(ParticipantKind.coordinator),
+            NotificationKind.escalation if late else NotificationKind.reminder,
+            f"{self.s.report.title}: activation decision {'overdue' if late else 'due'}",
+        )
 
     async def _continue_as_new(self) -> None:
         await self.fx.settle()

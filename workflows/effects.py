@@ -4,8 +4,9 @@ on them, and notifications that run beside the protocol without holding it up.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
-from datetime import timedelta
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -130,4 +131,16 @@ class Effects:
         nothing can start between the check and the run's end or continue-as-new."""
         await workflow.wait_condition(
             lambda: workflow.all_handlers_finished() and not self._deliveries
+        )
+
+
+async def sleep_until(due: datetime | None, wake: Callable[[], bool]) -> None:
+    """Sleeps on one durable timer until `due`, or until `wake()` or a continue-as-new
+    suggestion says there is work; returns at once when `due` has passed."""
+    timeout = None if due is None else due - workflow.now()
+    if timeout is not None and timeout <= timedelta(0):
+        return
+    with contextlib.suppress(TimeoutError):
+        await workflow.wait_condition(
+            lambda: wake() or workflow.info().is_continue_as_new_suggested(), timeout=timeout
         )

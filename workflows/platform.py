@@ -8,8 +8,7 @@ deadline, so tasks assigned together cost one wake-up, not one timer each.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio import workflow
 
@@ -39,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
         withdraw,
     )
 
-from workflows.effects import Draft, Effects
+from workflows.effects import Draft, Effects, sleep_until
 from workflows.errors import rejected
 
 _OUTCOME_DECISION = {
@@ -71,7 +70,8 @@ class PlatformTasksWorkflow:
             async with self.lock:
                 await self._assign(start.items)
         while not self.s.finishing:
-            await self._sleep_until(self._next_due())
+            self.wake = False
+            await sleep_until(self._next_due(), lambda: self.wake or self.s.finishing)
             async with self.lock:
                 await self._on_deadlines()
             if workflow.info().is_continue_as_new_suggested() and not self.s.finishing:
@@ -274,19 +274,6 @@ class PlatformTasksWorkflow:
         ]
         return min(dues, default=None)
 
-    async def _sleep_until(self, due: datetime | None) -> None:
-        self.wake = False
-        timeout = None if due is None else due - workflow.now()
-        if timeout is not None and timeout <= timedelta(0):
-            return
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(
-                lambda: (
-                    self.wake or self.s.finishing or workflow.info().is_continue_as_new_suggested()
-                ),
-                timeout=timeout,
-            )
-
     async def _on_deadlines(self) -> None:
         """Reminds the platform of missed deadlines, then escalates to the coordinators."""
         now = workflow.now()
@@ -305,24 +292,17 @@ class PlatformTasksWorkflow:
             [
                 Draft(
                     SYSTEM,
-                    DecisionKind.sla_breached,
-                    f"{clock} deadline missed",
+                    kind,
+                    f"{clock} deadline missed" + (", escalated" if escalation else ""),
                     task_id=t.task_id,
                     clock=clock,
                     due=due.isoformat(),
                 )
-                for t, clock, due in reminded
-            ]
-            + [
-                Draft(
-                    SYSTEM,
-                    DecisionKind.sla_escalated,
-                    f"{clock} deadline missed, escalated",
-                    task_id=t.task_id,
-                    clock=clock,
-                    due=due.isoformat(),
+                for kind, escalation, marked in (
+                    (DecisionKind.sla_breached, False, reminded),
+                    (DecisionKind.sla_escalated, True, escalated),
                 )
-                for t, clock, due in escalated
+                for t, clock, due in marked
             ]
         )
         for stage, marked in ((Stage.reminded, reminded), (Stage.escalated, escalated)):
