@@ -7,6 +7,7 @@ import signal
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import httpx
 import structlog
@@ -43,6 +44,7 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
                     NotifyActivities(registry, http).notify,
                 ],
                 activity_executor=executor,
+                graceful_shutdown_timeout=timedelta(seconds=10),
             )
             async with worker:
                 yield worker

@@ -38,10 +38,11 @@ def up() -> None:
     logs.configure(json=settings.log_json)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     if not settings.registry_path.exists():
-        raise click.ClickException(
-            f"no participants registry at {settings.registry_path}: write one "
-            "(see docs/architecture.md) or set EUCP_REGISTRY_PATH"
-        )
+        from eucp.demo import registry
+
+        settings.registry_path.parent.mkdir(parents=True, exist_ok=True)
+        settings.registry_path.write_text(registry().model_dump_json(indent=2))
+        click.echo(f"wrote a starter participants registry to {settings.registry_path}: edit it")
 
     async def run() -> None:
         async with embedded_temporal(settings) as ui:
