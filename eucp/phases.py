@@ -158,13 +158,23 @@ RULES: dict[Action, Rule] = {
 }
 
 
+class Refusal(StrEnum):
+    """Why an action is refused: the HTTP API answers 422, 403, 404 and 409 from these."""
+
+    invalid = "invalid"
+    forbidden = "forbidden"
+    not_found = "not_found"
+    conflict = "conflict"
+
+
 class ProtocolViolation(ValueError):
     """An action the protocol refuses; `field` names the input at fault, `rule` the rule."""
 
-    def __init__(self, field: str, rule: str) -> None:
+    def __init__(self, field: str, rule: str, refusal: Refusal = Refusal.conflict) -> None:
         super().__init__(f"{field}: {rule}")
         self.field = field
         self.rule = rule
+        self.refusal = refusal
 
 
 def check(
@@ -175,13 +185,15 @@ def check(
     if actor_kind not in rule.roles:
         allowed = ", ".join(sorted(rule.roles))
         raise ProtocolViolation(
-            "actor.kind", f"{action} may be taken by {allowed}, not {actor_kind}"
+            "actor.kind", f"{action} may be taken by {allowed}, not {actor_kind}", Refusal.forbidden
         )
     if phase not in rule.from_phases:
         allowed = ", ".join(sorted(rule.from_phases))
         raise ProtocolViolation("phase", f"{action} is allowed in {allowed}, not in {phase}")
     if rule.reason_required and not (reason and reason.strip()):
-        raise ProtocolViolation("reason", f"{action} requires a reason ({rule.source})")
+        raise ProtocolViolation(
+            "reason", f"{action} requires a reason ({rule.source})", Refusal.invalid
+        )
     return rule.to or phase
 
 

@@ -27,6 +27,7 @@ from eucp.commands import (
 from eucp.identifiers import AnyIdentifier
 from eucp.incident import Assessment, IncidentReport
 from eucp.participants import Actor, Participant, ParticipantKind
+from eucp.phases import Refusal
 from eucp.settings import Settings, SlaSettings
 from eucp.state import (
     Answer,
@@ -49,10 +50,11 @@ VOLUNTARY = VoluntaryReferral()
 class Rejected(Exception):
     """The protocol refused an action; nothing changed. `field` is the input at fault."""
 
-    def __init__(self, field: str, rule: str) -> None:
+    def __init__(self, field: str, rule: str, refusal: Refusal = Refusal.conflict) -> None:
         super().__init__(f"{field}: {rule}")
         self.field = field
         self.rule = rule
+        self.refusal = refusal
 
 
 class IncidentStatus(BaseModel):
@@ -76,7 +78,9 @@ class Incidents:
     ) -> None:
         """Starts the incident's workflow; the report is its first recorded decision."""
         if report.reporter not in {p.id for p in participants}:
-            raise Rejected("reporter", f"{report.reporter!r} is not a registered participant")
+            raise Rejected(
+                "reporter", f"{report.reporter!r} is not a registered participant", Refusal.invalid
+            )
         state = CrisisState(
             incident_id=incident_id,
             report=report,
@@ -138,7 +142,7 @@ async def _update(
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type == "Rejected" and cause.details:
             details = cause.details[0]
-            raise Rejected(details["field"], details["rule"]) from None
+            raise Rejected(details["field"], details["rule"], Refusal(details["refusal"])) from None
         raise
     assert isinstance(result, rtype)
     return result
@@ -230,5 +234,5 @@ class Session:
 
     async def my_tasks(self, query: TaskQuery | None = None) -> TaskPage:
         if self.actor.kind is not ParticipantKind.platform:
-            raise Rejected("actor.kind", "only a platform has tasks of its own")
+            raise Rejected("actor.kind", "only a platform has tasks of its own", Refusal.forbidden)
         return await self.incidents.tasks(self.incident_id, self.actor.id, query)

@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from eucp.identifiers import AnyIdentifier, IdentifierIndex, Verdict
     from eucp.notifications import NotificationKind
     from eucp.participants import SYSTEM, Actor, ParticipantKind
-    from eucp.phases import Action, Phase
+    from eucp.phases import Action, Phase, Refusal
     from eucp.state import (
         Answer,
         CrisisResult,
@@ -50,6 +50,8 @@ with workflow.unsafe.imports_passed_through():
 from workflows.effects import Draft, Effects, sleep_until
 from workflows.errors import rejected
 from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
+
+FORBIDDEN, INVALID, NOT_FOUND = Refusal.forbidden, Refusal.invalid, Refusal.not_found
 
 _PHASE_DECISION = {
     Action.assess: DecisionKind.assessed,
@@ -143,9 +145,13 @@ class CrisisWorkflow:
         self._check(Action.activate, cmd)
         for i, platform in enumerate(cmd.platforms or []):
             if platform not in self.s.ids_of(ParticipantKind.platform):
-                raise rejected(f"platforms[{i}]", f"{platform!r} is not a registered platform")
+                raise rejected(
+                    f"platforms[{i}]", f"{platform!r} is not a registered platform", INVALID
+                )
         if cmd.platforms == [] or not self.s.ids_of(ParticipantKind.platform):
-            raise rejected("platforms", "an activation needs at least one participating platform")
+            raise rejected(
+                "platforms", "an activation needs at least one participating platform", INVALID
+            )
 
     @workflow.update
     async def decline(self, cmd: Command) -> Answer:
@@ -257,7 +263,9 @@ class CrisisWorkflow:
     def _check_sightings(self, cmd: ReportSightings) -> None:
         self._check(Action.report_sightings, cmd)
         if cmd.actor.kind is ParticipantKind.platform and cmd.actor.id not in self.s.platforms:
-            raise rejected("actor.id", f"{cmd.actor.id} does not take part in this takedown")
+            raise rejected(
+                "actor.id", f"{cmd.actor.id} does not take part in this takedown", FORBIDDEN
+            )
 
     @workflow.update
     async def report_false_positive(self, cmd: ReportFalsePositive) -> Answer:
@@ -337,20 +345,22 @@ class CrisisWorkflow:
         try:
             phases.check(self.s.phase, action, cmd.actor.kind, cmd.reason)
         except phases.ProtocolViolation as v:
-            raise rejected(v.field, v.rule) from None
+            raise rejected(v.field, v.rule, v.refusal) from None
 
     def _check_actor(self, actor: Actor) -> None:
         for p in self.s.participants:
             if p.id == actor.id:
                 if p.kind is not actor.kind:
-                    raise rejected("actor.kind", f"{actor.id} is registered as {p.kind}")
+                    raise rejected("actor.kind", f"{actor.id} is registered as {p.kind}", FORBIDDEN)
                 return
-        raise rejected("actor.id", f"{actor.id!r} is not a participant of this incident")
+        raise rejected("actor.id", f"{actor.id!r} is not a participant of this incident", FORBIDDEN)
 
     def _check_items(self, field: str, items: list[int]) -> None:
         for no in items:
             if not 1 <= no <= self.s.items:
-                raise rejected(field, f"no item {no}: this incident has items 1 to {self.s.items}")
+                raise rejected(
+                    field, f"no item {no}: this incident has items 1 to {self.s.items}", NOT_FOUND
+                )
 
     def _actor_of(self, participant_id: str) -> Actor:
         kinds = {p.id: p.kind for p in self.s.participants}

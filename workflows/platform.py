@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from eucp.decisions import DecisionKind
     from eucp.notifications import NotificationKind
     from eucp.participants import SYSTEM, Actor, ParticipantKind
+    from eucp.phases import Refusal
     from eucp.state import (
         PlatformStart,
         PlatformSummary,
@@ -149,6 +150,7 @@ class PlatformTasksWorkflow:
                 "actor",
                 f"these tasks belong to platform {self.s.platform_id}; "
                 "a participant reports on its own tasks only",
+                Refusal.forbidden,
             )
         if self.s.finishing:
             raise rejected("incident", "the incident is closed; its tasks take no more reports")
@@ -157,19 +159,22 @@ class PlatformTasksWorkflow:
             task = self.s.tasks.get(report.task_id)
             if task is None:
                 raise rejected(
-                    f"reports[{i}].task_id", f"no task {report.task_id!r} for this platform"
+                    f"reports[{i}].task_id",
+                    f"no task {report.task_id!r} for this platform",
+                    Refusal.not_found,
                 )
             if report.task_id in seen:
                 raise rejected(
                     f"reports[{i}].task_id",
                     f"{report.task_id} appears twice; send one report per task",
+                    Refusal.invalid,
                 )
             seen.add(report.task_id)
             if not is_repeat(task, report):
                 try:
                     check_report(task, report)
                 except TaskRuleError as err:
-                    raise rejected(f"reports[{i}].{err.field}", err.rule) from None
+                    raise rejected(f"reports[{i}].{err.field}", err.rule, err.refusal) from None
 
     @workflow.query
     def summary(self) -> PlatformSummary:
