@@ -37,6 +37,10 @@ class Settings(BaseSettings):
 
     ledger_url: str = "sqlite:///var/ledger.sqlite3"
     registry_path: Path = Path("var/participants.json")
+    tokens_path: Path = Path("var/tokens.json")
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     var_dir: Path = Path("var")
 
     pdq_match_distance: int = Field(default=31, ge=0, le=256)
