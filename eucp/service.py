@@ -24,6 +24,7 @@ from eucp.commands import (
     SubmitReviewInput,
     WithdrawContent,
 )
+from eucp.gate import UpdateGate
 from eucp.identifiers import AnyIdentifier
 from eucp.incident import Assessment, IncidentReport
 from eucp.participants import Actor, Participant, ParticipantKind
@@ -68,6 +69,7 @@ class Incidents:
     def __init__(self, client: Client, settings: Settings) -> None:
         self.client = client
         self.settings = settings
+        self.gate = UpdateGate()
 
     async def report(
         self,
@@ -129,35 +131,48 @@ class Incidents:
     async def result(self, incident_id: str) -> CrisisResult:
         return await self.handle(incident_id).result()
 
-    def as_participant(self, incident_id: str, actor: Actor) -> Session:
-        return Session(self, incident_id, actor)
+    def as_participant(
+        self, incident_id: str, actor: Actor, request_id: str | None = None
+    ) -> Session:
+        return Session(self, incident_id, actor, request_id)
 
-
-async def _update(
-    handle: WorkflowHandle[Any, Any], update: Any, arg: BaseModel, rtype: type[R]
-) -> R:
-    try:
-        result = await handle.execute_update(update, arg)
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.type == "Rejected" and cause.details:
-            details = cause.details[0]
-            raise Rejected(details["field"], details["rule"], Refusal(details["refusal"])) from None
-        raise
-    assert isinstance(result, rtype)
-    return result
+    async def execute(
+        self,
+        handle: WorkflowHandle[Any, Any],
+        update: Any,
+        cmd: BaseModel,
+        rtype: type[R],
+        update_id: str | None = None,
+    ) -> R:
+        """Runs an Update, at most `MAX_IN_FLIGHT` at once per workflow (Temporal allows 10);
+        the same `update_id` twice gives the first call's answer, never a second change."""
+        async with self.gate.slot(handle.id):
+            try:
+                result = await handle.execute_update(update, cmd, id=update_id)
+            except WorkflowUpdateFailedError as err:
+                cause = err.cause
+                if isinstance(cause, ApplicationError) and cause.type == "Rejected":
+                    d = cause.details[0]
+                    raise Rejected(d["field"], d["rule"], Refusal(d["refusal"])) from None
+                raise
+        assert isinstance(result, rtype)
+        return result
 
 
 class Session:
     """One participant acting on one incident: the protocol's verbs, in its words."""
 
-    def __init__(self, incidents: Incidents, incident_id: str, actor: Actor) -> None:
+    def __init__(
+        self, incidents: Incidents, incident_id: str, actor: Actor, request_id: str | None = None
+    ) -> None:
         self.incidents = incidents
         self.incident_id = incident_id
         self.actor = actor
+        self.request_id = request_id
 
     async def _crisis(self, update: Any, cmd: BaseModel) -> Answer:
-        return await _update(self.incidents.handle(self.incident_id), update, cmd, Answer)
+        handle = self.incidents.handle(self.incident_id)
+        return await self.incidents.execute(handle, update, cmd, Answer, self.request_id)
 
     async def assess(self, assessment: Assessment, reason: str | None = None) -> Answer:
         return await self._crisis(
@@ -230,7 +245,9 @@ class Session:
         """Reports on many tasks in one Update; `platform_id` defaults to the actor's own."""
         handle = self.incidents.platform_handle(self.incident_id, platform_id or self.actor.id)
         cmd = ReportTasks(actor=self.actor, reports=list(reports))
-        return await _update(handle, PlatformTasksWorkflow.report, cmd, ReportAnswer)
+        return await self.incidents.execute(
+            handle, PlatformTasksWorkflow.report, cmd, ReportAnswer, self.request_id
+        )
 
     async def my_tasks(self, query: TaskQuery | None = None) -> TaskPage:
         if self.actor.kind is not ParticipantKind.platform:

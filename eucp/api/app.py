@@ -1,0 +1,362 @@
+"""The eucp HTTP API: coordinators steer, platforms answer their own tasks, auditors read.
+
+Each action is the Temporal Update of the protocol core and answers with its result. The
+caller's identity comes from its bearer token, never from the body.
+"""
+
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from eucp.api import errors
+from eucp.api.auth import authenticate, require
+from eucp.api.errors import ApiError
+from eucp.commands import (
+    Activate,
+    AddContent,
+    Assess,
+    Command,
+    DeEscalate,
+    ReportFalsePositive,
+    ReportSightings,
+    SubmitReviewInput,
+    WithdrawContent,
+)
+from eucp.decisions import LedgerRow
+from eucp.incident import IncidentReport
+from eucp.ledger import Ledger, open_ledger
+from eucp.participants import ID_PATTERN, Actor, ParticipantKind, Registry
+from eucp.phases import Phase
+from eucp.service import Incidents, IncidentStatus
+from eucp.settings import Settings, SlaSettings
+from eucp.state import Answer, PlatformSummary, ReportAnswer, TaskPage, TaskQuery
+from eucp.tasks import TaskReport, TaskState
+from eucp.temporal import connect
+from eucp.tokens import TokenStore
+from workflows.crisis import CrisisWorkflow
+
+K = ParticipantKind
+STAFF = (K.coordinator, K.auditor)
+
+
+class Context:
+    """What every request needs, opened once per process."""
+
+    def __init__(self, settings: Settings, client: Client, ledger: Ledger) -> None:
+        self.settings = settings
+        self.incidents = Incidents(client, settings)
+        self.registry = Registry.load(settings.registry_path)
+        self.tokens = TokenStore(settings.tokens_path)
+        self.ledger = ledger
+
+
+def context(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+def caller(request: Request, ctx: Annotated[Context, Depends(context)]) -> Actor:
+    return authenticate(request, ctx.tokens, ctx.registry)
+
+
+Ctx = Annotated[Context, Depends(context)]
+Caller = Annotated[Actor, Depends(caller)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="the same key again returns the first answer and changes nothing",
+    ),
+]
+
+
+def request_id(actor: Actor, key: str | None) -> str | None:
+    """The Update id for an idempotent request: Temporal deduplicates Updates by id."""
+    return None if key is None else f"{actor.id}:{key}"
+
+
+class ReportIncident(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    incident_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    report: IncidentReport
+    sla: SlaSettings | None = None
+
+
+class Reported(BaseModel):
+    incident_id: str
+
+
+class Listing(BaseModel):
+    incident_id: str
+    status: str
+    started_at: str | None
+
+
+class PlatformView(BaseModel):
+    """What a platform may see of an incident: the crisis's phase and its own tasks."""
+
+    incident_id: str
+    title: str
+    phase: Phase
+    tasks: PlatformSummary
+
+
+class TaskReports(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reports: list[TaskReport] = Field(min_length=1, max_length=1000)
+
+
+def body_of(command: type[Command]) -> type[BaseModel]:
+    """The request body of a command: its fields without `actor`, which the token supplies."""
+    fields: Any = {
+        name: (info.annotation, info)
+        for name, info in command.model_fields.items()
+        if name != "actor"
+    }
+    return create_model(f"{command.__name__}Body", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+router = APIRouter(prefix="/v1")
+
+# path -> (Update, command): every coordinator and participant action on an incident
+ACTIONS: dict[str, tuple[Any, type[Command]]] = {
+    "assessment": (CrisisWorkflow.assess, Assess),
+    "activation": (CrisisWorkflow.activate, Activate),
+    "non-activation": (CrisisWorkflow.decline, Command),
+    "content": (CrisisWorkflow.add_content, AddContent),
+    "withdrawals": (CrisisWorkflow.withdraw_content, WithdrawContent),
+    "de-escalation": (CrisisWorkflow.de_escalate, DeEscalate),
+    "re-escalation": (CrisisWorkflow.re_escalate, Command),
+    "review": (CrisisWorkflow.start_review, Command),
+    "closure": (CrisisWorkflow.close, Command),
+    "sightings": (CrisisWorkflow.report_sightings, ReportSightings),
+    "false-positives": (CrisisWorkflow.report_false_positive, ReportFalsePositive),
+    "review-input": (CrisisWorkflow.submit_review_input, SubmitReviewInput),
+}
+
+
+def _action_route(
+    path: str, update: Callable[..., Awaitable[Answer]], command: type[Command]
+) -> None:
+    body_model = body_of(command)
+
+    async def act(
+        incident_id: str, body: BaseModel, actor: Caller, ctx: Ctx, key: IdempotencyKey = None
+    ) -> Answer:
+        cmd = command.model_validate({**body.model_dump(), "actor": actor})
+        handle = ctx.incidents.handle(incident_id)
+        return await ctx.incidents.execute(handle, update, cmd, Answer, request_id(actor, key))
+
+    optional = all(not f.is_required() for f in body_model.model_fields.values())
+    # a command whose fields all have defaults may be sent without a body
+    act.__annotations__["body"] = (
+        Annotated[body_model, Body(default_factory=body_model)] if optional else body_model
+    )
+    act.__doc__ = f"The {command.__name__} Update ({path}); the phase machine decides who may."
+    router.add_api_route(
+        f"/incidents/{{incident_id}}/{path}",
+        act,
+        methods=["POST"],
+        response_model=Answer,
+        name=path,
+        summary=f"{path.replace('-', ' ')}",
+    )
+
+
+for _path, (_update, _command) in ACTIONS.items():
+    _action_route(_path, _update, _command)
+
+
+@router.post("/incidents", status_code=201, response_model=Reported)
+async def report_incident(
+    body: ReportIncident, actor: Caller, ctx: Ctx, response: Response, key: IdempotencyKey = None
+) -> Reported:
+    """A participant reports a potential crisis, under its own name."""
+    if actor.kind is K.auditor:
+        raise ApiError(403, "Authorization", "auditors read; they do not report")
+    if body.report.reporter != actor.id:
+        raise ApiError(
+            403, "report.reporter", f"you report as {actor.id}, not {body.report.reporter}"
+        )
+    incident_id = body.incident_id
+    if incident_id is None:
+        seed = f"{actor.id}:{key}" if key else None
+        incident_id = "inc-" + (
+            hashlib.sha256(seed.encode()).hexdigest()[:16] if seed else _random()
+        )
+    try:
+        await ctx.incidents.report(incident_id, body.report, ctx.registry.public(), body.sla)
+    except WorkflowAlreadyStartedError:
+        if key is None:
+            raise ApiError(409, "incident_id", f"{incident_id} already exists") from None
+        response.status_code = 200  # the retried request: same incident, nothing new
+    return Reported(incident_id=incident_id)
+
+
+def _random() -> str:
+    import secrets
+
+    return secrets.token_hex(8)
+
+
+@router.get("/incidents", response_model=list[Listing])
+async def list_incidents(actor: Caller, ctx: Ctx) -> list[Listing]:
+    """Coordinators and auditors see every incident; a platform those it takes part in."""
+    listings = []
+    async for wf in ctx.incidents.client.list_workflows("WorkflowType = 'CrisisWorkflow'"):
+        if actor.kind is K.platform:
+            status = await ctx.incidents.handle(wf.id).query(CrisisWorkflow.status)
+            if actor.id not in status.platforms:
+                continue
+        listings.append(
+            Listing(
+                incident_id=wf.id,
+                status=wf.status.name.lower() if wf.status else "unknown",
+                started_at=wf.start_time.isoformat() if wf.start_time else None,
+            )
+        )
+    return listings
+
+
+@router.get("/incidents/{incident_id}", response_model=IncidentStatus | PlatformView)
+async def incident(incident_id: str, actor: Caller, ctx: Ctx) -> IncidentStatus | PlatformView:
+    status = await ctx.incidents.status(incident_id)
+    if actor.kind in STAFF:
+        return status
+    if actor.kind is K.platform and actor.id in status.platforms:
+        c = status.crisis
+        return PlatformView(
+            incident_id=incident_id, title=c.title, phase=c.phase, tasks=status.platforms[actor.id]
+        )
+    raise ApiError(404, "incident_id", "no such incident among yours")
+
+
+@router.get("/incidents/{incident_id}/tasks", response_model=TaskPage)
+async def tasks(
+    incident_id: str,
+    actor: Caller,
+    ctx: Ctx,
+    platform: str | None = None,
+    state: TaskState | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> TaskPage:
+    """A platform lists its own tasks; coordinators and auditors name the platform."""
+    if actor.kind is K.platform:
+        if platform not in (None, actor.id):
+            raise ApiError(403, "platform", "a platform sees its own tasks only")
+        platform = actor.id
+    else:
+        require(actor, *STAFF)
+        if platform is None:
+            raise ApiError(422, "platform", "name the platform whose tasks to list")
+    status = await ctx.incidents.handle(incident_id).query(CrisisWorkflow.status)
+    if platform not in status.platforms:
+        raise ApiError(404, "platform", f"{platform} has no tasks in {incident_id}")
+    return await ctx.incidents.tasks(
+        incident_id, platform, TaskQuery(state=state, offset=offset, limit=limit)
+    )
+
+
+@router.post("/incidents/{incident_id}/tasks/reports", response_model=ReportAnswer)
+async def report_tasks(
+    incident_id: str, body: TaskReports, actor: Caller, ctx: Ctx, key: IdempotencyKey = None
+) -> ReportAnswer:
+    """A platform reports on many of its tasks at once (acknowledged, removed, declined...)."""
+    require(actor, K.platform)
+    status = await ctx.incidents.handle(incident_id).query(CrisisWorkflow.status)
+    if actor.id not in status.platforms:
+        raise ApiError(404, "incident_id", "no such incident among yours")
+    session = ctx.incidents.as_participant(incident_id, actor, request_id(actor, key))
+    return await session.report_tasks(body.reports)
+
+
+@router.get("/incidents/{incident_id}/decisions", response_model=list[LedgerRow])
+async def decisions(
+    incident_id: str,
+    actor: Caller,
+    ctx: Ctx,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[LedgerRow]:
+    """The incident's decisions as recorded in the ledger, in order."""
+    require(actor, *STAFF)
+    return ctx.ledger.rows(incident_id, after_seq=after, limit=limit)
+
+
+class BodyLimit:
+    """Refuses request bodies over `limit` bytes with 413, whether announced or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise ApiError(413, "body", f"request bodies are limited to {self.limit} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+    async def _refuse(self, send: Send) -> None:
+        import json
+
+        content = json.dumps(
+            errors.body("body", f"request bodies are limited to {self.limit} bytes", "too_large")
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": content})
+
+
+def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
+    """The API over a Temporal client (connected at start-up when not given)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        connected = client or await connect(settings)
+        with open_ledger(settings.ledger_url) as ledger:
+            app.state.ctx = Context(settings, connected, ledger)
+            yield
+
+    app = FastAPI(
+        title="eucp",
+        version="1",
+        summary="The EU Crisis Protocol: coordinators steer, platforms answer, auditors read.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/v1/openapi.json",
+    )
+    errors.install(app)
+    app.include_router(router)
+    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
+    return app
