@@ -55,6 +55,20 @@ def up() -> None:
 
 
 @main.command()
+def api() -> None:
+    """Serve the HTTP API (EUCP_API_HOST:EUCP_API_PORT) until Ctrl-C."""
+    import uvicorn
+
+    from eucp.api.app import create_app
+
+    settings = get_settings()
+    logs.configure(json=settings.log_json)
+    uvicorn.run(
+        create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None
+    )
+
+
+@main.command()
 def demo() -> None:
     """Run a Christchurch-like crisis end to end on the embedded default."""
     from eucp.demo import main as demo_main
