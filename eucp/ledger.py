@@ -42,7 +42,19 @@ class ChainReport(BaseModel):
 
 
 def verify_chain(incident_id: str, rows: Sequence[LedgerRow]) -> ChainReport:
-    """Check that `rows` are exactly the chain 1..n of `incident_id`; stop at the first break."""
+    """Check that `rows` are exactly the chain 1..n of `incident_id`; stop at the first break.
+
+    No rows at all is a finding too: every incident's first decision is its report.
+    """
+    if not rows:
+        return ChainReport(
+            incident_id=incident_id,
+            ok=False,
+            rows_checked=0,
+            head_hash=None,
+            first_bad_seq=1,
+            problem=f"no decisions recorded for {incident_id} (unknown incident, or all deleted)",
+        )
     head: str | None = None
     for index, row in enumerate(rows):
         broken = _break_at(incident_id, index + 1, head or GENESIS_HASH, row)

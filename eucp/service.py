@@ -4,6 +4,7 @@ call to report, steer and answer a crisis. Rejections come back as `Rejected(fie
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -27,7 +28,7 @@ from eucp.commands import (
 from eucp.gate import UpdateGate
 from eucp.identifiers import AnyIdentifier
 from eucp.incident import Assessment, IncidentReport
-from eucp.participants import Actor, Participant, ParticipantKind
+from eucp.participants import ID_PATTERN, Actor, Participant, ParticipantKind
 from eucp.phases import Refusal
 from eucp.settings import Settings, SlaSettings
 from eucp.state import (
@@ -79,6 +80,10 @@ class Incidents:
         sla: SlaSettings | None = None,
     ) -> None:
         """Starts the incident's workflow; the report is its first recorded decision."""
+        if not re.fullmatch(ID_PATTERN, incident_id):
+            raise Rejected(
+                "incident_id", f"use 1-63 of a-z 0-9 . _ - (got {incident_id!r})", Refusal.invalid
+            )
         if report.reporter not in {p.id for p in participants}:
             raise Rejected(
                 "reporter", f"{report.reporter!r} is not a registered participant", Refusal.invalid

@@ -134,6 +134,12 @@ def test_an_auditor_verifies_an_untouched_chain(ledger: Ledger, chain: list[Ledg
     assert [row.decision for row in chain] == decisions(1, 8)
 
 
+def test_an_incident_with_no_rows_does_not_verify(ledger: Ledger) -> None:
+    report = ledger.verify("inc-never-recorded")
+    assert not report.ok
+    assert report.problem is not None and "no decisions recorded" in report.problem
+
+
 def test_an_auditor_pages_through_the_rows_of_each_incident(ledger: Ledger) -> None:
     ledger.append([decision(1, "inc-b"), decision(1, "inc-a"), decision(2, "inc-b")])
 
