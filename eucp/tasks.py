@@ -135,6 +135,7 @@ class Task(BaseModel):
     reason: str | None = None
     paused_since: datetime | None = None
     paused_for: timedelta = timedelta(0)
+    hour_restarted_at: datetime | None = None
     ack_stage: Stage = Stage.on_time
     act_stage: Stage = Stage.on_time
 
@@ -151,10 +152,11 @@ class Task(BaseModel):
         return self.assigned_at + sla.acknowledge_within
 
     def act_due(self, sla: SlaSettings) -> datetime | None:
-        """None while resolved or paused (Art. 3(7)-(8): the hour waits for the reason to cease)."""
+        """None while resolved or paused. TCO Art. 3(7)-(8): once the reason ceases (or the
+        clarification arrives) the hour starts to run again, in full."""
         if self.state in RESOLVED or self.paused_since is not None:
             return None
-        return self.clock_start + sla.act_within + self.paused_for
+        return (self.hour_restarted_at or self.clock_start) + sla.act_within + self.paused_for
 
 
 def task_id(platform_id: str, item_no: int) -> str:
@@ -213,15 +215,22 @@ def check_report(task: Task, report: TaskReport) -> TaskState:
     return to
 
 
-def apply_report(task: Task, report: TaskReport, now: datetime) -> None:
-    """Applies an accepted report: state, times and the removal-order clock."""
+def apply_report(task: Task, report: TaskReport, now: datetime, restart_hour: bool = True) -> None:
+    """Applies an accepted report: state, times and the removal-order clock.
+
+    `restart_hour=False` keeps the first version's rule (the hour resumed where it paused) for
+    tasks of workflows started before the change.
+    """
     to = check_report(task, report)
     if task.acknowledged_at is None:
         task.acknowledged_at = now  # any answer shows the task was received
     if report.outcome is Outcome.cannot_comply:
         task.paused_since = now
     if task.paused_since is not None and report.outcome is not Outcome.cannot_comply:
-        task.paused_for += now - task.paused_since
+        if restart_hour and report.outcome is Outcome.resumed:
+            task.hour_restarted_at = now
+        else:
+            task.paused_for += now - task.paused_since
         task.paused_since = None
     if to in RESOLVED:
         task.resolved_at = now

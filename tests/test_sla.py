@@ -61,7 +61,7 @@ async def _one_order_task(eucp: Protocol) -> tuple[str, Session, str]:
     return incident, choosy, task.task_id
 
 
-async def test_the_removal_order_hour_pauses_while_the_platform_cannot_comply(
+async def test_the_removal_order_hour_stops_while_the_platform_cannot_comply_then_restarts(
     eucp_skipping: Protocol,
 ) -> None:
     eucp = eucp_skipping
@@ -81,10 +81,11 @@ async def test_the_removal_order_hour_pauses_while_the_platform_cannot_comply(
     await eucp.env.sleep(timedelta(minutes=70))  # 80 minutes in, but the clock is paused at 10
     assert (await eucp.incidents.status(incident)).platforms[CHOOSY.id].breaches == 0
 
+    # the reason ceased: the hour starts to run again, in full (TCO Art. 3(7))
     await choosy.report_tasks([TaskReport(task_id=task_id, outcome=Outcome.resumed)])
-    await eucp.env.sleep(timedelta(minutes=45))  # 55 minutes of the hour used
+    await eucp.env.sleep(timedelta(minutes=55))
     assert (await eucp.incidents.status(incident)).platforms[CHOOSY.id].breaches == 0
-    await eucp.env.sleep(timedelta(minutes=10))  # 65 minutes used
+    await eucp.env.sleep(timedelta(minutes=10))  # 65 minutes since it resumed
     assert (await eucp.incidents.status(incident)).platforms[CHOOSY.id].breaches == 1
     assert kinds_for(eucp, incident, task_id) == [
         DecisionKind.task_acknowledged,

@@ -52,6 +52,9 @@ _OUTCOME_DECISION = {
 }
 
 
+HOUR_RESTARTS = "tco-hour-restarts-on-resumption"
+
+
 def platform_workflow_id(incident_id: str, platform_id: str) -> str:
     return f"{incident_id}.platform.{platform_id}"
 
@@ -137,7 +140,10 @@ class PlatformTasksWorkflow:
             await self.fx.record(drafts)
             now = workflow.now()
             for task, i in accepted:
-                apply_report(task, cmd.reports[i], now)
+                resumed = cmd.reports[i].outcome is Outcome.resumed
+                # the full hour restarts on resumption (TCO Art. 3(7)-(8)); v1 resumed the rest
+                restart = resumed and workflow.patched(HOUR_RESTARTS)
+                apply_report(task, cmd.reports[i], now, restart_hour=restart)
                 answer.changed.append(task.task_id)
                 self.wake |= cmd.reports[i].outcome is Outcome.resumed
             return answer
