@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.ledger import LedgerActivities
-from activities.notify import NotifyActivities
+from activities.notify import Mailer, NotifyActivities
 from eucp import logs
 from eucp.ledger import open_ledger
 from eucp.participants import Registry
@@ -41,7 +41,7 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
                 workflows=WORKFLOWS,
                 activities=[
                     LedgerActivities(ledger).record_decisions,
-                    NotifyActivities(registry, http).notify,
+                    NotifyActivities(registry, http, mail=Mailer(settings)).notify,
                 ],
                 activity_executor=executor,
                 graceful_shutdown_timeout=timedelta(seconds=10),

@@ -1,22 +1,29 @@
-"""The `notify` activity: deliver one notification on each of the recipient's channels.
+"""The `notify` activity: deliver one notification on each channel of the routed contact.
 
-Addresses and secrets come from the registry here, inside the activity, so they never
-enter workflow history. Failures are classified for Temporal: a receiver that is down or
-busy gets retried under the caller's retry policy; one that refuses the request, or a
-registry entry that cannot work, fails at once because retrying cannot help.
+The route picks the contact: the participant's own channels (`primary`) or the backup
+contact of its registry entry (`backup`). Addresses and secrets come from the registry
+here, inside the activity, so they never enter workflow history. Failures are classified
+for Temporal: a receiver or mail server that is down or busy gets retried under the
+caller's retry policy; one that refuses the message for good, or a registry entry or
+setting that cannot work, fails at once because retrying cannot help.
 """
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
+from email.message import EmailMessage
 
+import aiosmtplib
 import httpx
 import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from eucp.notifications import Delivery, Notification
-from eucp.participants import Channel, Contact, Registry
+from eucp.mail import compose
+from eucp.notifications import Delivery, Notification, Route
+from eucp.participants import Backup, Channel, Contact, Reach, Registry
+from eucp.settings import Settings, SmtpSettings, SmtpTls
 from eucp.signing import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -35,16 +42,105 @@ def _redacted(url: str) -> str:
     return str(httpx.URL(url).copy_with(userinfo=b"", query=None, fragment=None))
 
 
-class NotifyActivities:
-    """Notification delivery, bound to the registry and a shared HTTP client."""
+class Mailer:
+    """Sends notification emails through one SMTP server, one connection per message."""
 
-    def __init__(self, registry: Registry, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: SmtpSettings | Settings) -> None:
+        self.settings = settings.smtp if isinstance(settings, Settings) else settings
+
+    @property
+    def server(self) -> str:
+        """`host:port`, for logs and errors (never the credentials)."""
+        return f"{self.settings.host}:{self.settings.port}"
+
+    async def send(self, message: EmailMessage, to: str) -> None:
+        """Hand `message` for `to` to the server; raise a classified `ApplicationError` if
+        it is not accepted: 5xx is final, 4xx, timeouts and connection errors are retried."""
+        s = self.settings
+        try:
+            await aiosmtplib.send(
+                message,
+                sender=s.sender,
+                recipients=[to],
+                hostname=s.host,
+                port=s.port,
+                username=s.username,
+                password=None if s.password is None else s.password.get_secret_value(),
+                timeout=s.timeout.total_seconds(),
+                use_tls=s.tls is SmtpTls.tls,
+                start_tls=s.tls is SmtpTls.starttls,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as err:
+            refusals = [(r.code, r.message) for r in err.recipients]
+            raise self._refused(refusals, "the recipient") from None
+        except aiosmtplib.SMTPResponseException as err:
+            raise self._refused([(err.code, err.message)], _stage(err)) from None
+        except TimeoutError as err:  # aiosmtplib's timeouts are TimeoutErrors
+            raise ApplicationError(
+                f"SMTP server {self.server} timed out ({type(err).__name__})",
+                type="EmailUnavailable",
+            ) from None
+        except OSError as err:  # refused connections, lost connections, TLS handshakes
+            raise ApplicationError(
+                f"SMTP server {self.server} unreachable ({type(err).__name__}: {err})",
+                type="EmailUnavailable",
+            ) from None
+        except aiosmtplib.SMTPException as err:  # e.g. STARTTLS or AUTH not offered
+            raise ApplicationError(
+                f"SMTP server {self.server} cannot send as configured: {err.message} "
+                "(check the EUCP_SMTP_* settings)",
+                type="EmailMisconfigured",
+                non_retryable=True,
+            ) from None
+
+    def _refused(self, refusals: list[tuple[int, str]], stage: str) -> ApplicationError:
+        """5xx from the server is final; anything else (4xx: try later) is retried."""
+        answer = "; ".join(f"{code} {_short(text)}" for code, text in refusals)
+        if all(code >= 500 for code, _ in refusals):
+            return ApplicationError(
+                f"SMTP server {self.server} refused {stage} with {answer}",
+                type="EmailRejected",
+                non_retryable=True,
+            )
+        return ApplicationError(
+            f"SMTP server {self.server} deferred {stage} with {answer}, will retry",
+            type="EmailUnavailable",
+        )
+
+
+def _stage(err: aiosmtplib.SMTPResponseException) -> str:
+    """What the server refused, from the kind of refusal."""
+    if isinstance(err, aiosmtplib.SMTPSenderRefused):
+        return "the sender"
+    if isinstance(err, aiosmtplib.SMTPAuthenticationError):
+        return "the login"
+    if isinstance(err, aiosmtplib.SMTPDataError):
+        return "the message"
+    if isinstance(err, aiosmtplib.SMTPConnectResponseError):
+        return "the connection"
+    return "the command"
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """A server's answer on one line, cut to `limit` characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+class NotifyActivities:
+    """Notification delivery, bound to the registry, a shared HTTP client and, for the
+    email channel, a mailer (without one, an email channel fails as misconfigured)."""
+
+    def __init__(
+        self, registry: Registry, http: httpx.AsyncClient, *, mail: Mailer | None = None
+    ) -> None:
         self._registry = registry
         self._http = http
+        self._mail = mail
 
     @activity.defn(name="notify")
     async def notify(self, n: Notification) -> Delivery:
-        """Deliver `n` on every channel of its recipient; raise if any channel fails."""
+        """Deliver `n` on every channel of the routed contact; raise if any channel fails."""
         try:
             contact = self._registry.get(n.recipient_id)
         except KeyError:
@@ -53,31 +149,74 @@ class NotifyActivities:
                 type="UnknownRecipient",
                 non_retryable=True,
             ) from None
-        for channel in contact.channels:
+        reach: Reach = contact
+        if n.route is Route.backup:
+            if contact.backup is None:
+                raise ApplicationError(
+                    f"participant {contact.id!r} has no backup contact in the registry",
+                    type="NoBackupContact",
+                    non_retryable=True,
+                )
+            reach = contact.backup
+        for channel in reach.channels:
             if channel is Channel.log:
                 log.info(
                     "notification",
                     incident_id=n.incident_id,
                     recipient=n.recipient_id,
+                    route=n.route.value,
                     kind=n.kind.value,
                     delivery_id=n.delivery_id,
                     summary=n.summary,
                 )
+            elif channel is Channel.email:
+                await self._send_email(contact, reach, n)
             else:
-                await self._post_webhook(contact, n)
+                await self._post_webhook(contact, reach, n)
         return Delivery(
             delivery_id=n.delivery_id,
             recipient_id=n.recipient_id,
-            channels=[channel.value for channel in contact.channels],
+            channels=[channel.value for channel in reach.channels],
+            route=n.route,
         )
 
-    async def _post_webhook(self, contact: Contact, n: Notification) -> None:
-        """POST `n` as signed JSON to the contact's webhook; raise unless it answers 2xx."""
-        if not contact.webhook_url:
-            raise _misconfigured(contact, "webhook_url")
-        if contact.webhook_secret is None or not contact.webhook_secret.get_secret_value():
-            raise _misconfigured(contact, "webhook_secret")
-        url = _redacted(contact.webhook_url)
+    async def _send_email(self, contact: Contact, reach: Reach, n: Notification) -> None:
+        """Mail `n` to the routed contact's address; raise unless the server accepts it."""
+        if not reach.email:
+            raise _misconfigured(contact, n.route, "email")
+        if self._mail is None:
+            raise ApplicationError(
+                f"participant {contact.id!r} has an email channel but this worker has no "
+                "mailer (SMTP settings)",
+                type="MisconfiguredChannel",
+                non_retryable=True,
+            )
+        backup = reach if isinstance(reach, Backup) else None
+        message = compose(
+            n,
+            sender=self._mail.settings.sender,
+            to_name=contact.name if backup is None else backup.name,
+            to_address=reach.email,
+            now=datetime.now(UTC),
+            backup_for=None if backup is None else f"{contact.name} ({contact.id})",
+        )
+        await self._mail.send(message, reach.email)
+        log.info(
+            "email_delivered",
+            delivery_id=n.delivery_id,
+            recipient=n.recipient_id,
+            route=n.route.value,
+            server=self._mail.server,
+            message_id=message["Message-ID"],
+        )
+
+    async def _post_webhook(self, contact: Contact, reach: Reach, n: Notification) -> None:
+        """POST `n` as signed JSON to the routed contact's webhook; raise unless it answers 2xx."""
+        if not reach.webhook_url:
+            raise _misconfigured(contact, n.route, "webhook_url")
+        if reach.webhook_secret is None or not reach.webhook_secret.get_secret_value():
+            raise _misconfigured(contact, n.route, "webhook_secret")
+        url = _redacted(reach.webhook_url)
         body = n.model_dump_json().encode()
         timestamp = int(time.time())
         headers = {
@@ -85,10 +224,10 @@ class NotifyActivities:
             DELIVERY_HEADER: n.delivery_id,
             EVENT_HEADER: n.kind.value,
             TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: sign(contact.webhook_secret.get_secret_value(), timestamp, body),
+            SIGNATURE_HEADER: sign(reach.webhook_secret.get_secret_value(), timestamp, body),
         }
         try:
-            response = await self._http.post(contact.webhook_url, content=body, headers=headers)
+            response = await self._http.post(reach.webhook_url, content=body, headers=headers)
         except httpx.TimeoutException as err:
             raise ApplicationError(
                 f"webhook {url} timed out ({type(err).__name__})", type="WebhookUnavailable"
@@ -119,10 +258,14 @@ class NotifyActivities:
         )
 
 
-def _misconfigured(contact: Contact, field: str) -> ApplicationError:
-    """A registry entry that asks for a webhook but lacks what one needs."""
+def _misconfigured(contact: Contact, route: Route, field: str) -> ApplicationError:
+    """A registry entry that asks for a channel but lacks what it needs (the registry refuses
+    such entries when it loads; this covers one built without validation)."""
+    channel = "email" if field == "email" else "webhook"
+    where = "backup." if route is Route.backup else ""
     return ApplicationError(
-        f"participant {contact.id!r} has a webhook channel but no {field} in the registry",
+        f"participant {contact.id!r} has {where}channels with {channel} but no "
+        f"{where}{field} in the registry",
         type="MisconfiguredChannel",
         non_retryable=True,
     )

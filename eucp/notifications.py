@@ -20,6 +20,14 @@ class NotificationKind(StrEnum):
     tasks_withdrawn = "tasks_withdrawn"
 
 
+class Route(StrEnum):
+    """Which of the participant's contacts a notification goes to: its own channels
+    (`primary`), or the backup contact in its registry entry (`backup`)."""
+
+    primary = "primary"
+    backup = "backup"
+
+
 class Notification(BaseModel):
     """One message to one participant.
 
@@ -35,13 +43,15 @@ class Notification(BaseModel):
     incident_id: str
     summary: str
     data: dict[str, Any] = Field(default_factory=dict)
+    route: Route = Route.primary
 
 
 class Delivery(BaseModel):
-    """The result of a notification: which of the recipient's channels accepted it."""
+    """The result of a notification: which channels of the routed contact accepted it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     delivery_id: str
     recipient_id: str
     channels: list[str]
+    route: Route = Route.primary

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 
 class ParticipantKind(StrEnum):
@@ -46,15 +48,96 @@ class Participant(BaseModel):
 
 class Channel(StrEnum):
     webhook = "webhook"
+    email = "email"
     log = "log"
 
 
-class Contact(Participant):
-    """A registry entry: the participant plus how notifications reach it (kept out of history)."""
+# An ASCII address `local-part@domain`: a dot-atom local part (no quoted strings) and a domain
+# of letter-digit-hyphen labels (no IP literals). Deliberately simple: what an operator types.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LOCAL_PART = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*")
+_DOMAIN_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def check_email_address(value: str) -> str:
+    """`value` if it is a plain email address, else a `ValueError` saying what is wrong."""
+    if len(value) > 254:
+        raise ValueError("not an email address: longer than 254 characters")
+    local, at, domain = value.rpartition("@")
+    if not at or not local or not domain:
+        raise ValueError("not an email address: expected local-part@domain")
+    if "@" in local:
+        raise ValueError("not an email address: more than one @")
+    if len(local) > 64:
+        raise ValueError("not an email address: local part longer than 64 characters")
+    if not _LOCAL_PART.fullmatch(local):
+        raise ValueError(
+            f"not an email address: local part {local!r} may hold ASCII letters, digits, "
+            "!#$%&'*+/=?^_`{|}~- and single dots between them"
+        )
+    if not all(_DOMAIN_LABEL.fullmatch(label) for label in domain.split(".")):
+        raise ValueError(
+            f"not an email address: domain {domain!r} must be dot-separated labels of ASCII "
+            "letters, digits and inner hyphens"
+        )
+    return value
+
+
+EmailAddress = Annotated[str, AfterValidator(check_email_address)]
+
+
+class Reach(BaseModel):
+    """How notifications reach someone: the channels, in order, and what each one needs.
+
+    `email` needs `email`; `webhook` needs `webhook_url` and a non-empty `webhook_secret`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     channels: list[Channel] = Field(default_factory=lambda: [Channel.log])
+    email: EmailAddress | None = None
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
+
+    def missing(self, prefix: str = "") -> list[str]:
+        """What the channels need and this entry lacks; `prefix` says where the entry sits."""
+        lacking = []
+        if Channel.email in self.channels and not self.email:
+            lacking.append((Channel.email, "email"))
+        if Channel.webhook in self.channels:
+            if not self.webhook_url:
+                lacking.append((Channel.webhook, "webhook_url"))
+            if self.webhook_secret is None or not self.webhook_secret.get_secret_value():
+                lacking.append((Channel.webhook, "webhook_secret"))
+        return [
+            f"{prefix}channels includes {channel} but {prefix}{field} is missing"
+            for channel, field in lacking
+        ]
+
+
+class Backup(Reach):
+    """Someone else at the participant, told when the route is `backup` (for instance the
+    on-call desk when the primary contact stays silent). Usually a person: email by default."""
+
+    name: str = Field(min_length=1, max_length=200)
+    channels: list[Channel] = Field(default_factory=lambda: [Channel.email])
+
+
+class Contact(Reach, Participant):
+    """A registry entry: the participant plus how notifications reach it, and optionally a
+    backup contact (all kept out of workflow history)."""
+
+    backup: Backup | None = None
+
+    @model_validator(mode="after")
+    def _channels_can_work(self) -> Self:
+        """Refuses a channel that could never deliver, naming the participant and the field."""
+        problems = self.missing()
+        if self.backup is not None:
+            problems += self.backup.missing(prefix="backup.")
+        if problems:
+            raise ValueError(f"participant {self.id!r}: " + "; ".join(problems))
+        return self
 
 
 class Registry(BaseModel):

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from eucp.participants import EmailAddress
 
 
 class SlaSettings(BaseModel):
@@ -21,6 +25,45 @@ class SlaSettings(BaseModel):
     )
     assessment_within: timedelta = timedelta(minutes=60)
     review_within: timedelta = timedelta(days=7)
+
+
+class SmtpTls(StrEnum):
+    """How the SMTP connection is secured: `none` (plain, no STARTTLS even if offered),
+    `starttls` (upgrade after connecting, usually port 587) or `tls` (TLS from the first
+    byte, usually port 465). Certificates are checked against the system's trust store."""
+
+    none = "none"
+    starttls = "starttls"
+    tls = "tls"
+
+
+SmtpPort = Annotated[int, Field(ge=1, le=65535)]
+SmtpTimeout = Annotated[timedelta, Field(gt=timedelta(0))]
+SMTP_DEFAULT_TIMEOUT = timedelta(seconds=10)
+
+
+def _paired(username: str | None, password: SecretStr | None) -> None:
+    if (username is None) != (password is None):
+        raise ValueError("smtp_username and smtp_password are set together or not at all")
+
+
+class SmtpSettings(BaseModel):
+    """The SMTP server the `notify` activity sends email through (`Settings.smtp`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: SmtpPort = 25
+    sender: EmailAddress = "eucp@localhost"
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: SmtpTls = SmtpTls.none
+    timeout: SmtpTimeout = SMTP_DEFAULT_TIMEOUT
+
+    @model_validator(mode="after")
+    def _credentials_in_pairs(self) -> Self:
+        _paired(self.username, self.password)
+        return self
 
 
 class Settings(BaseSettings):
@@ -49,6 +92,32 @@ class Settings(BaseSettings):
     sla: SlaSettings = SlaSettings()
 
     log_json: bool = True
+
+    smtp_host: str = Field(default="127.0.0.1", min_length=1)
+    smtp_port: SmtpPort = 25
+    smtp_from: EmailAddress = "eucp@localhost"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: SmtpTls = SmtpTls.none
+    smtp_timeout: SmtpTimeout = SMTP_DEFAULT_TIMEOUT
+
+    @model_validator(mode="after")
+    def _smtp_credentials_in_pairs(self) -> Self:
+        _paired(self.smtp_username, self.smtp_password)
+        return self
+
+    @property
+    def smtp(self) -> SmtpSettings:
+        """The `EUCP_SMTP_*` settings as one group, as the mailer takes them."""
+        return SmtpSettings(
+            host=self.smtp_host,
+            port=self.smtp_port,
+            sender=self.smtp_from,
+            username=self.smtp_username,
+            password=self.smtp_password,
+            tls=self.smtp_tls,
+            timeout=self.smtp_timeout,
+        )
 
 
 @lru_cache(maxsize=1)

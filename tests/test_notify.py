@@ -7,6 +7,7 @@ a Temporal worker; nothing is mocked.
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import threading
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from structlog.testing import capture_logs
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -198,6 +199,7 @@ async def test_the_log_channel_needs_no_http() -> None:
         "event": "notification",
         "incident_id": "inc-1",
         "recipient": "coord-1",
+        "route": "primary",
         "kind": "task_assigned",
         "delivery_id": n.delivery_id,
         "summary": n.summary,
@@ -324,7 +326,8 @@ async def test_a_receiver_that_times_out_is_retried(receiver: Receiver) -> None:
 
 
 async def test_an_unknown_recipient_is_not_retried(http: httpx.AsyncClient) -> None:
-    error = await notify_error(platform(None), http, task_notification("platform-zz"))
+    contact = platform("http://127.0.0.1:9/hook")
+    error = await notify_error(contact, http, task_notification("platform-zz"))
 
     assert error.non_retryable
     assert "platform-zz" in str(error)
@@ -334,13 +337,22 @@ async def test_an_unknown_recipient_is_not_retried(http: httpx.AsyncClient) -> N
     ("url", "secret", "missing"),
     [(None, SECRET, "webhook_url"), ("http://127.0.0.1:9/hook", None, "webhook_secret")],
 )
-async def test_a_webhook_channel_without_url_or_secret_is_not_retried(
-    http: httpx.AsyncClient, url: str | None, secret: str | None, missing: str
+def test_a_webhook_channel_without_url_or_secret_is_refused_when_the_registry_loads(
+    tmp_path: Path, url: str | None, secret: str | None, missing: str
 ) -> None:
-    error = await notify_error(platform(url, secret), http, task_notification())
+    entry = {
+        "id": "platform-a",
+        "kind": "platform",
+        "name": "Platform A",
+        "channels": ["webhook"],
+        "webhook_url": url,
+        "webhook_secret": secret,
+    }
+    path = tmp_path / "participants.json"
+    path.write_text(json.dumps({"participants": [entry]}))
 
-    assert error.non_retryable
-    assert missing in str(error)
+    with pytest.raises(ValidationError, match=f"participant 'platform-a': .* {missing} is missing"):
+        Registry.load(path)
 
 
 # -- under a real Temporal worker ---------------------------------------------------------
