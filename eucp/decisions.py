@@ -39,6 +39,7 @@ class DecisionKind(StrEnum):
     task_resumed = "task_resumed"
     task_withdrawn = "task_withdrawn"
     sla_breached = "sla_breached"
+    sla_backup_told = "sla_backup_told"
     sla_escalated = "sla_escalated"
 
 

@@ -222,7 +222,7 @@ async def main(settings: Settings) -> None:
             "task_queue": "eucp-demo",
         }
     )
-    settings.registry_path.write_text(reg.model_dump_json(indent=2))
+    reg.save(settings.registry_path)
     incident_id = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     async with embedded_temporal(settings) as ui:
         client = await connect(settings)

@@ -7,7 +7,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    SerializationInfo,
+    field_serializer,
+    model_validator,
+)
 
 
 class ParticipantKind(StrEnum):
@@ -99,6 +108,13 @@ class Reach(BaseModel):
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
 
+    @field_serializer("webhook_secret", when_used="json")
+    def _secret(self, value: SecretStr | None, info: SerializationInfo) -> str | None:
+        if value is None:
+            return None
+        reveal = isinstance(info.context, dict) and info.context.get("reveal_secrets")
+        return value.get_secret_value() if reveal else str(value)
+
     def missing(self, prefix: str = "") -> list[str]:
         """What the channels need and this entry lacks; `prefix` says where the entry sits."""
         lacking = []
@@ -150,6 +166,15 @@ class Registry(BaseModel):
     @classmethod
     def load(cls, path: Path) -> Registry:
         return cls.model_validate_json(path.read_text())
+
+    def save(self, path: Path) -> None:
+        """Writes the registry with its secrets in clear (JSON dumps mask them by default),
+        readable by its owner only."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.touch(mode=0o600)
+        tmp.write_text(self.model_dump_json(indent=2, context={"reveal_secrets": True}))
+        tmp.replace(path)
 
     def get(self, participant_id: str) -> Contact:
         for contact in self.participants:

@@ -25,6 +25,10 @@ class SlaSettings(BaseModel):
     )
     assessment_within: timedelta = timedelta(minutes=60)
     review_within: timedelta = timedelta(days=7)
+    deliver_within: timedelta = Field(
+        default=timedelta(hours=1),
+        description="how long a notification is retried before its backup contact is told",
+    )
 
 
 class SmtpTls(StrEnum):

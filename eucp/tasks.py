@@ -112,11 +112,26 @@ class TaskReport(BaseModel):
 
 
 class Stage(IntEnum):
-    """How far an SLA clock's miss has gone."""
+    """How far an SLA clock's miss has gone (values are stored: new rungs get new numbers)."""
 
     on_time = 0
     reminded = 1
     escalated = 2
+    backup_told = 3
+
+
+# The escalation ladder: the platform is reminded at the deadline, its backup contact is told
+# `escalate_after` later, the coordinators another `escalate_after` later.
+LADDER = (Stage.on_time, Stage.reminded, Stage.backup_told, Stage.escalated)
+# The first version's ladder, kept for workflows started before the backup rung existed.
+FIRST_LADDER = (Stage.on_time, Stage.reminded, Stage.escalated)
+
+
+def next_rung(stage: Stage, ladder: tuple[Stage, ...]) -> tuple[Stage, int] | None:
+    """The rung after `stage`, and how many `escalate_after` periods past the deadline it is
+    due; None at the top of the ladder."""
+    i = ladder.index(stage)
+    return (ladder[i + 1], i) if i + 1 < len(ladder) else None
 
 
 class Task(BaseModel):

@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from eucp.devserver import temporal_cli, test_server
 from eucp.incident import IncidentReport
 from eucp.ledger import Ledger, open_ledger
-from eucp.participants import Actor, Channel, Contact, ParticipantKind, Registry
+from eucp.participants import Actor, Backup, Channel, Contact, ParticipantKind, Registry
 from eucp.service import Incidents
 from eucp.settings import Settings, SlaSettings
 from worker import running_worker
@@ -32,7 +32,14 @@ PLATFORMS = [FASTBOOK.id, SLOWTUBE.id, CHOOSY.id]
 
 REGISTRY = Registry(
     participants=[
-        Contact(id=a.id, kind=a.kind, name=a.id.title(), channels=[Channel.log]) for a in ACTORS
+        Contact(
+            id=a.id,
+            kind=a.kind,
+            name=a.id.title(),
+            channels=[Channel.log],
+            backup=Backup(name=f"{a.id} on-call desk", channels=[Channel.log]),
+        )
+        for a in ACTORS
     ]
 )
 
@@ -79,7 +86,7 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 def settings_in(folder: Path) -> Settings:
     """Settings for one test: its own task queue, ledger file and registry."""
     registry = folder / "participants.json"
-    registry.write_text(REGISTRY.model_dump_json())
+    REGISTRY.save(registry)
     return Settings(
         task_queue=f"eucp-test-{uuid.uuid4().hex[:8]}",
         ledger_url=f"sqlite:///{folder / 'ledger.sqlite3'}",

@@ -22,7 +22,9 @@ def kinds_for(protocol: Protocol, incident: str, task_id: str) -> list[DecisionK
     ]
 
 
-async def test_a_silent_platform_is_reminded_then_escalated(eucp_skipping: Protocol) -> None:
+async def test_a_silent_platform_climbs_the_escalation_ladder(eucp_skipping: Protocol) -> None:
+    """Reminded at the deadline, its backup contact told 15 minutes later, the coordinators
+    15 minutes after that."""
     eucp = eucp_skipping
     incident = await eucp.report(sla=REAL)
     await activated(eucp.incidents.as_participant(incident, COORDINATOR), url(1))
@@ -30,22 +32,26 @@ async def test_a_silent_platform_is_reminded_then_escalated(eucp_skipping: Proto
     [task] = (await fastbook.my_tasks()).tasks
     await fastbook.report_tasks([TaskReport(task_id=task.task_id, outcome=Outcome.removed)])
 
+    async def slowtube() -> tuple[int, int]:
+        summary = (await eucp.incidents.status(incident)).platforms[SLOWTUBE.id]
+        return summary.breaches, summary.escalations
+
     await eucp.env.sleep(timedelta(minutes=16))
-    slow = (await eucp.incidents.status(incident)).platforms[SLOWTUBE.id]
-    assert (slow.breaches, slow.escalations) == (1, 0)  # missed the acknowledgement: reminded
+    assert await slowtube() == (1, 0)  # missed the acknowledgement: reminded
     await eucp.env.sleep(timedelta(minutes=15))
-    slow = (await eucp.incidents.status(incident)).platforms[SLOWTUBE.id]
-    assert (slow.breaches, slow.escalations) == (1, 1)  # still silent: escalated
-    await eucp.env.sleep(timedelta(minutes=30))  # past the hour: the act clock too
+    assert await slowtube() == (1, 0)  # its backup contact is told
+    await eucp.env.sleep(timedelta(minutes=15))
+    assert await slowtube() == (1, 1)  # still silent: escalated to the coordinators
+    await eucp.env.sleep(timedelta(minutes=15))  # past the hour: the act clock too
     status = await eucp.incidents.status(incident)
-    slow = status.platforms[SLOWTUBE.id]
-    assert (slow.breaches, slow.escalations) == (2, 1)
-    assert slow.open_breaches == ["slowtube-000001"]
+    assert status.platforms[SLOWTUBE.id].open_breaches == ["slowtube-000001"]
+    assert status.platforms[SLOWTUBE.id].breaches == 2
     assert status.platforms[FASTBOOK.id].breaches == 0
 
     assert kinds_for(eucp, incident, "slowtube-000001") == [
         DecisionKind.sla_breached,  # acknowledge, at 15 min
-        DecisionKind.sla_escalated,  # acknowledge, at 30 min
+        DecisionKind.sla_backup_told,  # acknowledge, at 30 min
+        DecisionKind.sla_escalated,  # acknowledge, at 45 min
         DecisionKind.sla_breached,  # act, at 60 min
     ]
     assert kinds_for(eucp, incident, task.task_id) == [DecisionKind.task_removed]

@@ -74,7 +74,7 @@ class CrisisWorkflow:
     @workflow.init
     def __init__(self, state: CrisisState) -> None:
         self.s = state
-        self.fx = Effects(state.incident_id, "crisis", state.counters)
+        self.fx = Effects(state.incident_id, "crisis", state.counters, state.sla.deliver_within)
         self.index = IdentifierIndex.restore(
             state.index, state.pdq_match_distance, state.pdq_min_quality
         )

@@ -16,7 +16,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.ledger import RecordDecisions, Recorded
     from eucp.decisions import Decision, DecisionKind
-    from eucp.notifications import Delivery, Notification, NotificationKind
+    from eucp.notifications import Delivery, Notification, NotificationKind, Route
     from eucp.participants import Actor
     from eucp.state import Counters
 
@@ -30,7 +30,7 @@ NOTIFY_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
 )
-NOTIFY_DEADLINE = timedelta(hours=1)
+BACKUP_ON_FAILURE = "backup-contact-on-failed-delivery"
 
 
 class Draft:
@@ -53,10 +53,13 @@ class Effects:
     `scope` separates the id spaces of an incident's workflows (the crisis and each platform).
     """
 
-    def __init__(self, incident_id: str, scope: str, counters: Counters) -> None:
+    def __init__(
+        self, incident_id: str, scope: str, counters: Counters, deliver_within: timedelta
+    ) -> None:
         self.incident_id = incident_id
         self.scope = scope
         self.counters = counters
+        self.deliver_within = deliver_within
         self._deliveries: set[asyncio.Task[None]] = set()
 
     async def record(self, drafts: Sequence[Draft]) -> list[Decision]:
@@ -93,6 +96,7 @@ class Effects:
         kind: NotificationKind,
         summary: str,
         data: dict[str, Any] | None = None,
+        route: Route = Route.primary,
     ) -> None:
         """Starts one delivery per recipient and returns at once; `settle` waits for them."""
         for recipient in recipients:
@@ -104,6 +108,7 @@ class Effects:
                 incident_id=self.incident_id,
                 summary=summary,
                 data=data or {},
+                route=route,
             )
             task = asyncio.create_task(self._deliver(notice))
             self._deliveries.add(task)
@@ -115,16 +120,26 @@ class Effects:
                 "notify",
                 notice,
                 result_type=Delivery,
-                schedule_to_close_timeout=NOTIFY_DEADLINE,
+                schedule_to_close_timeout=self.deliver_within,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=NOTIFY_RETRY,
             )
         except ActivityError as err:
-            # A failed delivery never stops the protocol: the SLA escalation covers silence.
+            # A failed delivery never stops the protocol: the backup contact is told instead,
+            # and the SLA ladder covers a silent platform.
             workflow.logger.warning(
                 "notification failed",
                 extra={"delivery_id": notice.delivery_id, "cause": str(err.cause)},
             )
+            if notice.route is Route.primary and workflow.patched(BACKUP_ON_FAILURE):
+                await self._deliver(
+                    notice.model_copy(
+                        update={
+                            "route": Route.backup,
+                            "delivery_id": f"{notice.delivery_id}/backup",
+                        }
+                    )
+                )
 
     async def settle(self) -> None:
         """Waits until no handler runs and no delivery is in flight, in one condition, so that

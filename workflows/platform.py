@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import Any
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from eucp.commands import ReportTasks, WithdrawTasks
     from eucp.decisions import DecisionKind
-    from eucp.notifications import NotificationKind
+    from eucp.notifications import NotificationKind, Route
     from eucp.participants import SYSTEM, Actor, ParticipantKind
     from eucp.phases import Refusal
     from eucp.state import (
@@ -26,6 +27,8 @@ with workflow.unsafe.imports_passed_through():
         TaskQuery,
     )
     from eucp.tasks import (
+        FIRST_LADDER,
+        LADDER,
         RESOLVED,
         ContentItem,
         Outcome,
@@ -35,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         apply_report,
         check_report,
         is_repeat,
+        next_rung,
         task_id,
         withdraw,
     )
@@ -53,6 +57,18 @@ _OUTCOME_DECISION = {
 
 
 HOUR_RESTARTS = "tco-hour-restarts-on-resumption"
+ESCALATION_LADDER = "escalation-ladder-with-backup"
+
+_RUNG_DECISION = {
+    Stage.reminded: DecisionKind.sla_breached,
+    Stage.backup_told: DecisionKind.sla_backup_told,
+    Stage.escalated: DecisionKind.sla_escalated,
+}
+_RUNG_NOTE = {
+    Stage.reminded: "",
+    Stage.backup_told: ", backup told",
+    Stage.escalated: ", escalated",
+}
 
 
 def platform_workflow_id(incident_id: str, platform_id: str) -> str:
@@ -64,7 +80,9 @@ class PlatformTasksWorkflow:
     @workflow.init
     def __init__(self, start: PlatformStart) -> None:
         self.s = start.state
-        self.fx = Effects(self.s.incident_id, self.s.platform_id, self.s.counters)
+        self.fx = Effects(
+            self.s.incident_id, self.s.platform_id, self.s.counters, self.s.sla.deliver_within
+        )
         self.lock = asyncio.Lock()
         self.wake = False
 
@@ -275,71 +293,81 @@ class PlatformTasksWorkflow:
             clocks.append(("act", due, task.act_stage))
         return clocks
 
+    def _ladder(self) -> tuple[Stage, ...]:
+        return LADDER if workflow.patched(ESCALATION_LADDER) else FIRST_LADDER
+
     def _next_due(self) -> datetime | None:
-        later = self.s.sla.escalate_after
+        later, ladder = self.s.sla.escalate_after, self._ladder()
         dues = [
-            due if stage is Stage.on_time else due + later
+            due + rung[1] * later
             for task in self.s.tasks.values()
             for _, due, stage in self._clocks(task)
-            if stage is not Stage.escalated
+            if (rung := next_rung(stage, ladder)) is not None
         ]
         return min(dues, default=None)
 
     async def _on_deadlines(self) -> None:
-        """Reminds the platform of missed deadlines, then escalates to the coordinators."""
+        """Climbs the escalation ladder for every missed deadline: the platform is reminded,
+        then its backup contact told, then the coordinators (each rung recorded)."""
         now = workflow.now()
-        later = self.s.sla.escalate_after
-        reminded: list[tuple[Task, str, datetime]] = []
-        escalated: list[tuple[Task, str, datetime]] = []
+        later, ladder = self.s.sla.escalate_after, self._ladder()
+        climbed: dict[Stage, list[tuple[Task, str, datetime]]] = {rung: [] for rung in ladder}
         for task in self.s.tasks.values():
             for clock, due, stage in self._clocks(task):
-                if stage is Stage.on_time and now >= due:
-                    reminded.append((task, clock, due))
-                elif stage is Stage.reminded and now >= due + later:
-                    escalated.append((task, clock, due))
-        if not reminded and not escalated:
+                step = next_rung(stage, ladder)
+                if step is not None and now >= due + step[1] * later:
+                    climbed[step[0]].append((task, clock, due))
+        if not any(climbed.values()):
             return
         await self.fx.record(
             [
                 Draft(
                     SYSTEM,
-                    kind,
-                    f"{clock} deadline missed" + (", escalated" if escalation else ""),
+                    _RUNG_DECISION[rung],
+                    f"{clock} deadline missed" + _RUNG_NOTE[rung],
                     task_id=t.task_id,
                     clock=clock,
                     due=due.isoformat(),
                 )
-                for kind, escalation, marked in (
-                    (DecisionKind.sla_breached, False, reminded),
-                    (DecisionKind.sla_escalated, True, escalated),
-                )
+                for rung, marked in climbed.items()
                 for t, clock, due in marked
             ]
         )
-        for stage, marked in ((Stage.reminded, reminded), (Stage.escalated, escalated)):
+        for rung, marked in climbed.items():
             for task, clock, _ in marked:
                 if clock == "acknowledge":
-                    task.ack_stage = stage
+                    task.ack_stage = rung
                 else:
-                    task.act_stage = stage
-        self.s.breaches += len(reminded)
-        self.s.escalations += len(escalated)
-        if reminded:
+                    task.act_stage = rung
+        self.s.breaches += len(climbed[Stage.reminded])
+        self.s.escalations += len(climbed[Stage.escalated])
+        for rung, marked in climbed.items():
+            if marked:
+                self._tell_rung(
+                    rung, [{"task_id": t.task_id, "clock": c, "due": d} for t, c, d in marked]
+                )
+
+    def _tell_rung(self, rung: Stage, tasks: list[dict[str, Any]]) -> None:
+        platform = self.s.platform_id
+        if rung is Stage.reminded:
             self.fx.notify(
-                [self.s.platform_id],
+                [platform],
                 NotificationKind.reminder,
-                f"{len(reminded)} task deadline(s) missed",
-                {"tasks": [{"task_id": t.task_id, "clock": c, "due": d} for t, c, d in reminded]},
+                f"{len(tasks)} task deadline(s) missed",
+                {"tasks": tasks},
             )
-        if escalated:
+        elif rung is Stage.backup_told:
+            self.fx.notify(
+                [platform],
+                NotificationKind.escalation,
+                f"{platform}: {len(tasks)} task deadline(s) missed after a reminder",
+                {"platform": platform, "tasks": tasks},
+                route=Route.backup,
+            )
+        else:
             self.fx.notify(
                 self.s.coordinators,
                 NotificationKind.escalation,
-                f"{self.s.platform_id}: {len(escalated)} task deadline(s) missed after a reminder",
-                {
-                    "platform": self.s.platform_id,
-                    "tasks": [
-                        {"task_id": t.task_id, "clock": c, "due": d} for t, c, d in escalated
-                    ],
-                },
+                f"{platform}: {len(tasks)} task deadline(s) missed after a reminder",
+                {"platform": platform, "tasks": tasks},
             )
