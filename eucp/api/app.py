@@ -238,7 +238,7 @@ async def incident(incident_id: str, actor: Caller, ctx: Ctx) -> IncidentStatus 
         return PlatformView(
             incident_id=incident_id, title=c.title, phase=c.phase, tasks=status.platforms[actor.id]
         )
-    raise ApiError(404, "incident_id", "no such incident among yours")
+    raise ApiError(404, "incident_id", "no such incident")
 
 
 @router.get("/incidents/{incident_id}/tasks", response_model=TaskPage)
@@ -276,7 +276,7 @@ async def report_tasks(
     require(actor, K.platform)
     status = await ctx.incidents.handle(incident_id).query(CrisisWorkflow.status)
     if actor.id not in status.platforms:
-        raise ApiError(404, "incident_id", "no such incident among yours")
+        raise ApiError(404, "incident_id", "no such incident")
     session = ctx.incidents.as_participant(incident_id, actor, request_id(actor, key))
     return await session.report_tasks(body.reports)
 
