@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 
 from activities.ledger import LedgerActivities
 from activities.notify import Mailer, NotifyActivities
+from activities.report import ReportActivities
 from eucp import logs
 from eucp.ledger import open_ledger
 from eucp.participants import Registry
@@ -42,6 +43,7 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
                 activities=[
                     LedgerActivities(ledger).record_decisions,
                     NotifyActivities(registry, http, mail=Mailer(settings)).notify,
+                    ReportActivities(ledger, settings.reports_dir).write_report,
                 ],
                 activity_executor=executor,
                 graceful_shutdown_timeout=timedelta(seconds=10),

@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     ledger_url: str = "sqlite:///var/ledger.sqlite3"
     registry_path: Path = Path("var/participants.json")
     tokens_path: Path = Path("var/tokens.json")
+    reports_dir: Path = Path("var/reports")
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_max_body_bytes: int = Field(default=1_048_576, ge=1024)

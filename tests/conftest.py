@@ -91,6 +91,8 @@ def settings_in(folder: Path) -> Settings:
         task_queue=f"eucp-test-{uuid.uuid4().hex[:8]}",
         ledger_url=f"sqlite:///{folder / 'ledger.sqlite3'}",
         registry_path=registry,
+        tokens_path=folder / "tokens.json",
+        reports_dir=folder / "reports",
         log_json=False,
     )
 

@@ -62,6 +62,9 @@ async def test_a_crisis_runs_from_report_to_closed_review(eucp: Protocol) -> Non
 
     chain = eucp.ledger.verify(incident)
     assert chain.ok, chain.problem
+    report = eucp.settings.reports_dir / incident
+    assert sorted(p.name for p in report.iterdir()) == ["report.html", "report.json", "report.md"]
+    assert "hash matching at upload" in (report / "report.md").read_text()  # the review input
     kinds = [r.decision.kind for r in eucp.ledger.rows(incident)]
     assert kinds[:3] == [DecisionKind.reported, DecisionKind.assessed, DecisionKind.activated]
     assert kinds.count(DecisionKind.task_removed) == 5

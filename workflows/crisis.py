@@ -51,6 +51,7 @@ from workflows.effects import Draft, Effects, sleep_until
 from workflows.errors import rejected
 from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
 
+REVIEW_REPORT = "review-report"
 FORBIDDEN, INVALID, NOT_FOUND = Refusal.forbidden, Refusal.invalid, Refusal.not_found
 
 _PHASE_DECISION = {
@@ -135,6 +136,8 @@ class CrisisWorkflow:
                 answer,
                 platforms=platforms,
                 items=[i.model_dump(mode="json") for i in items],
+                duplicates=answer.duplicates,
+                low_quality=answer.low_quality,
             )
             self.s.platforms = platforms
             await asyncio.gather(*(self._start_platform(p, items) for p in platforms))
@@ -169,7 +172,12 @@ class CrisisWorkflow:
             self._check(Action.add_content, cmd)
             items, answer = self._admit(cmd.identifiers, cmd.basis, cmd.actor.id)
             answer = await self._act(
-                Action.add_content, cmd, answer, items=[i.model_dump(mode="json") for i in items]
+                Action.add_content,
+                cmd,
+                answer,
+                items=[i.model_dump(mode="json") for i in items],
+                duplicates=answer.duplicates,
+                low_quality=answer.low_quality,
             )
             await self._fan_out(items, skip=None)
             return answer
@@ -223,9 +231,12 @@ class CrisisWorkflow:
         async with self._turn():
             self._check(Action.start_review, cmd)
             self.s.review_due = workflow.now() + self.s.sla.review_within
-            return await self._act(
+            answer = await self._act(
                 Action.start_review, cmd, review_due=self.s.review_due.isoformat()
             )
+            if workflow.patched(REVIEW_REPORT):
+                self.fx.report()
+            return answer
 
     @start_review.validator
     def _validate_start_review(self, cmd: Command) -> None:
@@ -422,6 +433,8 @@ class CrisisWorkflow:
     async def _close(self, actor: Actor, reason: str | None) -> Answer:
         answer = await self._act(Action.close, Command(actor=actor, reason=reason))
         await self._tell_platforms(None)
+        if workflow.patched(REVIEW_REPORT):
+            self.fx.report()  # again, now with the review input
         return answer
 
     async def _start_platform(self, platform_id: str, items: list[ContentItem]) -> None:

@@ -15,6 +15,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.ledger import RecordDecisions, Recorded
+    from activities.report import ReportFiles, WriteReport
     from eucp.decisions import Decision, DecisionKind
     from eucp.notifications import Delivery, Notification, NotificationKind, Route
     from eucp.participants import Actor
@@ -140,6 +141,25 @@ class Effects:
                         }
                     )
                 )
+
+    def report(self) -> None:
+        """Starts `write_report` beside the protocol (the review report from the ledger);
+        `settle` waits for it."""
+        task = asyncio.create_task(self._report())
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def _report(self) -> None:
+        try:
+            await workflow.execute_activity(
+                "write_report",
+                WriteReport(incident_id=self.incident_id),
+                result_type=ReportFiles,
+                start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=5),
+            )
+        except ActivityError as err:
+            workflow.logger.warning("review report failed", extra={"cause": str(err.cause)})
 
     async def settle(self) -> None:
         """Waits until no handler runs and no delivery is in flight, in one condition, so that

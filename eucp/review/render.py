@@ -1,0 +1,531 @@
+"""The review report as Markdown, JSON and one self-contained HTML page with inline SVG charts.
+
+The page needs nothing from the network: styles are inline and the charts are SVG drawn with
+matplotlib, embedded in the HTML. matplotlib is imported only inside the chart functions (it is
+slow to import, and the workflow sandbox must never load it).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from eucp.review.figures import DEFINITIONS, PlatformFigures, ReviewFigures
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+ONE_MICROSECOND = timedelta(microseconds=1)
+_PLOT_LOCK = threading.Lock()  # matplotlib's rc settings are global; draw one chart at a time
+
+
+# ---- values as text ------------------------------------------------------------------------
+
+
+def duration(value: timedelta | None) -> str:
+    """`[Dd ]H:MM:SS` with the exact fraction of a second (trailing zeros dropped); `-` for none."""
+    if value is None:
+        return "-"
+    micros = value // ONE_MICROSECOND
+    sign = "-" if micros < 0 else ""
+    seconds, fraction = divmod(abs(micros), 1_000_000)
+    minutes, secs = divmod(seconds, 60)
+    hours, mins = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    text = f"{sign}{f'{days}d ' if days else ''}{hours}:{mins:02d}:{secs:02d}"
+    return f"{text}.{fraction:06d}".rstrip("0") if fraction else text
+
+
+def moment(value: datetime | None) -> str:
+    """An exact UTC time, or `-`."""
+    return "-" if value is None else value.astimezone(UTC).isoformat(sep=" ")
+
+
+def share(platform: PlatformFigures) -> str:
+    """`n/d (p%)` of the tasks acted within one hour, or `-` when no task had its full hour."""
+    fraction = platform.share_within_hour
+    if fraction is None:
+        return "-"
+    percent = f"{float(fraction) * 100:.1f}".removesuffix(".0")
+    return f"{platform.acted_within_hour}/{platform.tasks_with_full_hour} ({percent}%)"
+
+
+def _by_clock(counts: dict[str, int]) -> str:
+    total = sum(counts.values())
+    if not total:
+        return "0"
+    return f"{total} (" + ", ".join(f"{clock} {n}" for clock, n in counts.items()) + ")"
+
+
+# ---- the document, once, for both Markdown and HTML ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: Sequence[str]
+    rows: Sequence[Sequence[str]]
+
+
+@dataclass(frozen=True)
+class Quote:
+    by: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Terms:
+    items: Sequence[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Chart:
+    name: str
+    caption: str
+
+
+Block = Heading | Para | Table | Quote | Terms | Chart
+
+
+def document(f: ReviewFigures) -> list[Block]:
+    """The report's content, in order; `Chart` blocks are drawn only in HTML."""
+    a, ids = f.activation, f.identifiers
+    chain = "verified" if f.ledger.chain_ok else f"BROKEN: {f.ledger.problem}"
+    blocks: list[Block] = [
+        Heading(1, f"Post-incident review: {f.title}"),
+        Para(
+            f"Incident {f.incident_id}, reported by {f.reporter}"
+            + (f" ({f.event_place})" if f.event_place else "")
+            + f"; phase {f.phase}. Computed from ledger rows {f.ledger.first_seq} to"
+            f" {f.ledger.last_seq} ({f.ledger.rows} decisions), head hash {f.ledger.head_hash};"
+            f" hash chain {chain}. Figures as of {moment(f.as_of)}, the last recorded decision."
+            " Durations are [days d] H:MM:SS; definitions are at the end."
+        ),
+        Heading(2, "Key figures"),
+        Table(
+            ["figure", "value"],
+            [
+                ["event start to report", duration(a.event_to_report)],
+                ["report to activation", duration(a.report_to_activation)],
+                [
+                    f"report to decision ({a.decision or 'none yet'})",
+                    duration(a.report_to_decision),
+                ],
+                ["activation length (to first de-escalation)", duration(a.activation_length)],
+                ["time active (all active periods)", duration(a.time_active)],
+                ["de-escalations / re-escalations", f"{a.de_escalations} / {a.re_escalations}"],
+                ["items added", str(ids.items)],
+                ["duplicates dropped", str(ids.duplicates)],
+                ["low-quality hashes dropped", str(ids.low_quality)],
+                [
+                    "sightings reported (new items)",
+                    f"{len(ids.sightings)} ({sum(len(s.new_items) for s in ids.sightings)})",
+                ],
+                ["tasks", str(len(f.tasks))],
+                ["SLA breaches", str(sum(p.breaches for p in f.platforms))],
+                ["SLA backup contacts told", str(sum(p.backup_told for p in f.platforms))],
+                ["SLA escalations", str(sum(p.escalations for p in f.platforms))],
+                ["review inputs", str(len(f.review_inputs))],
+            ],
+        ),
+        Heading(2, "Activation"),
+        Table(
+            ["moment", "time"],
+            [
+                ["event started (as reported)", moment(a.event_started_at)],
+                ["reported", moment(a.reported_at)],
+                ["first assessment", moment(a.first_assessed_at)],
+                [f"decision ({a.decision or 'none yet'})", moment(a.decided_at)],
+                ["review started", moment(a.review_started_at)],
+                ["closed", moment(a.closed_at)],
+            ],
+        ),
+        Table(
+            ["active period", "started by", "start", "end", "length"],
+            [
+                [
+                    str(n),
+                    str(p.started_by),
+                    moment(p.start),
+                    moment(p.end) if p.end else "still active",
+                    duration(p.length),
+                ]
+                for n, p in enumerate(a.periods, 1)
+            ],
+        ),
+        Heading(2, "Identifiers handled"),
+        Table(
+            ["identifiers", "count"],
+            [
+                *([f"items added by {kind}", str(n)] for kind, n in ids.by_decision.items()),
+                ["items added", str(ids.items)],
+                ["duplicates dropped", str(ids.duplicates)],
+                ["low-quality hashes dropped", str(ids.low_quality)],
+                ["item numbers withdrawn", ", ".join(map(str, ids.withdrawn_items)) or "none"],
+                ["false positives reported", str(len(ids.false_positives))],
+            ],
+        ),
+        Para(
+            "Dropped identifiers are counted from the decisions that record them: "
+            + (", ".join(map(str, ids.drops_recorded_by)) or "none in this incident")
+            + "."
+            + (
+                f" Not recorded (so not counted) by: {', '.join(unrecorded)}."
+                if (unrecorded := [k for k in ids.by_decision if k not in ids.drops_recorded_by])
+                else ""
+            )
+        ),
+    ]
+    if ids.sightings:
+        blocks += [
+            Heading(3, "Sightings"),
+            Table(
+                ["seq", "at", "by", "new items", "duplicates", "low quality"],
+                [
+                    [
+                        str(s.seq),
+                        moment(s.at),
+                        s.by,
+                        ", ".join(map(str, s.new_items)) or "none",
+                        str(s.duplicates),
+                        str(s.low_quality),
+                    ]
+                    for s in ids.sightings
+                ],
+            ),
+        ]
+    if ids.false_positives:
+        blocks += [
+            Heading(3, "False positives"),
+            Table(
+                ["at", "by", "item", "reason"],
+                [[moment(x.at), x.by, str(x.item), x.reason or ""] for x in ids.false_positives],
+            ),
+        ]
+    blocks += _platform_blocks(f)
+    blocks += [Heading(2, "Review input")]
+    blocks += [
+        Quote(f"{r.actor_id} ({r.actor_kind}), {moment(r.at)}, row {r.seq}", r.text)
+        for r in f.review_inputs
+    ] or [Para("No review input recorded.")]
+    blocks += [
+        Heading(2, "Timeline"),
+        Para("Incident-level decisions; task-level ones are summed up per platform above."),
+        Table(
+            ["seq", "at", "since report", "decision", "by", "reason", "what"],
+            [
+                [
+                    str(t.seq),
+                    moment(t.at),
+                    duration(t.since_report),
+                    str(t.kind),
+                    f"{t.actor_id} ({t.actor_kind})",
+                    t.reason or "",
+                    t.summary,
+                ]
+                for t in f.timeline
+            ],
+        ),
+        Heading(2, "Definitions"),
+        Terms(list(DEFINITIONS.items())),
+    ]
+    return blocks
+
+
+def _platform_blocks(f: ReviewFigures) -> list[Block]:
+    ps = f.platforms
+    notes = [(p.platform_id, n) for p in ps for n in (*p.declines, *p.cannot_comply)]
+    climbed = [(p.platform_id, e) for p in ps for e in p.sla_events if e.rung != "breached"]
+    return [
+        Heading(2, "Platforms"),
+        Table(
+            [
+                *("platform", "tasks", "answered", "ack median", "ack p90", "ack max"),
+                *("acted", "act median", "act p90", "act max", "acted within 1 h"),
+            ],
+            [
+                [
+                    p.platform_id,
+                    str(p.tasks),
+                    str(p.acknowledge.count),
+                    duration(p.acknowledge.median),
+                    duration(p.acknowledge.p90),
+                    duration(p.acknowledge.max),
+                    str(p.act.count),
+                    duration(p.act.median),
+                    duration(p.act.p90),
+                    duration(p.act.max),
+                    share(p),
+                ]
+                for p in ps
+            ],
+        ),
+        Table(
+            [
+                *("platform", "tasks by state", "SLA breaches", "backup told", "escalations"),
+                *("declined", "cannot comply", "resumed", "withdrawn", "sightings (items)"),
+            ],
+            [
+                [
+                    p.platform_id,
+                    ", ".join(f"{state} {n}" for state, n in p.by_state.items()),
+                    _by_clock(p.breaches_by_clock),
+                    _by_clock(p.backup_told_by_clock),
+                    _by_clock(p.escalations_by_clock),
+                    str(len(p.declines)),
+                    str(len(p.cannot_comply)),
+                    str(p.resumed),
+                    str(p.withdrawn),
+                    f"{p.sightings_reported} ({p.sighted_items})",
+                ]
+                for p in ps
+            ],
+        ),
+        Chart("takedown", "Takedown curve: tasks resolved (solid) and assigned (dashed)."),
+        Chart("acknowledge", "Time to acknowledge per task; bars: median (solid), p90 (dashed)."),
+        Heading(3, "Declines and cannot-comply"),
+        Table(
+            ["platform", "task", "at", "outcome", "Annex III reason", "reason"],
+            [
+                [pid, n.task_id, moment(n.at), n.outcome, n.annex_iii or "", n.reason or ""]
+                for pid, n in notes
+            ],
+        )
+        if notes
+        else Para("None."),
+        Heading(3, "Missed deadlines beyond the reminder"),
+        Table(
+            ["platform", "task", "clock", "due", "rung", "at"],
+            [[pid, e.task_id, e.clock, moment(e.due), e.rung, moment(e.at)] for pid, e in climbed],
+        )
+        if climbed
+        else Para("None: every missed deadline was met after the platform's reminder."),
+    ]
+
+
+# ---- Markdown ------------------------------------------------------------------------------
+
+
+def _md_cell(text: str) -> str:
+    return " ".join(text.split()).replace("\\", "\\\\").replace("|", "\\|") or " "
+
+
+def to_markdown(f: ReviewFigures) -> str:
+    """The report as Markdown (charts are in the HTML page)."""
+    out: list[str] = []
+    for block in document(f):
+        match block:
+            case Heading(level, text):
+                out.append(f"{'#' * level} {text}")
+            case Para(text):
+                out.append(text)
+            case Table(headers, rows):
+                if not rows:
+                    continue
+                lines = ["| " + " | ".join(map(_md_cell, headers)) + " |"]
+                lines.append("|" + "---|" * len(headers))
+                lines += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in rows]
+                out.append("\n".join(lines))
+            case Quote(by, text):
+                quoted = "\n".join(f"> {line}".rstrip() for line in text.splitlines())
+                out.append(f"**{by}**\n\n{quoted}")
+            case Terms(items):
+                out.append("\n".join(f"- **{term}**: {text}" for term, text in items))
+            case Chart(_, caption):
+                out.append(f"*Chart in report.html: {caption}*")
+    return "\n\n".join(out) + "\n"
+
+
+# ---- JSON ----------------------------------------------------------------------------------
+
+
+def to_dict(f: ReviewFigures) -> dict[str, Any]:
+    """Every figure as JSON-ready data: times ISO 8601 UTC, durations in seconds."""
+    data = f.model_dump(mode="json")
+    for p, out in zip(f.platforms, data["platforms"], strict=True):
+        fraction = p.share_within_hour
+        out["share_within_hour"] = None if fraction is None else float(fraction)
+    return {
+        "report": "eucp post-incident review",
+        "units": {"durations": "seconds", "times": "ISO 8601"},
+        "definitions": DEFINITIONS,
+        **data,
+    }
+
+
+def to_json(f: ReviewFigures) -> str:
+    """The figures as indented JSON."""
+    return json.dumps(to_dict(f), indent=2, ensure_ascii=False) + "\n"
+
+
+# ---- HTML ----------------------------------------------------------------------------------
+
+_CSS = """
+body { font: 15px/1.45 system-ui, sans-serif; max-width: 72rem; margin: 2rem auto;
+       padding: 0 1rem; color: #1d1d1f; }
+table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.9rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left;
+         vertical-align: top; }
+th { background: #f1f3f5; }
+blockquote { border-left: 4px solid #9bb; margin: 0.4rem 0 1rem; padding: 0.2rem 0.8rem;
+             white-space: pre-wrap; }
+figure { margin: 1rem 0; }
+figure svg { max-width: 100%; height: auto; }
+figcaption { font-size: 0.85rem; color: #555; }
+dt { font-weight: 600; margin-top: 0.5rem; }
+"""
+
+
+def to_html(f: ReviewFigures) -> str:
+    """The report as one self-contained HTML page: inline CSS, inline SVG charts, no URLs."""
+    e = html.escape
+    charts = {"takedown": takedown_svg(f), "acknowledge": acknowledge_svg(f)}
+    out: list[str] = []
+    for block in document(f):
+        match block:
+            case Heading(level, text):
+                out.append(f"<h{level}>{e(text)}</h{level}>")
+            case Para(text):
+                out.append(f"<p>{e(text)}</p>")
+            case Table(headers, rows):
+                if not rows:
+                    continue
+                head = "".join(f"<th>{e(h)}</th>" for h in headers)
+                body = "".join(
+                    "<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows
+                )
+                out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            case Quote(by, text):
+                out.append(f"<p><strong>{e(by)}</strong></p><blockquote>{e(text)}</blockquote>")
+            case Terms(items):
+                terms = "".join(f"<dt>{e(t)}</dt><dd>{e(d)}</dd>" for t, d in items)
+                out.append(f"<dl>{terms}</dl>")
+            case Chart(name, caption):
+                out.append(f"<figure>{charts[name]}<figcaption>{e(caption)}</figcaption></figure>")
+    title = e(f"Post-incident review: {f.title} ({f.incident_id})")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{title}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(out)
+        + "\n</body>\n</html>\n"
+    )
+
+
+# ---- charts --------------------------------------------------------------------------------
+
+
+def _unit(span: timedelta) -> tuple[str, timedelta]:
+    """Minutes for spans up to three hours, hours beyond."""
+    return (
+        ("minutes", timedelta(minutes=1))
+        if span <= timedelta(hours=3)
+        else ("hours", timedelta(hours=1))
+    )
+
+
+def _placeholder(text: str) -> str:
+    e = html.escape(text)
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="480" height="40" role="img">'
+        f'<text x="8" y="24" font-size="14">{e}</text></svg>'
+    )
+
+
+def takedown_svg(f: ReviewFigures) -> str:
+    """Cumulative resolved (and assigned) tasks per platform since activation, as inline SVG."""
+    start = f.activation.activated_at
+    curves = [p for p in f.platforms if p.curve]
+    if start is None or not curves:
+        return _placeholder("No takedown: the incident was not activated or has no tasks.")
+    label, unit = _unit(f.as_of - start)
+
+    def x(at: datetime) -> float:
+        return (at - start) / unit
+
+    def draw(ax: Axes) -> None:
+        for n, p in enumerate(curves):
+            colour = f"C{n % 10}"
+            xs = [x(c.at) for c in p.curve] + [x(f.as_of)]
+            resolved = [c.resolved for c in p.curve] + [p.curve[-1].resolved]
+            assigned = [c.assigned for c in p.curve] + [p.curve[-1].assigned]
+            ax.step(xs, resolved, where="post", color=colour, label=p.platform_id)
+            ax.step(xs, assigned, where="post", color=colour, linestyle="--", alpha=0.5)
+        ax.set_xlabel(f"{label} since activation")
+        ax.set_ylabel("tasks (cumulative)")
+        ax.set_title("Takedown curve per platform (solid: resolved, dashed: assigned)")
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="lower right")
+
+    return _svg("takedown", draw)
+
+
+def acknowledge_svg(f: ReviewFigures) -> str:
+    """Time to acknowledge of every answered task, per platform (strip plot), as inline SVG."""
+    platforms = [p for p in f.platforms if p.acknowledge_times]
+    if not platforms:
+        return _placeholder("No task was acknowledged.")
+    label, unit = _unit(max(t for p in platforms for t in p.acknowledge_times))
+
+    def draw(ax: Axes) -> None:
+        for n, p in enumerate(platforms):
+            colour = f"C{n % 10}"
+            # deterministic spread (golden-ratio sequence), so the same ledger draws the same SVG
+            xs = [n + ((i * 0.6180339887) % 1 - 0.5) * 0.5 for i in range(len(p.acknowledge_times))]
+            ys = [t / unit for t in p.acknowledge_times]
+            ax.scatter(xs, ys, s=14, color=colour, alpha=0.7, linewidths=0)
+            if p.acknowledge.median is not None:
+                ax.hlines(p.acknowledge.median / unit, n - 0.35, n + 0.35, colors="black")
+            if p.acknowledge.p90 is not None:
+                ax.hlines(p.acknowledge.p90 / unit, n - 0.35, n + 0.35, "black", "dashed")
+        ax.set_xticks(range(len(platforms)), [p.platform_id for p in platforms])
+        ax.set_xlim(-0.6, len(platforms) - 0.4)
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel(f"{label} to acknowledge")
+        ax.set_title("Time to acknowledge per platform")
+
+    return _svg("acknowledge", draw)
+
+
+def _svg(name: str, draw: Callable[[Axes], None]) -> str:
+    """Draws on a fresh matplotlib Figure (no pyplot, no GUI) and returns the bare <svg>."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    with (
+        _PLOT_LOCK,
+        matplotlib.rc_context({"svg.hashsalt": f"eucp-{name}", "svg.fonttype": "none"}),
+    ):
+        fig = Figure(figsize=(8, 4), layout="constrained")
+        draw(fig.add_subplot())
+        buffer = io.StringIO()
+        fig.savefig(
+            buffer,
+            format="svg",
+            metadata={"Creator": None, "Date": None, "Format": None, "Type": None},
+        )
+    return _scope_ids(buffer.getvalue(), name)
+
+
+def _scope_ids(svg: str, prefix: str) -> str:
+    """Drops the XML prologue and prefixes every id, so two charts on a page never clash."""
+    svg = svg[svg.index("<svg") :]
+    svg = re.sub(r'\bid="([^"]+)"', rf'id="{prefix}-\1"', svg)
+    svg = re.sub(r'href="#([^"]+)"', rf'href="#{prefix}-\1"', svg)
+    return re.sub(r"url\(#([^)]+)\)", rf"url(#{prefix}-\1)", svg)

@@ -1,0 +1,607 @@
+"""The post-incident review report: a scripted crisis with known timings on the time-skipping
+server, its figures checked exactly; the figures' rules on hand-built ledger rows; the rendered
+files (one self-contained HTML page with inline SVG) written by the `write_report` activity."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.report import ReportActivities, ReportFiles, WriteReport
+from eucp.decisions import GENESIS_HASH, Decision, DecisionKind, LedgerRow, row_hash
+from eucp.identifiers import HashAlgorithm, HashIdentifier
+from eucp.ledger import open_ledger
+from eucp.participants import SYSTEM, Actor
+from eucp.review import render
+from eucp.review.figures import (
+    PlatformFigures,
+    ReviewFigures,
+    compute,
+    duration_stats,
+    nearest_rank,
+)
+from eucp.settings import SlaSettings
+from eucp.tasks import CannotComplyReason, ContentItem, Outcome, TaskReport, task_id
+from tests.conftest import (
+    CHOOSY,
+    COORDINATOR,
+    FASTBOOK,
+    MEMBER_STATE,
+    SLOWTUBE,
+    Protocol,
+    a_report,
+)
+from tests.protocol_steps import ALL_MET, url
+
+K = DecisionKind
+MIN = timedelta(minutes=1)
+BLURRY = HashIdentifier(algorithm=HashAlgorithm.pdq, value="ab" * 32, quality=30)
+NEWS = "news reporting by a broadcaster: kept up under our terms"
+SATIRE = "a satire account, not terrorist content"
+COLD_STORAGE = "the copy sits on a cold-storage node we cannot reach"
+# Recorded times run a few milliseconds behind the script (the test server's clock also moves
+# with real time between skips), so each recorded duration is its scripted one plus less than this.
+DRIFT = timedelta(seconds=30)
+
+
+# ---- a scripted crisis on the time-skipping server -----------------------------------------
+
+
+def _outcomes(platform: str, outcome: Outcome, *items: int, **fields: Any) -> list[TaskReport]:
+    return [TaskReport(task_id=task_id(platform, no), outcome=outcome, **fields) for no in items]
+
+
+class Script:
+    """Advances the time-skipping server to whole minutes after the activation."""
+
+    def __init__(self, eucp: Protocol) -> None:
+        self.eucp = eucp
+        self.minute = 0
+
+    async def at(self, minute: int) -> None:
+        await self.eucp.env.sleep(timedelta(minutes=minute - self.minute))
+        self.minute = minute
+
+
+async def scripted_crisis(eucp: Protocol) -> str:
+    """Reported, activated 20 minutes later on 10 items, then answered on a known schedule
+    (minutes after the activation in the comments); de-escalated, re-escalated, reviewed.
+    A missed deadline climbs a ladder: reminder at the deadline, the platform's backup contact
+    15 minutes later, the coordinators 15 minutes after that."""
+    incident = await eucp.report(sla=SlaSettings())  # acknowledge 15, act 60, escalate 15 min
+    iru = eucp.incidents.as_participant(incident, COORDINATOR)
+    fb = eucp.incidents.as_participant(incident, FASTBOOK)
+    st = eucp.incidents.as_participant(incident, SLOWTUBE)
+    ch = eucp.incidents.as_participant(incident, CHOOSY)
+    await eucp.env.sleep(20 * MIN)
+    await iru.assess(ALL_MET)
+    await iru.activate("all five criteria met", identifiers=[url(n) for n in range(1, 11)])
+    s = Script(eucp)  # minute 0: items 1-10 on every platform
+
+    await s.at(2)
+    await fb.report_tasks(_outcomes(FASTBOOK.id, Outcome.acknowledged, 1, 2, 3, 4, 5, 6))
+    await s.at(5)
+    await fb.report_tasks(_outcomes(FASTBOOK.id, Outcome.acknowledged, 7, 8, 9))
+    await ch.report_tasks(_outcomes(CHOOSY.id, Outcome.acknowledged, 1, 2))
+    await s.at(8)
+    await fb.report_tasks(_outcomes(FASTBOOK.id, Outcome.acknowledged, 10))
+    await ch.report_tasks(_outcomes(CHOOSY.id, Outcome.not_found, *range(4, 11)))
+    await s.at(10)
+    await fb.report_tasks(_outcomes(FASTBOOK.id, Outcome.removed, 1, 2))
+    await ch.report_tasks(_outcomes(CHOOSY.id, Outcome.declined, 1, reason=NEWS))
+    await s.at(12)  # item 11, from fastbook's sighting: tasks for slowtube and choosy
+    answer = await fb.report_sightings([url(11), url(1), BLURRY])
+    assert (answer.accepted_items, answer.duplicates, answer.low_quality) == ([11], 1, 1)
+    # minute 15: slowtube's ten acknowledge deadlines pass, and choosy's for item 3
+    await s.at(18)
+    await ch.report_tasks(_outcomes(CHOOSY.id, Outcome.removed, 11))
+    await s.at(20)
+    await fb.report_tasks(_outcomes(FASTBOOK.id, Outcome.removed, 3, 4))
+    await st.report_tasks(_outcomes(SLOWTUBE.id, Outcome.acknowledged, *range(1, 11)))
+    await s.at(25)
+    await fb.report_tasks(_outcomes(FASTBOOK.id, Outcome.removed, 5, 6, 7))
+    # minute 27: slowtube's acknowledge deadline for item 11 passes
+    await s.at(30)  # choosy's backup contact told of item 3
+    await fb.report_tasks(_outcomes(FASTBOOK.id, Outcome.removed, 8))
+    await ch.report_tasks(
+        _outcomes(
+            CHOOSY.id,
+            Outcome.cannot_comply,
+            2,
+            cannot_comply=CannotComplyReason.technical_impossibility,
+            reason=COLD_STORAGE,
+        )
+    )
+    await s.at(40)
+    await fb.report_tasks(_outcomes(FASTBOOK.id, Outcome.not_found, 9))
+    # minute 42: slowtube's backup contact told of item 11
+    await s.at(45)  # choosy's item 3 escalated to the coordinators
+    await st.report_tasks(_outcomes(SLOWTUBE.id, Outcome.removed, 1))
+    await s.at(48)
+    await ch.report_tasks(_outcomes(CHOOSY.id, Outcome.declined, 3, reason=SATIRE))
+    await s.at(49)
+    await ch.report_false_positive(3, SATIRE)
+    await s.at(50)
+    await st.report_tasks(_outcomes(SLOWTUBE.id, Outcome.removed, 4, 5, 6, 7, 8, 9, 11))
+    await s.at(55)
+    await st.report_tasks(_outcomes(SLOWTUBE.id, Outcome.removed, 10))
+    # minute 60: the hour passes for fastbook's item 10 and slowtube's items 2 and 3
+    await s.at(70)
+    await fb.report_tasks(_outcomes(FASTBOOK.id, Outcome.removed, 10))
+    await st.report_tasks(_outcomes(SLOWTUBE.id, Outcome.removed, 2))
+    await ch.report_tasks(_outcomes(CHOOSY.id, Outcome.resumed, 2))
+    # minute 75: slowtube's backup contact told of item 3; minute 90: escalated
+    await s.at(90)
+    await ch.report_tasks(_outcomes(CHOOSY.id, Outcome.removed, 2))
+    await s.at(100)
+    await st.report_tasks(_outcomes(SLOWTUBE.id, Outcome.removed, 3))
+    assert (await iru.add_content([url(12)])).accepted_items == [12]
+    await s.at(105)
+    await iru.withdraw_content([12], "added in error: a news report")
+    await s.at(110)
+    await iru.de_escalate("no re-uploads for an hour")
+    await s.at(120)
+    await iru.re_escalate("a new wave of re-uploads")
+    await s.at(140)
+    await iru.de_escalate("quiet again")
+    await s.at(150)
+    await iru.start_review()
+    await s.at(155)
+    await fb.submit_review_input("Hash matching caught the re-uploads within minutes.")
+    await eucp.incidents.as_participant(incident, MEMBER_STATE).submit_review_input(
+        "Removal orders need a contact point that answers at night."
+    )
+    await s.at(160)
+    await iru.close("debrief done")
+    await eucp.incidents.result(incident)  # every platform has reported its final figures
+    return incident
+
+
+class Recorded:
+    """The scripted crisis's task times, read straight from its ledger rows."""
+
+    def __init__(self, rows: Sequence[LedgerRow]) -> None:
+        self.start: dict[int, datetime] = {}
+        self.answer: dict[str, datetime] = {}
+        self.act: dict[str, datetime] = {}
+        for r in rows:
+            d = r.decision
+            for item in d.inputs.get("items", []) if d.kind in _ITEM_KINDS else []:
+                self.start[item["no"]] = d.at
+            if d.kind in _ANSWERS:
+                self.answer.setdefault(d.inputs["task_id"], d.at)
+            if d.kind in _ACTS:
+                self.act[d.inputs["task_id"]] = d.at
+
+    def ack(self, platform: str, no: int, scripted: int) -> timedelta:
+        """The task's recorded time to acknowledge, checked against the script's minutes."""
+        return self._check(self.answer[task_id(platform, no)] - self.start[no], scripted)
+
+    def acted(self, platform: str, no: int, scripted: int) -> timedelta:
+        return self._check(self.act[task_id(platform, no)] - self.start[no], scripted)
+
+    @staticmethod
+    def _check(recorded: timedelta, scripted: int) -> timedelta:
+        assert scripted * MIN <= recorded < scripted * MIN + DRIFT
+        return recorded
+
+
+_ITEM_KINDS = (K.activated, K.content_added, K.sighting_reported)
+_ACTS = (K.task_removed, K.task_not_found, K.task_declined)
+_ANSWERS = (K.task_acknowledged, K.task_cannot_comply, *_ACTS)
+
+
+def _platform(f: ReviewFigures, platform_id: str) -> PlatformFigures:
+    return next(p for p in f.platforms if p.platform_id == platform_id)
+
+
+async def test_the_report_of_a_scripted_crisis_matches_its_timings(
+    eucp_skipping: Protocol, tmp_path: Path
+) -> None:
+    eucp = eucp_skipping
+    incident = await scripted_crisis(eucp)
+    rows = eucp.ledger.rows(incident)
+    t = Recorded(rows)
+    files = ActivityEnvironment().run(
+        ReportActivities(eucp.ledger).write_report,
+        WriteReport(incident_id=incident, output_dir=str(tmp_path / "review")),
+    )
+    data = json.loads(_read(files.json_path))
+    f = ReviewFigures.model_validate(data)  # the JSON carries every figure, exactly
+    assert f == compute(rows)
+    assert (f.phase, f.ledger.rows, f.ledger.chain_ok) == ("closed", len(rows), True)
+
+    a = f.activation
+    by_kind = {r.decision.kind: r.decision.at for r in reversed(rows)}  # first of each kind
+    assert a.report_to_activation == by_kind[K.activated] - by_kind[K.reported]
+    assert 20 * MIN <= a.report_to_activation < 20 * MIN + DRIFT
+    assert a.activation_length == by_kind[K.de_escalated] - by_kind[K.activated]
+    assert 110 * MIN <= a.activation_length < 110 * MIN + DRIFT
+    assert [p.started_by for p in a.periods] == [K.activated, K.re_escalated]
+    assert a.time_active is not None and 130 * MIN <= a.time_active < 130 * MIN + DRIFT
+    assert a.time_active == sum((p.length for p in a.periods if p.length), timedelta())
+    assert (a.de_escalations, a.re_escalations) == (2, 1)
+
+    ids = f.identifiers
+    assert ids.items == 12
+    assert ids.by_decision == {"activated": 10, "sighting_reported": 1, "content_added": 1}
+    assert (ids.duplicates, ids.low_quality, ids.withdrawn_items) == (1, 1, [12])
+    assert [(s.by, s.new_items) for s in ids.sightings] == [(FASTBOOK.id, [11])]
+    assert [(x.by, x.item, x.reason) for x in ids.false_positives] == [(CHOOSY.id, 3, SATIRE)]
+
+    fb = _platform(f, FASTBOOK.id)
+    assert (fb.tasks, fb.by_state) == (11, {"not_found": 1, "removed": 9, "withdrawn": 1})
+    # acknowledged at 2 (x6), 5 (x3), 8: median rank 5 of 10, p90 rank 9
+    assert fb.acknowledge.count == 10
+    assert fb.acknowledge.median == t.ack(FASTBOOK.id, 1, 2)
+    assert fb.acknowledge.p90 == t.ack(FASTBOOK.id, 7, 5)
+    assert fb.acknowledge.max == t.ack(FASTBOOK.id, 10, 8)
+    # acted at 10, 10, 20, 20, 25, 25, 25, 30, 40, 70
+    assert fb.act.count == 10
+    assert fb.act.median == t.acted(FASTBOOK.id, 5, 25)
+    assert fb.act.p90 == t.acted(FASTBOOK.id, 9, 40)
+    assert fb.act.max == t.acted(FASTBOOK.id, 10, 70)
+    assert (fb.acted_within_hour, fb.tasks_with_full_hour) == (9, 10)  # item 12 withdrawn early
+    assert (fb.breaches_by_clock, fb.backup_told, fb.escalations) == ({"act": 1}, 0, 0)
+    assert (fb.declines, fb.cannot_comply) == ([], [])
+    assert (fb.sightings_reported, fb.sighted_items) == (1, 1)
+
+    ch = _platform(f, CHOOSY.id)
+    states = {"declined": 2, "not_found": 7, "removed": 2, "withdrawn": 1}
+    assert (ch.tasks, ch.by_state, ch.withdrawn) == (12, states, 1)
+    # acknowledged at 5, 5, 6 (item 11, found at 12), 8 (x7), 48: median rank 6 of 11, p90 10
+    assert ch.acknowledge.median == t.ack(CHOOSY.id, 4, 8)
+    assert ch.acknowledge.p90 == t.ack(CHOOSY.id, 10, 8)
+    assert ch.acknowledge.max == t.ack(CHOOSY.id, 3, 48)
+    assert ch.acknowledge_times[2] == t.ack(CHOOSY.id, 11, 6)
+    # acted at 6, 8 (x7), 10, 48, 90 (the pause for cannot-comply is not subtracted)
+    assert ch.act.median == t.acted(CHOOSY.id, 4, 8)
+    assert ch.act.p90 == t.acted(CHOOSY.id, 3, 48)
+    assert ch.act.max == t.acted(CHOOSY.id, 2, 90)
+    assert ch.share_within_hour == Fraction(10, 11)
+    assert (ch.acted_within_hour, ch.tasks_with_full_hour) == (10, 11)
+    # item 3: reminded at 15, backup told at 30, coordinators at 45
+    ack = {"acknowledge": 1}
+    assert (ch.breaches_by_clock, ch.backup_told_by_clock, ch.escalations_by_clock) == (ack,) * 3
+    assert [(n.task_id, n.reason) for n in ch.declines] == [
+        ("choosy-000001", NEWS),
+        ("choosy-000003", SATIRE),
+    ]
+    assert [(n.task_id, n.annex_iii, n.reason) for n in ch.cannot_comply] == [
+        ("choosy-000002", "technical_impossibility", COLD_STORAGE)
+    ]
+    assert (ch.resumed, ch.sightings_reported) == (1, 0)
+
+    st = _platform(f, SLOWTUBE.id)
+    assert st.tasks == 12 and st.by_state == {"removed": 11, "withdrawn": 1}
+    # acknowledged at 20 (x10), 38 (item 11: found at 12, removed at 50, never acknowledged)
+    assert st.acknowledge.median == t.ack(SLOWTUBE.id, 1, 20)
+    assert st.acknowledge.p90 == t.ack(SLOWTUBE.id, 10, 20)
+    assert st.acknowledge.max == t.ack(SLOWTUBE.id, 11, 38)
+    # acted at 38, 45, 50 (x6), 55, 70, 100
+    assert st.act.median == t.acted(SLOWTUBE.id, 4, 50)
+    assert st.act.p90 == t.acted(SLOWTUBE.id, 2, 70)
+    assert st.act.max == t.acted(SLOWTUBE.id, 3, 100)
+    assert (st.acted_within_hour, st.tasks_with_full_hour) == (9, 11)
+    # reminded: acknowledge items 1-10 at 15 and item 11 at 27; act items 2 and 3 at 60
+    assert (st.breaches, st.breaches_by_clock) == (13, {"acknowledge": 11, "act": 2})
+    # backup told: acknowledge item 11 at 42, act item 3 at 75; coordinators: item 3 at 90
+    assert (st.backup_told, st.backup_told_by_clock) == (2, {"acknowledge": 1, "act": 1})
+    assert (st.escalations, st.escalations_by_clock) == (1, {"act": 1})
+    assert [(e.task_id, e.clock, e.rung) for e in st.sla_events if e.rung != "breached"] == [
+        ("slowtube-000011", "acknowledge", "backup_told"),
+        ("slowtube-000003", "act", "backup_told"),
+        ("slowtube-000003", "act", "escalated"),
+    ]
+
+    assert [(r.actor_id, r.text) for r in f.review_inputs] == [
+        (FASTBOOK.id, "Hash matching caught the re-uploads within minutes."),
+        (MEMBER_STATE.id, "Removal orders need a contact point that answers at night."),
+    ]
+    assert [e.kind for e in f.timeline] == [
+        K.reported,
+        K.assessed,
+        K.activated,
+        K.sighting_reported,
+        K.false_positive_reported,
+        K.content_added,
+        K.content_withdrawn,
+        K.de_escalated,
+        K.re_escalated,
+        K.de_escalated,
+        K.review_started,
+        K.review_input,
+        K.review_input,
+        K.closed,
+    ]
+
+    # the JSON states durations in seconds, exactly as recorded
+    ch_json = next(p for p in data["platforms"] if p["platform_id"] == CHOOSY.id)
+    assert ch_json["act"]["max"] == t.acted(CHOOSY.id, 2, 90).total_seconds()
+    assert ch_json["share_within_hour"] == 10 / 11
+    markdown, page = _read(files.markdown_path), _read(files.html_path)
+    assert "| choosy | 12 | 11 |" in markdown and "10/11 (90.9%)" in markdown
+    assert COLD_STORAGE in markdown and "technical_impossibility" in markdown
+    assert page.count("<svg") == 2 and "choosy" in page
+
+
+def _read(path: str) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
+# ---- the figures' rules on hand-built rows -------------------------------------------------
+
+T0 = datetime(2026, 3, 15, 2, 0, tzinfo=UTC)
+START = timedelta(minutes=10, microseconds=250)  # the activation, 10 min 250 µs after the report
+
+
+class Rows:
+    """A hand-built, correctly chained ledger of one incident."""
+
+    def __init__(self, incident_id: str = "inc-unit") -> None:
+        self.incident_id = incident_id
+        self.rows: list[LedgerRow] = []
+
+    def add(
+        self,
+        at: timedelta,
+        kind: DecisionKind,
+        actor: Actor,
+        reason: str | None = None,
+        **inputs: Any,
+    ) -> None:
+        seq = len(self.rows) + 1
+        prev = self.rows[-1].hash if self.rows else GENESIS_HASH
+        decision = Decision(
+            decision_id=f"{self.incident_id}/unit/{seq}",
+            incident_id=self.incident_id,
+            actor=actor,
+            kind=kind,
+            reason=reason,
+            inputs=inputs,
+            at=T0 + at,
+        )
+        self.rows.append(
+            LedgerRow(
+                incident_id=self.incident_id,
+                seq=seq,
+                decision=decision,
+                prev_hash=prev,
+                hash=row_hash(self.incident_id, seq, decision, prev),
+            )
+        )
+
+    def task(
+        self, after_start: timedelta, kind: DecisionKind, actor: Actor, no: int, **kw: Any
+    ) -> None:
+        reason = kw.pop("reason", None)
+        tid = kw.pop("task", task_id(actor.id, no))
+        self.add(START + after_start, kind, actor, reason, task_id=tid, item_no=no, **kw)
+
+
+def _items(*numbers: int, source: str = COORDINATOR.id) -> list[dict[str, Any]]:
+    return [
+        ContentItem(no=n, identifier=url(n), source=source).model_dump(mode="json") for n in numbers
+    ]
+
+
+def reported(rows: Rows) -> None:
+    report = a_report(event_started_at=T0 - timedelta(minutes=7))
+    rows.add(timedelta(0), K.reported, COORDINATOR, report=report.model_dump(mode="json"))
+    rows.add(timedelta(minutes=3), K.assessed, COORDINATOR, all_met=True, assessment={})
+
+
+def hand_built() -> Rows:
+    """Two platforms, three items, one sighting; answers on the edges of the rules."""
+    r = Rows()
+    reported(r)
+    platforms = [FASTBOOK.id, SLOWTUBE.id]
+    r.add(START, K.activated, COORDINATOR, "all met", platforms=platforms, items=_items(1, 2, 3))
+    r.task(MIN, K.task_acknowledged, FASTBOOK, 1)
+    r.task(3 * MIN, K.task_declined, FASTBOOK, 3, reason="news")  # acknowledges and acts
+    r.task(
+        5 * MIN, K.task_cannot_comply, SLOWTUBE, 1, reason="outage", cannot_comply="force_majeure"
+    )
+    due = (T0 + START + 15 * MIN).isoformat()
+    r.task(
+        15 * MIN, K.sla_breached, SYSTEM, 3, task="slowtube-000003", clock="acknowledge", due=due
+    )
+    r.task(20 * MIN, K.task_resumed, SLOWTUBE, 1)
+    r.task(30 * MIN, K.task_withdrawn, COORDINATOR, 2, task="slowtube-000002")  # within its hour
+    silent = {"task": "slowtube-000003", "due": due}
+    r.task(30 * MIN, K.sla_backup_told, SYSTEM, 3, clock="acknowledge", **silent)
+    r.task(45 * MIN, K.sla_escalated, SYSTEM, 3, clock="acknowledge", **silent)
+    found = _items(4, source=FASTBOOK.id)
+    r.add(START + 40 * MIN, K.sighting_reported, FASTBOOK, items=found, duplicates=2, low_quality=1)
+    r.task(45 * MIN, K.task_removed, SLOWTUBE, 4)  # 5 min after the sighting
+    r.task(60 * MIN, K.task_removed, FASTBOOK, 1)  # exactly one hour: within it
+    r.task(60 * MIN, K.sla_breached, SYSTEM, 3, clock="act", **silent)
+    r.task(60 * MIN + timedelta(microseconds=1), K.task_not_found, FASTBOOK, 2)  # 1 µs late
+    r.task(120 * MIN, K.task_removed, SLOWTUBE, 1)
+    r.add(START + 180 * MIN, K.de_escalated, COORDINATOR, "quiet", withdraw_open_tasks=False)
+    r.add(START + 240 * MIN, K.re_escalated, COORDINATOR, "new wave")
+    return r
+
+
+def test_nearest_rank_percentiles() -> None:
+    ten = list(range(10, 0, -1))
+    assert [nearest_rank(ten, p) for p in (1, 10, 11, 50, 90, 91, 100)] == [1, 1, 2, 5, 9, 10, 10]
+    assert nearest_rank([7], 50) == nearest_rank([7], 90) == 7
+    assert nearest_rank([4, 1, 3, 2], 50) == 2  # even count: the lower middle value
+    for n in range(1, 40):
+        assert nearest_rank(range(1, n + 1), 90) == math.ceil(0.9 * n)
+    with pytest.raises(ValueError):
+        nearest_rank([], 50)
+    with pytest.raises(ValueError):
+        nearest_rank([1], 0)
+    assert duration_stats([]).median is None
+    stats = duration_stats([3 * MIN, MIN, 2 * MIN])
+    assert (stats.count, stats.median, stats.p90, stats.max) == (3, 2 * MIN, 3 * MIN, 3 * MIN)
+
+
+def test_figures_from_hand_built_rows() -> None:
+    f = compute(hand_built().rows)
+    a = f.activation
+    assert a.event_to_report == 7 * MIN
+    assert a.report_to_activation == START == a.report_to_decision
+    assert a.activation_length == 180 * MIN
+    assert [p.length for p in a.periods] == [180 * MIN, None]  # re-escalated, still active
+    assert a.time_active is None and a.re_escalations == 1
+    assert f.phase == "active" and f.as_of == T0 + START + 240 * MIN
+
+    fb = _platform(f, FASTBOOK.id)
+    assert fb.tasks == 3  # item 4 was its own sighting: no task for it
+    assert fb.acknowledge_times == [MIN, 3 * MIN, 60 * MIN + timedelta(microseconds=1)]
+    assert (fb.acknowledge.median, fb.act.median) == (3 * MIN, 60 * MIN)
+    assert fb.act.p90 == fb.act.max == 60 * MIN + timedelta(microseconds=1)
+    assert (fb.acted_within_hour, fb.tasks_with_full_hour) == (2, 3)
+    assert [(n.task_id, n.reason) for n in fb.declines] == [("fastbook-000003", "news")]
+    assert (fb.sightings_reported, fb.sighted_items) == (1, 1)
+
+    st = _platform(f, SLOWTUBE.id)
+    assert st.tasks == 4
+    assert st.by_state == {"assigned": 1, "removed": 2, "withdrawn": 1}
+    assert st.acknowledge_times == [5 * MIN, 5 * MIN]  # cannot-comply acknowledges too
+    assert (st.act.median, st.act.p90, st.act.max) == (5 * MIN, 120 * MIN, 120 * MIN)
+    # counted: item 1 and 4 (acted), item 3 (silent, its hour over); not item 2 (withdrawn early)
+    assert (st.acted_within_hour, st.tasks_with_full_hour) == (1, 3)
+    assert st.share_within_hour is not None and float(st.share_within_hour) == 1 / 3
+    assert (st.breaches_by_clock, st.backup_told, st.escalations_by_clock) == (
+        {"acknowledge": 1, "act": 1},
+        1,
+        {"acknowledge": 1},
+    )
+    assert [(n.annex_iii, n.reason) for n in st.cannot_comply] == [("force_majeure", "outage")]
+    assert (st.resumed, st.withdrawn) == (1, 1)
+
+    ids = f.identifiers
+    assert (ids.items, ids.by_decision) == (4, {"activated": 3, "sighting_reported": 1})
+    assert (ids.duplicates, ids.low_quality) == (2, 1)
+    assert ids.drops_recorded_by == [K.sighting_reported]
+    assert [e.kind for e in f.timeline] == [
+        K.reported,
+        K.assessed,
+        K.activated,
+        K.sighting_reported,
+        K.de_escalated,
+        K.re_escalated,
+    ]
+    assert f.timeline[2].since_report == START
+    assert [(c.assigned, c.resolved) for c in st.curve] == [(3, 0), (3, 1), (4, 1), (4, 2), (4, 3)]
+
+
+def test_a_task_whose_hour_has_not_run_out_is_not_counted() -> None:
+    r = Rows()
+    reported(r)
+    r.add(START, K.activated, COORDINATOR, "go", platforms=[FASTBOOK.id], items=_items(1, 2))
+    r.task(59 * MIN, K.task_removed, FASTBOOK, 1)
+    fb = _platform(compute(r.rows), FASTBOOK.id)
+    assert (fb.acted_within_hour, fb.tasks_with_full_hour) == (1, 1)  # item 2: 1 min to go
+    r.add(START + 60 * MIN, K.content_added, COORDINATOR, items=_items(3))
+    fb = _platform(compute(r.rows), FASTBOOK.id)
+    assert (fb.acted_within_hour, fb.tasks_with_full_hour) == (1, 2)  # now it ran out
+
+
+def test_a_tampered_row_shows_in_the_report_and_rows_must_start_with_the_report() -> None:
+    rows = hand_built().rows
+    edited = rows[3].model_copy(
+        update={"decision": rows[3].decision.model_copy(update={"reason": "edited"})}
+    )
+    f = compute([*rows[:3], edited, *rows[4:]])
+    assert not f.ledger.chain_ok and f.ledger.problem is not None and "row 4" in f.ledger.problem
+    assert "BROKEN: row 4" in render.to_markdown(f)
+    with pytest.raises(ValueError):
+        compute(rows[1:])
+    with pytest.raises(ValueError):
+        compute([])
+
+
+def test_a_declined_crisis_renders_without_takedown() -> None:
+    r = Rows()
+    reported(r)
+    r.add(timedelta(minutes=25), K.not_activated, COORDINATOR, "no virality")
+    f = compute(r.rows)
+    assert (f.phase, f.platforms, f.tasks) == ("not_activated", [], [])
+    assert f.activation.report_to_decision == timedelta(minutes=25)
+    assert f.activation.report_to_activation is None
+    page = render.to_html(f)
+    assert "not activated or has no tasks" in page and "No task was acknowledged" in page
+
+
+# ---- the rendered files --------------------------------------------------------------------
+
+
+def test_markdown_json_and_html_carry_the_figures_and_definitions() -> None:
+    f = compute(hand_built().rows)
+    markdown = render.to_markdown(f)
+    assert "| fastbook | 3 | 3 | 0:03:00 | 1:00:00.000001 | 1:00:00.000001 |" in markdown
+    assert "1/3 (33.3%)" in markdown and "nearest rank" in markdown
+    assert "| report to activation | 0:10:00.00025 |" in markdown
+    data = json.loads(render.to_json(f))
+    assert data["activation"]["report_to_activation"] == 600.00025
+    assert data["units"] == {"durations": "seconds", "times": "ISO 8601"}
+    assert "percentiles" in data["definitions"]
+    assert ReviewFigures.model_validate(data) == f
+
+
+def test_the_html_page_is_self_contained() -> None:
+    r = hand_built()
+    r.add(START + 250 * MIN, K.review_input, FASTBOOK, text="<script>alert(1)</script> & more")
+    page = render.to_html(compute(r.rows))
+    assert page.startswith("<!DOCTYPE html>") and page.count("</html>") == 1
+    assert page.count("<svg") == 2 and page.count("</svg>") == 2
+    links = re.findall(r"""(?:src|href)\s*=\s*["']?([^"'\s>]*)""", page, re.IGNORECASE)
+    assert links and all(link.startswith("#") for link in links)  # only in-page references
+    assert not re.search(r"(?:src|href)\s*=\s*[\"']?\s*(?:https?:)?//", page, re.IGNORECASE)
+    assert "<link" not in page and "<script" not in page and "<img" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert len(ids) == len(set(ids))  # the two charts' ids never clash
+    assert render.to_html(compute(r.rows)) == page  # the same ledger draws the same page
+
+
+def test_rendering_modules_do_not_import_matplotlib_until_a_chart_is_drawn() -> None:
+    code = (
+        "import sys, activities.report, eucp.review.figures, eucp.review.render;"
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+def test_the_activity_writes_the_three_files(tmp_path: Path) -> None:
+    rows = hand_built().rows
+    with open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}") as ledger:
+        ledger.append([row.decision for row in rows])
+        activities = ReportActivities(ledger, reports_dir=tmp_path / "reports")
+        files = ActivityEnvironment().run(
+            activities.write_report, WriteReport(incident_id="inc-unit")
+        )
+        assert isinstance(files, ReportFiles)
+        folder = tmp_path / "reports" / "inc-unit"
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "report.html",
+            "report.json",
+            "report.md",
+        ]
+        assert files.markdown_path == str(folder / "report.md")
+        assert (files.rows, files.head_hash, files.chain_ok) == (len(rows), rows[-1].hash, True)
+        data = json.loads(Path(files.json_path).read_text())
+        assert ReviewFigures.model_validate(data) == compute(rows)
+        assert "<svg" in Path(files.html_path).read_text()
+        assert Path(files.markdown_path).read_text().startswith("# Post-incident review")
+
+        with pytest.raises(ApplicationError) as raised:
+            ActivityEnvironment().run(activities.write_report, WriteReport(incident_id="nope"))
+        assert raised.value.non_retryable
