@@ -86,7 +86,8 @@ class Effects:
             "record_decisions",
             RecordDecisions(decisions=decisions),
             result_type=Recorded,
-            start_to_close_timeout=timedelta(seconds=30),
+            # a batch takes milliseconds: a worker that died mid-write is noticed quickly
+            start_to_close_timeout=timedelta(seconds=10),
             retry_policy=LEDGER_RETRY,
         )
         return decisions
