@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,3 +65,13 @@ AN_ORDER = RemovalOrder(
     reference="FR-2026-0001",
     reasons="terrorist content within the meaning of Art. 2(7)",
 )
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 15.0) -> None:
+    """Waits until `check()` holds: platforms apply what the crisis signals them after their
+    ledger write, a moment after the coordinator's answer."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still not true after {within}s")
+        await asyncio.sleep(0.1)

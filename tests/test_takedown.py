@@ -7,7 +7,7 @@ from eucp.decisions import DecisionKind
 from eucp.identifiers import HashAlgorithm, HashIdentifier
 from eucp.tasks import Outcome, TaskReport, TaskState
 from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, PLATFORMS, SLOWTUBE, Protocol
-from tests.protocol_steps import MANIFESTO, VIDEO, VIDEO_REENCODED, activated, url
+from tests.protocol_steps import MANIFESTO, VIDEO, VIDEO_REENCODED, activated, eventually, url
 
 BLURRY = HashIdentifier(algorithm=HashAlgorithm.pdq, value="ab" * 32, quality=30)
 
@@ -18,6 +18,12 @@ async def test_a_sighting_becomes_tasks_for_the_other_platforms_once(eucp: Proto
     fastbook = eucp.incidents.as_participant(incident, FASTBOOK)
 
     seen = await fastbook.report_sightings([url(5), VIDEO_REENCODED, MANIFESTO, BLURRY])
+
+    async def spread() -> bool:
+        status = await eucp.incidents.status(incident)
+        return status.platforms[SLOWTUBE.id].tasks == status.platforms[CHOOSY.id].tasks == 3
+
+    await eventually(spread)
     assert seen.accepted_items == [3]  # only the new URL: the rest were known or unusable
     assert (seen.duplicates, seen.low_quality) == (2, 1)
     again = await fastbook.report_sightings([url(5)])
@@ -63,12 +69,13 @@ async def test_a_false_positive_is_withdrawn_from_every_platform(eucp: Protocol)
     assert (await eucp.incidents.status(incident)).crisis.false_positives == [2]
 
     await iru.withdraw_content([2], "false positive confirmed by the EU IRU")
-    status = await eucp.incidents.status(incident)
-    for platform in PLATFORMS:
-        assert status.platforms[platform].by_state == {
-            TaskState.assigned: 1,
-            TaskState.withdrawn: 1,
-        }
+
+    async def withdrawn_everywhere() -> bool:
+        status = await eucp.incidents.status(incident)
+        expected = {TaskState.assigned: 1, TaskState.withdrawn: 1}
+        return all(status.platforms[p].by_state == expected for p in PLATFORMS)
+
+    await eventually(withdrawn_everywhere)
     withdrawn = [
         r.decision
         for r in eucp.ledger.rows(incident)
@@ -89,6 +96,12 @@ async def test_re_escalation_returns_to_the_takedown(eucp: Protocol) -> None:
     assert answer.phase == "active"
     added = await iru.add_content([url(2)])
     assert added.accepted_items == [2]
+
+    async def everywhere() -> bool:
+        status = await eucp.incidents.status(incident)
+        return all(s.tasks == 2 for s in status.platforms.values())
+
+    await eventually(everywhere)
     status = await eucp.incidents.status(incident)
     assert [p.phase for p in status.crisis.phases] == [
         "reported",
