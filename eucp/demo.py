@@ -1,28 +1,40 @@
-"""`make demo`: a Christchurch-like crisis end to end on the embedded Temporal.
+"""`make demo`: a Christchurch-like crisis end to end, over real HTTP between processes.
 
-Three platforms are played in-process through the same Updates a real platform uses: Facebook
-answers fast, JustPaste.it misses its deadlines and is escalated, Snap declines some voluntary
-tasks with a reason. Scenario minutes are compressed to a few seconds in all.
+It starts what it needs on the embedded default (the Temporal dev server on var/temporal.db
+unless one already answers), a worker, the HTTP API and three reference platform receivers
+(`simulate-platform`) with their own webhooks: Facebook answers fast, JustPaste.it misses its
+deadlines and climbs the escalation ladder, Snap declines some voluntary tasks with a reason.
+The coordinator reports, assesses, activates, adds the scenario's waves and the platforms
+report sightings, all through the API; then de-escalation, review and closure. Scenario minutes
+are compressed to seconds. Everything it started is stopped at the end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
+import shutil
+import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from eucp.devserver import embedded_temporal
+from pydantic import SecretStr
+
+from eucp.client import ApiClient
+from eucp.decisions import DecisionKind
+from eucp.devserver import embedded_temporal, wait_for_port
 from eucp.incident import Assessment, Criterion, IncidentReport
-from eucp.ledger import open_ledger
-from eucp.participants import Actor, Channel, Contact, ParticipantKind, Registry
+from eucp.ledger import verify_chain
+from eucp.participants import Channel, Contact, ParticipantKind, Registry
+from eucp.phases import Phase
 from eucp.scenario import Scenario, Sighting, Wave, load
-from eucp.service import Incidents, Session
+from eucp.service import IncidentStatus
 from eucp.settings import Settings, SlaSettings
-from eucp.state import TaskQuery
-from eucp.tasks import RESOLVED, Outcome, TaskReport, TaskState
-from eucp.temporal import connect
-from worker import running_worker
+from eucp.stack import EUCP, Stack, free_port
+from eucp.tasks import RESOLVED
+from eucp.tokens import TokenStore
 
 K = ParticipantKind
 SECONDS_PER_SCENARIO_MINUTE = 0.05
@@ -31,97 +43,42 @@ SLA = SlaSettings(
     act_within=timedelta(seconds=8),
     escalate_after=timedelta(seconds=3),
     assessment_within=timedelta(minutes=5),
-    review_within=timedelta(seconds=30),
+    review_within=timedelta(minutes=2),
+    deliver_within=timedelta(seconds=30),
 )
-COORDINATOR = Actor(id="eu-iru", kind=K.coordinator)
-
-
-@dataclass(frozen=True)
-class Behaviour:
-    """How a simulated platform answers: delays in seconds, and every n-th task declined."""
-
-    ack_after: float
-    act_after: float
-    decline_every: int = 0
-
-
+COORDINATOR = "eu-iru"
+# how each simulated platform answers (eucp simulate-platform options)
 BEHAVIOURS = {
-    "facebook": Behaviour(ack_after=0.3, act_after=1.0),
-    "justpasteit": Behaviour(ack_after=5.0, act_after=14.0),
-    "snap": Behaviour(ack_after=0.6, act_after=2.0, decline_every=7),
+    "facebook": ["--ack-after", "0.3", "--act-after", "1.0"],
+    "justpasteit": ["--miss-sla", "--late-by", "4"],
+    "snap": ["--ack-after", "0.6", "--act-after", "2.0", "--decline-rate", "0.15", "--seed", "7"],
 }
-
-
-def registry() -> Registry:
-    people = [
-        Contact(id="eu-iru", kind=K.coordinator, name="Europol EU IRU"),
-        Contact(id="nz-dia", kind=K.member_state, name="Affected government contact"),
-        Contact(id="auditor", kind=K.auditor, name="Auditor"),
-    ]
-    scenario = load()
-    platforms = [
-        Contact(id=p.id, kind=K.platform, name=scenario.platform(p.id).name, channels=[Channel.log])
-        for p in (scenario.platform(pid) for pid in BEHAVIOURS)
-    ]
-    return Registry(participants=people + platforms)
 
 
 def say(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')}  {message}", flush=True)
 
 
-async def play_platform(session: Session, behaviour: Behaviour, stop: asyncio.Event) -> None:
-    """Acknowledges and acts on the platform's own tasks once their delays have passed."""
-    declined = 0
-    while not stop.is_set():
-        now = datetime.now(UTC)
-        page = await session.my_tasks(TaskQuery(limit=1000))
-        reports = []
-        for task in page.tasks:
-            age = (now - task.assigned_at).total_seconds()
-            if task.state in RESOLVED:
-                continue
-            if age >= behaviour.act_after:
-                if behaviour.decline_every and task.item_no % behaviour.decline_every == 0:
-                    declined += 1
-                    reports.append(
-                        TaskReport(
-                            task_id=task.task_id,
-                            outcome=Outcome.declined,
-                            reason="does not breach our terms: news reporting",
-                        )
-                    )
-                else:
-                    reports.append(TaskReport(task_id=task.task_id, outcome=Outcome.removed))
-            elif age >= behaviour.ack_after and task.state is TaskState.assigned:
-                reports.append(TaskReport(task_id=task.task_id, outcome=Outcome.acknowledged))
-        for start in range(0, len(reports), 250):
-            await session.report_tasks(reports[start : start + 250])
-        await asyncio.sleep(0.25)
-
-
-async def watch(incidents: Incidents, incident_id: str, stop: asyncio.Event) -> None:
-    """Prints what a coordinator would want to see change: phases, breaches, escalations."""
-    seen: dict[object, object] = {}
-    while not stop.is_set():
-        status = await incidents.status(incident_id)
-        if seen.get("phase") != status.crisis.phase:
-            seen["phase"] = status.crisis.phase
-            say(f"PHASE  {status.crisis.phase}")
-        for pid, summary in status.platforms.items():
-            # the first miss and the first escalation per platform; totals come at the end
-            for label, count in (
-                ("missed a deadline", summary.breaches),
-                ("escalated to the coordinators", summary.escalations),
-            ):
-                if count and (pid, label) not in seen:
-                    seen[(pid, label)] = count
-                    say(
-                        f"SLA    {pid}: {label} (reminder sent)"
-                        if label.startswith("missed")
-                        else f"SLA    {pid}: {label}"
-                    )
-        await asyncio.sleep(0.3)
+def registry(webhooks: dict[str, tuple[str, str]]) -> Registry:
+    """The demo's participants; each platform's webhook URL and secret are its simulator's."""
+    scenario = load()
+    people = [
+        Contact(id=COORDINATOR, kind=K.coordinator, name="Europol EU IRU"),
+        Contact(id="nz-dia", kind=K.member_state, name="Affected government contact"),
+        Contact(id="auditor", kind=K.auditor, name="Auditor"),
+    ]
+    platforms = [
+        Contact(
+            id=pid,
+            kind=K.platform,
+            name=scenario.platform(pid).name,
+            channels=[Channel.webhook],
+            webhook_url=url,
+            webhook_secret=SecretStr(secret),
+        )
+        for pid, (url, secret) in webhooks.items()
+    ]
+    return Registry(participants=people + platforms)
 
 
 def report_of(scenario: Scenario) -> IncidentReport:
@@ -137,102 +94,187 @@ def report_of(scenario: Scenario) -> IncidentReport:
     )
 
 
-async def run_scenario(incidents: Incidents, incident_id: str, reg: Registry) -> None:
+async def until(check: Callable[[], Awaitable[bool]], every: float = 0.3) -> None:
+    """Polls the API until `check` holds: the API pushes nothing to a coordinator."""
+    while not await check():  # noqa: ASYNC110
+        await asyncio.sleep(every)
+
+
+async def watch(iru: ApiClient, incident_id: str) -> None:
+    """Prints what a coordinator wants to see change, until the incident closes: phases, and
+    each platform's first missed deadline and escalation."""
+    seen: set[object] = set()
+    while Phase.closed not in seen:
+        status = await iru.status(incident_id)
+        assert isinstance(status, IncidentStatus)
+        if status.crisis.phase not in seen:
+            seen.add(status.crisis.phase)
+            say(f"PHASE  {status.crisis.phase}")
+        for pid, summary in sorted(status.platforms.items()):
+            if summary.breaches and (pid, "missed") not in seen:
+                seen.add((pid, "missed"))
+                say(f"SLA    {pid} missed a deadline: reminded")
+            if summary.escalations and (pid, "escalated") not in seen:
+                seen.add((pid, "escalated"))
+                say(f"SLA    {pid} still silent: escalated to the coordinators")
+        await asyncio.sleep(0.3)
+
+
+async def run_scenario(api: str, tokens: dict[str, str]) -> str:
+    """The crisis itself, every step over HTTP; returns the incident id."""
     scenario = load()
-    iru = incidents.as_participant(incident_id, COORDINATOR)
-    platforms = {
-        pid: incidents.as_participant(incident_id, Actor(id=pid, kind=K.platform))
-        for pid in BEHAVIOURS
-    }
-
-    await incidents.report(incident_id, report_of(scenario), reg.public(), SLA)
-    say(f"REPORT {scenario.report.title} (by {scenario.report.reported_by})")
-    stop = asyncio.Event()
-    watcher = asyncio.create_task(watch(incidents, incident_id, stop))
-    criteria = {
-        k: Criterion(status=v, evidence="scenario assessment")
-        for k, v in scenario.assessment.items()
-    }
-    await iru.assess(Assessment(**criteria))
-    say("ASSESS five criteria recorded: all met")
-
-    [first, *waves] = scenario.waves
-    answer = await iru.activate(
-        "all five criteria met; viral spread across services",
-        identifiers=first.identifiers,
-        platforms=list(BEHAVIOURS),
-    )
-    say(
-        f"ACTIVE {len(answer.accepted_items)} identifiers to {len(BEHAVIOURS)} platforms "
-        f"({answer.duplicates} repeats, {answer.low_quality} low-quality PDQ dropped)"
-    )
-    players = [
-        asyncio.create_task(play_platform(s, BEHAVIOURS[p], stop)) for p, s in platforms.items()
-    ]
-
-    start = time.monotonic()
-    events: list[Wave | Sighting] = [*waves, *(s for s in scenario.sightings if s.by in platforms)]
-    for event in sorted(events, key=lambda e: e.at_minutes):
-        due = (event.at_minutes - first.at_minutes) * SECONDS_PER_SCENARIO_MINUTE
-        await asyncio.sleep(max(0.0, due - (time.monotonic() - start)))
-        if isinstance(event, Wave):
-            a = await iru.add_content(event.identifiers)
-            say(
-                f"WAVE   minute {event.at_minutes:g}: {len(a.accepted_items)} new identifiers, "
-                f"{a.duplicates} repeats, {a.low_quality} low-quality dropped"
-            )
-        else:
-            a = await platforms[event.by].report_sightings([event.identifier])
-            if a.accepted_items:
-                say(
-                    f"SIGHT  {event.by} found a new copy: item {a.accepted_items[0]} "
-                    "goes to the other platforms"
-                )
-
-    say("WAIT   for the platforms to finish their tasks")
-    while True:
-        status = await incidents.status(incident_id)
-        if all(s.by_state.keys() <= RESOLVED for s in status.platforms.values()):
-            break
-        await asyncio.sleep(0.5)
-
-    await iru.de_escalate("re-upload attempts have fallen for hours; event over")
-    await iru.start_review()
-    for pid, session in platforms.items():
-        await session.submit_review_input(f"{pid}: hash matching at upload blocked most copies")
-    await iru.close("debrief held; lessons recorded")
-    stop.set()
-    await asyncio.gather(watcher, *players)
-    result = await incidents.result(incident_id)
-    say(f"PHASE  {result.phase}")
-    for pid, summary in sorted(result.platforms.items()):
-        states = ", ".join(f"{n} {s}" for s, n in sorted(summary.by_state.items()))
-        say(
-            f"TASKS  {pid}: {states}; {summary.breaches} missed deadlines, "
-            f"{summary.escalations} escalations"
+    clients = {pid: ApiClient(api, token) for pid, token in tokens.items()}
+    iru = clients[COORDINATOR]
+    try:
+        incident_id = (await iru.report(report_of(scenario), sla=SLA)).incident_id
+        say(f"REPORT {scenario.report.title}: incident {incident_id}")
+        watcher = asyncio.create_task(watch(iru, incident_id))
+        criteria = {
+            k: Criterion(status=v, evidence="scenario") for k, v in scenario.assessment.items()
+        }
+        await iru.assess(incident_id, Assessment(**criteria))
+        say("ASSESS five criteria recorded, all met")
+        [first, *waves] = scenario.waves
+        answer = await iru.activate(
+            incident_id,
+            "all five criteria met; viral spread across services",
+            identifiers=first.identifiers,
+            platforms=list(BEHAVIOURS),
         )
+        say(
+            f"ACTIVE {len(answer.accepted_items)} identifiers to {len(BEHAVIOURS)} platforms, "
+            f"{answer.low_quality} low-quality PDQ dropped"
+        )
+
+        start = time.monotonic()
+        events: list[Wave | Sighting] = [
+            *waves,
+            *(s for s in scenario.sightings if s.by in BEHAVIOURS),
+        ]
+        for event in sorted(events, key=lambda e: e.at_minutes):
+            due = (event.at_minutes - first.at_minutes) * SECONDS_PER_SCENARIO_MINUTE
+            await asyncio.sleep(max(0.0, due - (time.monotonic() - start)))
+            if isinstance(event, Wave):
+                a = await iru.add_content(incident_id, event.identifiers)
+                say(
+                    f"WAVE   minute {event.at_minutes:g}: {len(a.accepted_items)} new, "
+                    f"{a.duplicates} repeats, {a.low_quality} low-quality dropped"
+                )
+            else:
+                a = await clients[event.by].report_sightings(incident_id, [event.identifier])
+                if a.accepted_items:
+                    say(
+                        f"SIGHT  {event.by} found a new copy: item {a.accepted_items[0]} "
+                        "goes to the other platforms"
+                    )
+
+        say("WAIT   for the platforms to finish their tasks")
+        await until(lambda: _all_resolved(iru, incident_id), every=0.5)
+        await iru.de_escalate(incident_id, "re-upload attempts have fallen for hours; event over")
+        await iru.start_review(incident_id)
+        for pid in BEHAVIOURS:
+            await clients[pid].submit_review_input(
+                incident_id, f"{pid}: hash matching at upload blocked most copies"
+            )
+        await iru.close(incident_id, "debrief held; lessons recorded")
+        await watcher
+        await until(lambda: _completed(iru, incident_id))  # platforms done, report written
+        await summarise(clients["auditor"], incident_id)
+        return incident_id
+    finally:
+        for client in clients.values():
+            await client.aclose()
+
+
+async def _all_resolved(iru: ApiClient, incident_id: str) -> bool:
+    status = await iru.status(incident_id)
+    assert isinstance(status, IncidentStatus)
+    return all(s.by_state.keys() <= RESOLVED for s in status.platforms.values())
+
+
+async def summarise(auditor: ApiClient, incident_id: str) -> None:
+    """What an auditor reads afterwards: tasks per platform, the timeline, the ledger's chain."""
+    status = await auditor.status(incident_id)
+    assert isinstance(status, IncidentStatus)
+    for pid, s in sorted(status.platforms.items()):
+        states = ", ".join(f"{n} {state}" for state, n in sorted(s.by_state.items()))
+        say(f"TASKS  {pid}: {states}; {s.breaches} missed deadlines, {s.escalations} escalations")
+    rows = await auditor.all_decisions(incident_id)
+    say("TIMELINE (the incident's decisions, from the ledger)")
+    start = rows[0].decision.at
+    for row in rows:
+        d = row.decision
+        if d.kind.startswith(("task_", "sla_")) or d.kind is DecisionKind.sighting_reported:
+            continue
+        why = f": {d.reason}" if d.reason else ""
+        offset = (d.at - start).total_seconds()
+        print(f"           +{offset:6.1f}s  #{row.seq:<5} {d.kind:<20} {d.actor.id}{why}")
+    sightings = [r.decision for r in rows if r.decision.kind is DecisionKind.sighting_reported]
+    new = sum(len(d.inputs.get("items", [])) for d in sightings)
+    say(f"SIGHT  {len(sightings)} sightings reported by platforms, {new} of them new copies")
+    chain = verify_chain(incident_id, rows)
+    verdict = "verified" if chain.ok else f"BROKEN at row {chain.first_bad_seq}: {chain.problem}"
+    say(f"LEDGER {chain.rows_checked} decisions, hash chain {verdict}")
+    if not chain.ok:
+        raise SystemExit(1)
+
+
+async def _completed(iru: ApiClient, incident_id: str) -> bool:
+    return any(
+        i.incident_id == incident_id and i.status == "completed" for i in await iru.incidents()
+    )
 
 
 async def main(settings: Settings) -> None:
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
-    reg = registry()
-    settings = settings.model_copy(
-        update={
-            "registry_path": settings.var_dir / "demo-participants.json",
-            "task_queue": "eucp-demo",
-        }
-    )
-    reg.save(settings.registry_path)
-    incident_id = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    run = settings.var_dir / "demo"
+    shutil.rmtree(run, ignore_errors=True)
+    api_port, hooks = free_port(), {pid: free_port() for pid in BEHAVIOURS}
+    webhooks = {
+        pid: (f"http://127.0.0.1:{port}/eucp/webhook", secrets.token_urlsafe(24))
+        for pid, port in hooks.items()
+    }
+    registry(webhooks).save(run / "participants.json")
+    store = TokenStore(run / "tokens.json")
+    tokens = {p.id: store.issue(p.id) for p in registry(webhooks).participants}
+    api = f"http://127.0.0.1:{api_port}"
+    env = {
+        "EUCP_REGISTRY_PATH": str(run / "participants.json"),
+        "EUCP_TOKENS_PATH": str(run / "tokens.json"),
+        "EUCP_TASK_QUEUE": "eucp-demo",
+        "EUCP_API_PORT": str(api_port),
+        "EUCP_LEDGER_URL": settings.ledger_url,
+        "EUCP_REPORTS_DIR": str(settings.reports_dir),
+        "EUCP_TEMPORAL_ADDRESS": settings.temporal_address,
+        "EUCP_LOG_JSON": "true",
+    }
     async with embedded_temporal(settings) as ui:
-        client = await connect(settings)
-        async with running_worker(client, settings):
-            await run_scenario(Incidents(client, settings), incident_id, reg)
-        with open_ledger(settings.ledger_url) as ledger:
-            chain = ledger.verify(incident_id)
-        verdict = "verified" if chain.ok else f"BROKEN: {chain.problem}"
-        say(f"LEDGER {chain.rows_checked} decisions, chain {verdict} (head {chain.head_hash})")
-        where = ui or "the Temporal Web UI of the server at " + settings.temporal_address
-        say(f"LOOK   {where}/namespaces/{settings.temporal_namespace}/workflows/{incident_id}")
-        if not chain.ok:
-            raise SystemExit(1)
+        with Stack(run / "logs", env) as stack:
+            stack.start("worker", [EUCP, "worker"])
+            stack.start("api", [EUCP, "api"])
+            for pid, flags in BEHAVIOURS.items():
+                secret = webhooks[pid][1]
+                stack.start(
+                    f"platform-{pid}",
+                    [
+                        sys.executable,
+                        "-m",
+                        "eucp.simulator",
+                        "--platform-id",
+                        pid,
+                        "--api",
+                        api,
+                        "--port",
+                        str(hooks[pid]),
+                        *flags,
+                    ],
+                    {"EUCP_TOKEN": tokens[pid], "EUCP_WEBHOOK_SECRET": secret},
+                )
+            for port in [api_port, *hooks.values()]:
+                await wait_for_port("127.0.0.1", port)
+            stack.check()
+            say(f"UP     worker, API at {api}, 3 platform receivers (logs in {run / 'logs'})")
+            incident_id = await run_scenario(api, tokens)
+        web = ui or f"the Temporal Web UI for {settings.temporal_address}"
+        say(f"LOOK   {web}/namespaces/{settings.temporal_namespace}/workflows/{incident_id}")
+        say(f"       report: {Path(settings.reports_dir) / incident_id / 'report.html'}")
+        say(f"       audit:  eucp ledger verify {incident_id}")
