@@ -59,25 +59,28 @@ def say(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')}  {message}", flush=True)
 
 
-def registry(webhooks: dict[str, tuple[str, str]]) -> Registry:
-    """The demo's participants; each platform's webhook URL and secret are its simulator's."""
+def registry(webhooks: dict[str, tuple[str, str]] | None = None) -> Registry:
+    """The demo's participants. Each platform's webhook URL and secret are its simulator's;
+    without webhooks (a starter registry for `eucp up`) notifications go to the log."""
     scenario = load()
     people = [
         Contact(id=COORDINATOR, kind=K.coordinator, name="Europol EU IRU"),
         Contact(id="nz-dia", kind=K.member_state, name="Affected government contact"),
         Contact(id="auditor", kind=K.auditor, name="Auditor"),
     ]
-    platforms = [
-        Contact(
-            id=pid,
-            kind=K.platform,
-            name=scenario.platform(pid).name,
-            channels=[Channel.webhook],
-            webhook_url=url,
-            webhook_secret=SecretStr(secret),
+    platforms = []
+    for pid in BEHAVIOURS:
+        hook = (webhooks or {}).get(pid)
+        platforms.append(
+            Contact(
+                id=pid,
+                kind=K.platform,
+                name=scenario.platform(pid).name,
+                channels=[Channel.webhook] if hook else [Channel.log],
+                webhook_url=hook[0] if hook else None,
+                webhook_secret=SecretStr(hook[1]) if hook else None,
+            )
         )
-        for pid, (url, secret) in webhooks.items()
-    ]
     return Registry(participants=people + platforms)
 
 

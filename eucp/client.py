@@ -1,0 +1,501 @@
+"""An HTTP client for the eucp API: one method per route, typed answers, refusals as exceptions.
+
+Async (the demo and a platform simulator run many participants on one event loop); the CLI runs
+each call with `asyncio.run`. A 4xx answer raises `ApiRefusal` with the API's error body; 429 is
+retried after its `Retry-After` (a bounded number of times); an API that cannot be reached or
+fails (5xx, an answer of the wrong shape) raises `ApiUnavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from eucp.commands import MAX_BATCH
+from eucp.decisions import LedgerRow
+from eucp.identifiers import AnyIdentifier
+from eucp.incident import Assessment, IncidentReport
+from eucp.settings import SlaSettings
+from eucp.state import Answer, ReportAnswer, TaskPage
+from eucp.tasks import LegalBasis, Task, TaskReport, TaskState
+
+if TYPE_CHECKING:  # the API's own wire models; imported when first needed (fastapi, temporalio)
+    from eucp.api.app import Listing, PlatformView, Reported
+    from eucp.service import IncidentStatus
+
+T = TypeVar("T")
+
+DEFAULT_API = "http://127.0.0.1:8000"
+REPORT_BATCH = 250  # task reports per request: the sweet spot of the platform's bulk Update
+
+# client method -> the action's path under /v1/incidents/{id}/ (eucp.api.app.ACTIONS)
+ACTION_PATHS = {
+    "assess": "assessment",
+    "activate": "activation",
+    "decline": "non-activation",
+    "add_content": "content",
+    "withdraw_content": "withdrawals",
+    "de_escalate": "de-escalation",
+    "re_escalate": "re-escalation",
+    "start_review": "review",
+    "close": "closure",
+    "report_sightings": "sightings",
+    "report_false_positive": "false-positives",
+    "submit_review_input": "review-input",
+}
+
+
+class ClientError(Exception):
+    """Anything the client could not get an answer for."""
+
+
+class ApiRefusal(ClientError):
+    """The API refused the request (4xx); nothing changed unless `applied` says otherwise.
+
+    `field` is the input at fault, `rule` the rule, `refusal` its kind (`invalid`, `forbidden`,
+    `not_found`, `conflict`, `unauthenticated`, `too_large`, `busy`). `problems` lists every
+    invalid input of a 422. `applied` is what earlier batches of a batched call changed.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        field: str,
+        rule: str,
+        refusal: str,
+        problems: Sequence[dict[str, str]] = (),
+        applied: BaseModel | None = None,
+    ) -> None:
+        super().__init__(f"{status} {refusal}: {field}: {rule}")
+        self.status = status
+        self.field = field
+        self.rule = rule
+        self.refusal = refusal
+        self.problems = list(problems)
+        self.applied = applied
+
+
+class ApiUnavailable(ClientError):
+    """The API could not be reached, failed (5xx) or answered something unexpected."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ApiTimeout(ApiUnavailable):
+    """No answer in time: the request may still have taken effect (retry with the same
+    idempotency key to find out without doing it twice)."""
+
+
+_FALLBACK_REFUSAL = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "conflict"}
+
+
+def refusal_of(response: httpx.Response) -> ApiRefusal:
+    """The `ApiRefusal` of a 4xx answer, from the API's error body or, failing that, its text."""
+    status = response.status_code
+    try:
+        body = response.json()
+        error = body["error"]
+        return ApiRefusal(
+            status,
+            str(error["field"]),
+            str(error["rule"]),
+            str(error["refusal"]),
+            body.get("errors", ()),
+        )
+    except (ValueError, KeyError, TypeError):
+        refusal = _FALLBACK_REFUSAL.get(status, "invalid")
+        return ApiRefusal(
+            status, "", response.text.strip()[:500] or response.reason_phrase, refusal
+        )
+
+
+def retry_after(response: httpx.Response, attempt: int, cap: float) -> float:
+    """Seconds to wait before retrying a 429: its `Retry-After` (seconds or HTTP date), else a
+    doubling back-off; never more than `cap`."""
+    header = response.headers.get("retry-after", "")
+    wait: float | None = None
+    if header.strip().isdigit():
+        wait = float(header)
+    elif header:
+        try:
+            wait = email.utils.parsedate_to_datetime(header).timestamp() - time.time()
+        except (TypeError, ValueError):
+            wait = None
+    if wait is None:
+        wait = 0.5 * 2**attempt
+    return min(max(wait, 0.0), cap)
+
+
+def _json(value: Any) -> Any:
+    """Request bodies as JSON-ready data, without unset optional fields."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_none=True)
+    if isinstance(value, list | tuple):
+        return [_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def merge_answers(answers: Sequence[Answer]) -> Answer:
+    """One `Answer` for several batches of one action: the last phase, everything else summed."""
+    return Answer(
+        phase=answers[-1].phase,
+        decisions=[d for a in answers for d in a.decisions],
+        accepted_items=[i for a in answers for i in a.accepted_items],
+        duplicates=sum(a.duplicates for a in answers),
+        low_quality=sum(a.low_quality for a in answers),
+    )
+
+
+def merge_reports(answers: Sequence[ReportAnswer]) -> ReportAnswer:
+    """One `ReportAnswer` for several batches of task reports."""
+    return ReportAnswer(
+        changed=[t for a in answers for t in a.changed],
+        unchanged=[t for a in answers for t in a.unchanged],
+        refused={k: v for a in answers for k, v in a.refused.items()},
+    )
+
+
+def batch_key(key: str | None, n: int) -> str | None:
+    """The idempotency key of batch `n` (0-based) of a batched call made with `key`."""
+    if key is None or n == 0:
+        return key  # the first batch keeps the key: a one-batch call is retried as it was
+    return f"{key}#{n}"
+
+
+class ApiClient:
+    """The eucp HTTP API as one participant, identified by its bearer token."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_API,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        max_wait: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.max_retries = max_retries
+        self.max_wait = max_wait
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    async def __aenter__(self) -> ApiClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ---- transport -------------------------------------------------------------------------
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        key: str | None = None,
+    ) -> httpx.Response:
+        headers = {"Idempotency-Key": key} if key else None
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(
+                    method, path, json=_json(body), params=query, headers=headers
+                )
+            except httpx.TimeoutException as err:
+                raise ApiTimeout(
+                    f"the eucp API at {self.base_url} did not answer {method} {path} in time"
+                ) from err
+            except httpx.TransportError as err:
+                raise ApiUnavailable(
+                    f"cannot reach the eucp API at {self.base_url}: {err}"
+                ) from err
+            if response.status_code == 429 and attempt < self.max_retries:
+                await asyncio.sleep(retry_after(response, attempt, self.max_wait))
+                attempt += 1
+                continue
+            if response.is_success:
+                return response
+            if response.status_code < 500:
+                raise refusal_of(response)
+            raise ApiUnavailable(
+                f"the eucp API at {self.base_url} failed: {response.status_code} "
+                f"{response.text.strip()[:300]}",
+                response.status_code,
+            )
+
+    async def _call(
+        self,
+        adapter: TypeAdapter[T],
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        key: str | None = None,
+    ) -> T:
+        response = await self._send(method, path, body=body, params=params, key=key)
+        try:
+            return adapter.validate_json(response.content)
+        except ValidationError as err:
+            raise ApiUnavailable(
+                f"{method} {path}: the API answered something unexpected: {err}"
+            ) from err
+
+    async def _act(self, incident_id: str, method: str, body: Any, key: str | None) -> Answer:
+        path = f"/v1/incidents/{incident_id}/{ACTION_PATHS[method]}"
+        return await self._call(_ANSWER, "POST", path, body=body, key=key)
+
+    async def _in_batches(
+        self,
+        incident_id: str,
+        method: str,
+        fields: dict[str, Any],
+        ids: Sequence[Any],
+        key: str | None,
+    ) -> Answer:
+        """An action whose identifiers exceed one request's limit, as consecutive requests."""
+        answers: list[Answer] = []
+        for n, start in enumerate(range(0, max(len(ids), 1), MAX_BATCH)):  # none: let it refuse
+            body = fields | {"identifiers": list(ids[start : start + MAX_BATCH])}
+            try:
+                answers.append(await self._act(incident_id, method, body, batch_key(key, n)))
+            except ApiRefusal as refused:
+                refused.applied = merge_answers(answers) if answers else None
+                raise
+        return merge_answers(answers)
+
+    # ---- incidents -------------------------------------------------------------------------
+
+    async def report(
+        self,
+        report: IncidentReport,
+        incident_id: str | None = None,
+        sla: SlaSettings | None = None,
+        idempotency_key: str | None = None,
+    ) -> Reported:
+        """Reports a potential crisis; the answer names the incident (new or, retried, the same)."""
+        from eucp.api.app import Reported
+
+        body = {"incident_id": incident_id, "report": report, "sla": sla}
+        return await self._call(
+            TypeAdapter(Reported), "POST", "/v1/incidents", body=body, key=idempotency_key
+        )
+
+    async def incidents(self) -> list[Listing]:
+        """The incidents the caller may see."""
+        from eucp.api.app import Listing
+
+        return await self._call(TypeAdapter(list[Listing]), "GET", "/v1/incidents")
+
+    async def status(self, incident_id: str) -> IncidentStatus | PlatformView:
+        """Staff see the crisis and every platform; a platform sees the phase and its tasks."""
+        from eucp.api.app import PlatformView
+        from eucp.service import IncidentStatus
+
+        adapter = TypeAdapter(IncidentStatus | PlatformView)
+        return await self._call(adapter, "GET", f"/v1/incidents/{incident_id}")
+
+    async def decisions(
+        self, incident_id: str, after: int = 0, limit: int = 100
+    ) -> list[LedgerRow]:
+        """Up to `limit` ledger rows of the incident after row `after` (staff only)."""
+        params = {"after": after, "limit": limit}
+        path = f"/v1/incidents/{incident_id}/decisions"
+        return await self._call(_ROWS, "GET", path, params=params)
+
+    async def all_decisions(self, incident_id: str, page: int = 1000) -> list[LedgerRow]:
+        """Every ledger row of the incident, paged."""
+        rows: list[LedgerRow] = []
+        while True:
+            batch = await self.decisions(incident_id, after=rows[-1].seq if rows else 0, limit=page)
+            rows += batch
+            if len(batch) < page:
+                return rows
+
+    # ---- coordinator decisions (eucp.api.app.ACTIONS) --------------------------------------
+
+    async def assess(
+        self,
+        incident_id: str,
+        assessment: Assessment,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Answer:
+        body = {"assessment": assessment, "reason": reason}
+        return await self._act(incident_id, "assess", body, idempotency_key)
+
+    async def activate(
+        self,
+        incident_id: str,
+        reason: str | None,
+        identifiers: Sequence[AnyIdentifier] = (),
+        platforms: list[str] | None = None,
+        basis: LegalBasis | None = None,
+        idempotency_key: str | None = None,
+    ) -> Answer:
+        body = {
+            "reason": reason,
+            "identifiers": list(identifiers),
+            "platforms": platforms,
+            "basis": basis,
+        }
+        return await self._act(incident_id, "activate", body, idempotency_key)
+
+    async def decline(
+        self, incident_id: str, reason: str | None, idempotency_key: str | None = None
+    ) -> Answer:
+        return await self._act(incident_id, "decline", {"reason": reason}, idempotency_key)
+
+    async def add_content(
+        self,
+        incident_id: str,
+        identifiers: Sequence[AnyIdentifier],
+        basis: LegalBasis | None = None,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Answer:
+        """New identifiers for every platform, in requests of up to 1,000."""
+        fields = {"basis": basis, "reason": reason}
+        return await self._in_batches(
+            incident_id, "add_content", fields, identifiers, idempotency_key
+        )
+
+    async def withdraw_content(
+        self,
+        incident_id: str,
+        items: list[int],
+        reason: str | None,
+        idempotency_key: str | None = None,
+    ) -> Answer:
+        body = {"items": items, "reason": reason}
+        return await self._act(incident_id, "withdraw_content", body, idempotency_key)
+
+    async def de_escalate(
+        self,
+        incident_id: str,
+        reason: str | None,
+        withdraw_open_tasks: bool = False,
+        idempotency_key: str | None = None,
+    ) -> Answer:
+        body = {"reason": reason, "withdraw_open_tasks": withdraw_open_tasks}
+        return await self._act(incident_id, "de_escalate", body, idempotency_key)
+
+    async def re_escalate(
+        self, incident_id: str, reason: str | None, idempotency_key: str | None = None
+    ) -> Answer:
+        return await self._act(incident_id, "re_escalate", {"reason": reason}, idempotency_key)
+
+    async def start_review(
+        self, incident_id: str, reason: str | None = None, idempotency_key: str | None = None
+    ) -> Answer:
+        return await self._act(incident_id, "start_review", {"reason": reason}, idempotency_key)
+
+    async def close(
+        self, incident_id: str, reason: str | None = None, idempotency_key: str | None = None
+    ) -> Answer:
+        return await self._act(incident_id, "close", {"reason": reason}, idempotency_key)
+
+    # ---- participants' reports -------------------------------------------------------------
+
+    async def report_sightings(
+        self,
+        incident_id: str,
+        identifiers: Sequence[AnyIdentifier],
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Answer:
+        """New copies seen (they become tasks for the other platforms), in requests of 1,000."""
+        fields = {"reason": reason}
+        return await self._in_batches(
+            incident_id, "report_sightings", fields, identifiers, idempotency_key
+        )
+
+    async def report_false_positive(
+        self, incident_id: str, item: int, reason: str | None, idempotency_key: str | None = None
+    ) -> Answer:
+        body = {"item": item, "reason": reason}
+        return await self._act(incident_id, "report_false_positive", body, idempotency_key)
+
+    async def submit_review_input(
+        self, incident_id: str, text: str, idempotency_key: str | None = None
+    ) -> Answer:
+        return await self._act(incident_id, "submit_review_input", {"text": text}, idempotency_key)
+
+    # ---- a platform's tasks ----------------------------------------------------------------
+
+    async def tasks(
+        self,
+        incident_id: str,
+        platform: str | None = None,
+        state: TaskState | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> TaskPage:
+        """One page of a platform's tasks (a platform's own; staff name the platform)."""
+        params = {"platform": platform, "state": state, "offset": offset, "limit": limit}
+        return await self._call(_PAGE, "GET", f"/v1/incidents/{incident_id}/tasks", params=params)
+
+    async def iter_tasks(
+        self,
+        incident_id: str,
+        platform: str | None = None,
+        state: TaskState | None = None,
+        page: int = 1000,
+    ) -> AsyncIterator[Task]:
+        """Every task (of `state`), page after page."""
+        offset: int | None = 0
+        while offset is not None:
+            got = await self.tasks(incident_id, platform, state, offset, page)
+            for task in got.tasks:
+                yield task
+            offset = got.next_offset
+
+    async def report_tasks(
+        self,
+        incident_id: str,
+        reports: Sequence[TaskReport],
+        idempotency_key: str | None = None,
+        batch: int = REPORT_BATCH,
+    ) -> ReportAnswer:
+        """A platform's reports on its tasks, `batch` per request, answers merged. A refusal
+        names what earlier batches changed (`ApiRefusal.applied`)."""
+        path = f"/v1/incidents/{incident_id}/tasks/reports"
+        answers: list[ReportAnswer] = []
+        for n, start in enumerate(range(0, max(len(reports), 1), batch)):  # none: let it refuse
+            body = {"reports": list(reports[start : start + batch])}
+            try:
+                answers.append(
+                    await self._call(
+                        _REPORT, "POST", path, body=body, key=batch_key(idempotency_key, n)
+                    )
+                )
+            except ApiRefusal as refused:
+                refused.applied = merge_reports(answers) if answers else None
+                raise
+        return merge_reports(answers)
+
+
+_ANSWER = TypeAdapter(Answer)
+_REPORT = TypeAdapter(ReportAnswer)
+_PAGE = TypeAdapter(TaskPage)
+_ROWS = TypeAdapter(list[LedgerRow])
