@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from eucp.participants import Contact, ParticipantKind, Registry
+from eucp.tokens import TokenStore
 from tests.conftest import (
     AUDITOR,
     CHOOSY,
@@ -194,3 +196,21 @@ async def test_the_openapi_document_lists_every_action(api: Api) -> None:
     assert "/v1/incidents/{incident_id}/activation" in paths
     assert "/v1/incidents/{incident_id}/tasks/reports" in paths
     assert CHOOSY.id  # the third platform takes part silently
+
+
+async def test_an_unknown_path_answers_in_the_same_error_shape(api: Api) -> None:
+    answer = await api.as_(COORDINATOR.id).get("/v1/nowhere")
+    assert answer.status_code == 404
+    assert answer.json()["error"]["refusal"] == "not_found"
+
+
+async def test_a_participant_registered_while_the_api_runs_can_act(
+    api: Api, eucp: Protocol
+) -> None:
+    registry = Registry.load(eucp.settings.registry_path)
+    newcomer = Contact(id="newtube", kind=ParticipantKind.platform, name="NewTube")
+    Registry(participants=[*registry.participants, newcomer]).save(eucp.settings.registry_path)
+    token = TokenStore(eucp.settings.tokens_path).issue("newtube")
+    async with api.anonymous() as client:
+        answer = await client.get("/v1/incidents", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200

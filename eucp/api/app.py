@@ -41,6 +41,7 @@ from eucp.tasks import TaskReport, TaskState
 from eucp.temporal import connect
 from eucp.tokens import TokenStore
 from workflows.crisis import CrisisWorkflow
+from workflows.platform import platform_workflow_id
 
 K = ParticipantKind
 STAFF = (K.coordinator, K.auditor)
@@ -52,9 +53,19 @@ class Context:
     def __init__(self, settings: Settings, client: Client, ledger: Ledger) -> None:
         self.settings = settings
         self.incidents = Incidents(client, settings)
-        self.registry = Registry.load(settings.registry_path)
+        self._registry_path = settings.registry_path
+        self._registry: tuple[float, Registry] | None = None
         self.tokens = TokenStore(settings.tokens_path)
         self.ledger = ledger
+
+    @property
+    def registry(self) -> Registry:
+        """The registry file as it is now: participants added or changed while the API runs
+        count at once (the file is re-read when it changes)."""
+        mtime = self._registry_path.stat().st_mtime
+        if self._registry is None or self._registry[0] != mtime:
+            self._registry = (mtime, Registry.load(self._registry_path))
+        return self._registry[1]
 
 
 def context(request: Request) -> Context:
@@ -211,21 +222,26 @@ def _random() -> str:
 
 @router.get("/incidents", response_model=list[Listing])
 async def list_incidents(actor: Caller, ctx: Ctx) -> list[Listing]:
-    """Coordinators and auditors see every incident; a platform those it takes part in."""
-    listings = []
-    async for wf in ctx.incidents.client.list_workflows("WorkflowType = 'CrisisWorkflow'"):
-        if actor.kind is K.platform:
-            status = await ctx.incidents.handle(wf.id).query(CrisisWorkflow.status)
-            if actor.id not in status.platforms:
-                continue
-        listings.append(
-            Listing(
+    """Coordinators and auditors see every incident; a platform those it takes part in
+    (read from the visibility store alone: its own task workflows name them)."""
+    client = ctx.incidents.client
+    mine: set[str] | None = None
+    if actor.kind is K.platform:
+        suffix = platform_workflow_id("", actor.id)
+        mine = {
+            wf.id.removesuffix(suffix)
+            async for wf in client.list_workflows("WorkflowType = 'PlatformTasksWorkflow'")
+            if wf.id.endswith(suffix)
+        }
+    listings: dict[str, Listing] = {}  # one per incident: the newest run (continue-as-new)
+    async for wf in client.list_workflows("WorkflowType = 'CrisisWorkflow'"):
+        if wf.id not in listings and (mine is None or wf.id in mine):
+            listings[wf.id] = Listing(
                 incident_id=wf.id,
                 status=wf.status.name.lower() if wf.status else "unknown",
                 started_at=wf.start_time.isoformat() if wf.start_time else None,
             )
-        )
-    return listings
+    return list(listings.values())
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentStatus | PlatformView)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
 from eucp.gate import Busy
@@ -66,4 +67,14 @@ def install(app: FastAPI) -> None:
     async def rpc(_: Request, err: RPCError) -> JSONResponse:
         if err.status == RPCStatusCode.NOT_FOUND:
             return JSONResponse(body("incident_id", "no such incident", Refusal.not_found), 404)
-        raise err
+        headers = {"Retry-After": "5"}
+        return JSONResponse(
+            body("temporal", f"the workflow service did not answer: {err.message}", "unavailable"),
+            503,
+            headers=headers,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http(_: Request, err: StarletteHTTPException) -> JSONResponse:
+        refusal = {404: Refusal.not_found, 405: Refusal.invalid}.get(err.status_code, "invalid")
+        return JSONResponse(body("path", str(err.detail), refusal), err.status_code)
