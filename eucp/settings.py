@@ -6,7 +6,7 @@ from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "eucp"
+    worker_role: Literal["all", "workflows", "activities"] = Field(
+        default="all",
+        description="what a worker process runs: workflows and activities, or only one of them",
+    )
     temporal_tls_cert: Path | None = None
     temporal_tls_key: Path | None = None
     temporal_tls_ca: Path | None = None
@@ -89,6 +93,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    api_requests_per_second: float = Field(default=200.0, gt=0)
+    api_request_burst: int = Field(default=400, ge=1)
+    api_failed_auth_per_minute: int = Field(default=30, ge=1)
     var_dir: Path = Path("var")
 
     pdq_match_distance: int = Field(default=31, ge=0, le=256)

@@ -16,8 +16,9 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from eucp.api import errors
-from eucp.api.auth import authenticate, require
+from eucp.api.auth import Gatekeeper, require
 from eucp.api.errors import ApiError
+from eucp.api.limits import RateLimiter
 from eucp.commands import (
     Activate,
     AddContent,
@@ -55,7 +56,13 @@ class Context:
         self.incidents = Incidents(client, settings)
         self._registry_path = settings.registry_path
         self._registry: tuple[float, Registry] | None = None
-        self.tokens = TokenStore(settings.tokens_path)
+        self.gatekeeper = Gatekeeper(
+            TokenStore(settings.tokens_path),
+            failures=RateLimiter(rate=settings.api_failed_auth_per_minute / 60, burst=10),
+            requests=RateLimiter(
+                rate=settings.api_requests_per_second, burst=settings.api_request_burst
+            ),
+        )
         self.ledger = ledger
 
     @property
@@ -74,7 +81,7 @@ def context(request: Request) -> Context:
 
 
 def caller(request: Request, ctx: Annotated[Context, Depends(context)]) -> Actor:
-    return authenticate(request, ctx.tokens, ctx.registry)
+    return ctx.gatekeeper.authenticate(request, ctx.registry)
 
 
 Ctx = Annotated[Context, Depends(context)]

@@ -2,14 +2,51 @@
 
 from __future__ import annotations
 
+import math
+import time
+
+import structlog
 from fastapi import Request
 
 from eucp.api.errors import ApiError
+from eucp.api.limits import RateLimiter
 from eucp.participants import Actor, ParticipantKind, Registry
 from eucp.tokens import TokenStore
 
+log = structlog.get_logger("eucp.api")
 
-def authenticate(request: Request, tokens: TokenStore, registry: Registry) -> Actor:
+
+class Gatekeeper:
+    """Authenticates callers and applies the rate limits: failed sign-ins per client address,
+    requests per participant. Logs refusals without the token."""
+
+    def __init__(self, tokens: TokenStore, failures: RateLimiter, requests: RateLimiter) -> None:
+        self.tokens = tokens
+        self.failures = failures
+        self.requests = requests
+
+    def authenticate(self, request: Request, registry: Registry) -> Actor:
+        client = request.client.host if request.client else "unknown"
+        now = time.monotonic()
+        try:
+            actor = _resolve(request, self.tokens, registry)
+        except ApiError as err:
+            log.warning("authentication failed", client=client, path=request.url.path, why=err.rule)
+            wait = self.failures.take(f"failed:{client}", now)
+            if wait:
+                raise ApiError(
+                    429, "Authorization", "too many failed sign-ins", retry_after=math.ceil(wait)
+                ) from None
+            raise
+        wait = self.requests.take(actor.id, now)
+        if wait:
+            raise ApiError(
+                429, "rate", f"{actor.id} is over its request rate", retry_after=math.ceil(wait)
+            )
+        return actor
+
+
+def _resolve(request: Request, tokens: TokenStore, registry: Registry) -> Actor:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:

@@ -21,11 +21,12 @@ STATUS = {
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, field: str, rule: str) -> None:
+    def __init__(self, status: int, field: str, rule: str, retry_after: int | None = None) -> None:
         super().__init__(f"{field}: {rule}")
         self.status = status
         self.field = field
         self.rule = rule
+        self.retry_after = retry_after
 
 
 def body(field: str, rule: str, refusal: str) -> dict[str, dict[str, str]]:
@@ -41,8 +42,11 @@ def install(app: FastAPI) -> None:
             404: Refusal.not_found,
             409: Refusal.conflict,
             413: "too_large",
+            429: "busy",
         }.get(err.status, Refusal.invalid)
-        headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else {}
+        if err.retry_after is not None:
+            headers["Retry-After"] = str(err.retry_after)
         return JSONResponse(body(err.field, err.rule, refusal), err.status, headers=headers)
 
     @app.exception_handler(Rejected)
