@@ -243,7 +243,8 @@ async def main(settings: Settings) -> None:
     env = {
         "EUCP_REGISTRY_PATH": str(run / "participants.json"),
         "EUCP_TOKENS_PATH": str(run / "tokens.json"),
-        "EUCP_TASK_QUEUE": "eucp-demo",
+        # a queue of its own: another demo or `make up` on the same server never takes its work
+        "EUCP_TASK_QUEUE": f"eucp-demo-{secrets.token_hex(4)}",
         "EUCP_API_PORT": str(api_port),
         "EUCP_LEDGER_URL": settings.ledger_url,
         "EUCP_REPORTS_DIR": str(settings.reports_dir),

@@ -213,7 +213,12 @@ async def report_incident(
             hashlib.sha256(seed.encode()).hexdigest()[:16] if seed else _random()
         )
     try:
-        await ctx.incidents.report(incident_id, body.report, ctx.registry.public(), body.sla)
+        sla = (
+            None
+            if body.sla is None
+            else ctx.settings.sla.model_copy(update=body.sla.model_dump(exclude_unset=True))
+        )  # what the body leaves out keeps this process's EUCP_SLA__* values
+        await ctx.incidents.report(incident_id, body.report, ctx.registry.public(), sla)
     except WorkflowAlreadyStartedError:
         if key is None:
             raise ApiError(409, "incident_id", f"{incident_id} already exists") from None
