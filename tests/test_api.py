@@ -214,3 +214,16 @@ async def test_a_participant_registered_while_the_api_runs_can_act(
     async with api.anonymous() as client:
         answer = await client.get("/v1/incidents", headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 200
+
+
+async def test_the_api_counts_its_answers_for_prometheus(api: Api) -> None:
+    incident = await an_active_incident(api)
+    await api.as_(COORDINATOR.id).post(f"/v1/incidents/{incident}/closure", json={})
+    async with api.anonymous() as scraper:
+        text = (await scraper.get("/metrics")).text
+    assert (
+        'eucp_api_requests_total{route="/v1/incidents/{incident_id}/activation",status="200"} 1.0'
+        in text
+    )
+    assert 'route="/v1/incidents/{incident_id}/closure",status="409"' in text
+    assert incident not in text  # labels are route templates, never ids

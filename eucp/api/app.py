@@ -19,6 +19,7 @@ from eucp.api import errors
 from eucp.api.auth import Gatekeeper, require
 from eucp.api.errors import ApiError
 from eucp.api.limits import RateLimiter
+from eucp.api.metrics import ApiMetrics, MeasureRequests
 from eucp.commands import (
     Activate,
     AddContent,
@@ -386,5 +387,8 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(router)
+    metrics = ApiMetrics()
+    app.add_route("/metrics", metrics.render, include_in_schema=False)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
+    app.add_middleware(MeasureRequests, metrics=metrics)
     return app
