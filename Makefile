@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
-CODE   := eucp workflows activities worker.py
+CODE   := eucp workflows activities worker.py bench
 
-.PHONY: install lint typecheck test demo up worker clean
+.PHONY: install lint typecheck test demo up worker bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ up: install
 
 worker: install
 	$(VENV)/bin/eucp worker
+
+bench: install
+	$(VENV)/bin/python -m bench
 
 clean:
 	rm -rf var .mypy_cache .ruff_cache .pytest_cache

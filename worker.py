@@ -1,4 +1,9 @@
-"""The eucp worker: every workflow and activity on the task queue, until SIGINT or SIGTERM."""
+"""The eucp worker: the workflows and activities of its role on the task queue, until SIGINT or
+SIGTERM.
+
+`EUCP_WORKER_ROLE` picks the role: `all` (default) runs both; `workflows` and `activities` run
+one kind each, so that ledger writes and deliveries do not compete with workflow code for one
+interpreter lock (run one process of each role, or more, on the same task queue)."""
 
 from __future__ import annotations
 
@@ -26,11 +31,28 @@ from workflows.crisis import CrisisWorkflow
 from workflows.platform import PlatformTasksWorkflow
 
 WORKFLOWS = [CrisisWorkflow, PlatformTasksWorkflow]
+ROLES = ("all", "workflows", "activities")
 
 
 @asynccontextmanager
-async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
-    """A started worker with its ledger, registry and HTTP client; all closed on exit."""
+async def running_worker(
+    client: Client, settings: Settings, role: str | None = None
+) -> AsyncIterator[Worker]:
+    """A started worker with its ledger, registry and HTTP client; all closed on exit.
+
+    `role` (default `settings.worker_role`): `all`, `workflows` or `activities`."""
+    role = role or settings.worker_role
+    if role not in ROLES:
+        raise ValueError(f"worker role {role!r}: use one of {', '.join(ROLES)}")
+    if role == "workflows":
+        async with Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=WORKFLOWS,
+            graceful_shutdown_timeout=timedelta(seconds=10),
+        ) as worker:
+            yield worker
+        return
     ledger = open_ledger(settings.ledger_url)
     registry = Registry.load(settings.registry_path)
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="eucp-activity")
@@ -39,7 +61,7 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
             worker = Worker(
                 client,
                 task_queue=settings.task_queue,
-                workflows=WORKFLOWS,
+                workflows=WORKFLOWS if role == "all" else [],
                 activities=[
                     LedgerActivities(ledger).record_decisions,
                     NotifyActivities(registry, http, mail=Mailer(settings)).notify,
@@ -65,7 +87,10 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with running_worker(client, settings):
         log.info(
-            "worker started", task_queue=settings.task_queue, address=settings.temporal_address
+            "worker started",
+            task_queue=settings.task_queue,
+            address=settings.temporal_address,
+            role=settings.worker_role,
         )
         await stop.wait()
         log.info("worker stopping")

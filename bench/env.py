@@ -1,0 +1,222 @@
+"""The benchmark's world: a fresh dev server on a SQLite file (WAL), the participants, their
+tokens, and the eucp processes (workers by role, the API, simulated platforms) started apart."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import SecretStr
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from eucp.devserver import dev_server_args, wait_for_port
+from eucp.participants import Channel, Contact, ParticipantKind, Registry
+from eucp.settings import SlaSettings
+from eucp.stack import EUCP, Stack, free_port
+from eucp.tokens import TokenStore
+
+K = ParticipantKind
+COORDINATOR = "eu-iru"
+TASK_QUEUE = "eucp-bench"
+# SLA clocks that never fire during a benchmark: their timers would be load of their own
+QUIET_SLA = SlaSettings(
+    acknowledge_within=timedelta(hours=1),
+    act_within=timedelta(hours=2),
+    escalate_after=timedelta(hours=1),
+    assessment_within=timedelta(hours=1),
+    review_within=timedelta(days=1),
+    deliver_within=timedelta(minutes=10),
+)
+
+
+def takedown_platform(n: int) -> str:
+    return f"p{n:02d}"
+
+
+def sighting_platform(n: int) -> str:
+    return f"s{n:02d}"
+
+
+@dataclass
+class Options:
+    """What to run, and how big."""
+
+    identifiers: int = 1000
+    platforms: int = 10
+    naive_tasks: int = 1000
+    sighting_rate: float = 50.0
+    sighting_seconds: float = 60.0
+    sighting_platforms: int = 10
+    sighting_drain: float = 120.0
+    workflow_workers: int = 1
+    activity_workers: int = 1
+    act_after: float = 0.2
+    run_dir: Path = Path("var/bench")
+    skip_naive: bool = False
+    skip_sightings: bool = False
+    profile: Path | None = None
+
+
+@dataclass
+class World:
+    """Everything started for one run; `procs` names each eucp process for the memory figures."""
+
+    options: Options
+    run_dir: Path
+    stack: Stack
+    temporal_address: str
+    api_url: str
+    ledger_path: Path
+    tokens: dict[str, str]
+    takedown_hooks: dict[str, tuple[int, str]]  # platform -> (port, secret) of its simulator
+    sighting_port: int
+    client: Client | None = None
+    pids: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ledger_url(self) -> str:
+        return f"sqlite:///{self.ledger_path.resolve()}"
+
+    async def connect(self) -> Client:
+        if self.client is None:
+            self.client = await Client.connect(
+                self.temporal_address, data_converter=pydantic_data_converter
+            )
+        return self.client
+
+
+def registry(
+    takedown: dict[str, tuple[int, str]], sighting: list[str], sighting_port: int, secret: str
+) -> Registry:
+    """The coordinator, an auditor, the takedown platforms (webhooks to their simulators) and
+    the sighting platforms (webhooks to the benchmark's own receivers)."""
+    people = [
+        Contact(id=COORDINATOR, kind=K.coordinator, name="Europol EU IRU"),
+        Contact(id="auditor", kind=K.auditor, name="Auditor"),
+    ]
+    hooks = {p: (f"http://127.0.0.1:{port}/eucp/webhook", s) for p, (port, s) in takedown.items()}
+    hooks |= {p: (f"http://127.0.0.1:{sighting_port}/hook/{p}", secret) for p in sighting}
+    platforms = [
+        Contact(
+            id=pid,
+            kind=K.platform,
+            name=f"Platform {pid}",
+            channels=[Channel.webhook],
+            webhook_url=url,
+            webhook_secret=SecretStr(key),
+        )
+        for pid, (url, key) in hooks.items()
+    ]
+    return Registry(participants=people + platforms)
+
+
+SIGHTING_SECRET = secrets.token_urlsafe(24)
+
+
+async def start_world(options: Options) -> World:
+    """Starts the dev server, the workers and the API (the platforms come later, per benchmark)."""
+    run = options.run_dir.resolve()
+    if run.exists():
+        import shutil
+
+        shutil.rmtree(run)
+    run.mkdir(parents=True)
+    port = free_port()
+    takedown = {
+        takedown_platform(n): (free_port(), secrets.token_urlsafe(24))
+        for n in range(options.platforms)
+    }
+    sighting = [sighting_platform(n) for n in range(options.sighting_platforms)]
+    sighting_port = free_port()
+    reg = registry(takedown, sighting, sighting_port, SIGHTING_SECRET)
+    reg.save(run / "participants.json")
+    store = TokenStore(run / "tokens.json")
+    tokens = {p.id: store.issue(p.id) for p in reg.participants}
+    api_port = free_port()
+    ledger = run / "ledger.sqlite3"
+    env = {
+        "EUCP_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+        "EUCP_TASK_QUEUE": TASK_QUEUE,
+        "EUCP_REGISTRY_PATH": str(run / "participants.json"),
+        "EUCP_TOKENS_PATH": str(run / "tokens.json"),
+        "EUCP_LEDGER_URL": f"sqlite:///{ledger}",
+        "EUCP_REPORTS_DIR": str(run / "reports"),
+        "EUCP_API_PORT": str(api_port),
+        "EUCP_LOG_JSON": "true",
+    }
+    stack = Stack(run / "logs", env)
+    world = World(
+        options=options,
+        run_dir=run,
+        stack=stack,
+        temporal_address=f"127.0.0.1:{port}",
+        api_url=f"http://127.0.0.1:{api_port}",
+        ledger_path=ledger,
+        tokens=tokens,
+        takedown_hooks=takedown,
+        sighting_port=sighting_port,
+    )
+    stack.start("temporal", dev_server_args(run / "temporal.db", port, free_port()))
+    await wait_for_port("127.0.0.1", port)
+    await _until_serving(world)
+    for n in range(options.workflow_workers):
+        _start(world, f"worker-workflows-{n}", [EUCP, "worker"], "workflows")
+    for n in range(options.activity_workers):
+        _start(world, f"worker-activities-{n}", [EUCP, "worker"], "activities")
+    _start(world, "api", [EUCP, "api"])
+    await wait_for_port("127.0.0.1", api_port)
+    await asyncio.sleep(1.0)  # the workers connect and poll
+    stack.check()
+    return world
+
+
+def _start(
+    world: World,
+    name: str,
+    args: list[str],
+    role: str | None = None,
+    env: dict[str, str] | None = None,
+) -> None:
+    extra = dict(env or {})
+    if role is not None:
+        extra["EUCP_WORKER_ROLE"] = role
+    world.stack.start(name, args, extra)
+    world.pids[name] = world.stack.procs[-1][1].pid
+
+
+async def _until_serving(world: World, within: float = 30.0) -> None:
+    """The frontend answers before the namespace exists: wait until a client call succeeds."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            client = await world.connect()
+            await client.count_workflows()
+            return
+        except Exception:
+            world.client = None
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+def start_simulators(world: World, platforms: list[str], act_after: float) -> None:
+    """One `eucp simulate-platform` process per takedown platform: acknowledges at once, removes
+    `act_after` seconds after the notification. Token and secret go by environment."""
+    for pid in platforms:
+        port, secret = world.takedown_hooks[pid]
+        args = [sys.executable, "-m", "eucp.simulator", "--platform-id", pid]
+        args += ["--api", world.api_url, "--port", str(port), "--ack-after", "0"]
+        args += ["--act-after", str(act_after)]
+        env = {"EUCP_TOKEN": world.tokens[pid], "EUCP_WEBHOOK_SECRET": secret}
+        _start(world, f"platform-{pid}", args, env=env)
+
+
+def load_average() -> list[float]:
+    with open("/proc/loadavg") as f:
+        return [float(x) for x in f.read().split()[:3]]
