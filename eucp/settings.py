@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -70,6 +73,43 @@ class SmtpSettings(BaseModel):
         return self
 
 
+CODEC_KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+CODEC_KEY_BYTES = 32  # AES-256
+
+
+class CodecKeyError(Exception):
+    """Unusable codec key settings. Deliberately not a ValueError: pydantic would wrap it in a
+    ValidationError that quotes the input, and the input is the keys."""
+
+
+def parse_codec_keys(text: str) -> dict[str, bytes]:
+    """`id:base64key,id2:base64key` as {key id: 32-byte key}; CodecKeyError names the bad
+    entry by its position or key id, never by the key."""
+    keys: dict[str, bytes] = {}
+    for n, entry in enumerate(text.split(","), start=1):
+        entry = entry.strip()
+        if not entry:
+            continue
+        key_id, sep, encoded = entry.partition(":")
+        key_id = key_id.strip()
+        if not sep or not CODEC_KEY_ID.match(key_id):
+            raise CodecKeyError(
+                f"codec key #{n}: write `id:base64key`, the id matching {CODEC_KEY_ID.pattern}"
+            )
+        if key_id in keys:
+            raise CodecKeyError(f"codec key {key_id!r} is given twice")
+        try:
+            key = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise CodecKeyError(f"codec key {key_id!r} is not valid base64") from None
+        if len(key) != CODEC_KEY_BYTES:
+            raise CodecKeyError(
+                f"codec key {key_id!r} has {len(key)} bytes; AES-256 needs {CODEC_KEY_BYTES}"
+            )
+        keys[key_id] = key
+    return keys
+
+
 class Settings(BaseSettings):
     """Process settings. Nested values use `__`, e.g. `EUCP_SLA__ACT_WITHIN=PT60M`."""
 
@@ -113,10 +153,63 @@ class Settings(BaseSettings):
     smtp_tls: SmtpTls = SmtpTls.none
     smtp_timeout: SmtpTimeout = SMTP_DEFAULT_TIMEOUT
 
+    codec_keys: SecretStr | None = Field(
+        default=None,
+        description="payload encryption keys, `id:base64key,id2:base64key` (32-byte keys); "
+        "unset: payloads are not encrypted",
+    )
+    codec_current_key: str | None = Field(
+        default=None,
+        description="the key id new payloads are encrypted with; may be omitted with one key",
+    )
+    codec_server_token: SecretStr | None = Field(
+        default=None,
+        description="an operator bearer token for the codec endpoint, besides the tokens of "
+        "coordinators and auditors",
+    )
+    codec_server_host: str = "127.0.0.1"
+    codec_server_port: int = Field(default=8234, ge=1, le=65535)
+    codec_server_origins: str = Field(
+        default="http://127.0.0.1:8233,http://localhost:8233",
+        description="comma-separated Web UI origins allowed to call the codec endpoint (CORS)",
+    )
+
     @model_validator(mode="after")
     def _smtp_credentials_in_pairs(self) -> Self:
         _paired(self.smtp_username, self.smtp_password)
         return self
+
+    @model_validator(mode="after")
+    def _codec_keys_usable(self) -> Self:
+        self.codec_current_key_id()  # the keys parse and the current one resolves
+        return self
+
+    def codec_key_map(self) -> dict[str, bytes]:
+        """The codec keys by id; empty when encryption is off."""
+        if self.codec_keys is None:
+            return {}
+        return parse_codec_keys(self.codec_keys.get_secret_value())
+
+    def codec_current_key_id(self) -> str | None:
+        """The id of the key new payloads are encrypted with; None when encryption is off."""
+        keys = self.codec_key_map()
+        current = self.codec_current_key
+        if not keys:
+            if current is not None:
+                raise CodecKeyError("codec_current_key is set but codec_keys holds no key")
+            return None
+        if current is None:
+            if len(keys) > 1:
+                raise CodecKeyError("several codec keys: set codec_current_key to one of them")
+            [current] = keys
+        if current not in keys:
+            raise CodecKeyError(f"codec_current_key {current!r} is not among codec_keys")
+        return current
+
+    @property
+    def codec_origins(self) -> list[str]:
+        """`codec_server_origins` as a list."""
+        return [o.strip() for o in self.codec_server_origins.split(",") if o.strip()]
 
     @property
     def smtp(self) -> SmtpSettings:

@@ -1,13 +1,31 @@
-"""Connecting to Temporal the one way every eucp process does: pydantic payloads, TLS from
-settings."""
+"""Connecting to Temporal the one way every eucp process does: pydantic payloads, encrypted
+when codec keys are configured, TLS from settings."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.service import TLSConfig
 
+from eucp.codec import EncryptionCodec
 from eucp.settings import Settings
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """The converter of every client, worker and Replayer: pydantic JSON, and with codec keys
+    AES-256-GCM over every payload, failure messages and stack traces included (they move into
+    the encrypted failure attributes). Without keys, plain `pydantic_data_converter`."""
+    codec = EncryptionCodec.from_settings(settings)
+    if codec is None:
+        return pydantic_data_converter
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 def tls_config(settings: Settings) -> TLSConfig | bool:
@@ -29,5 +47,5 @@ async def connect(settings: Settings) -> Client:
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         tls=tls_config(settings),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings),
     )
