@@ -80,7 +80,7 @@ async def running_worker(
 async def serve(settings: Settings) -> None:
     """Runs the worker until SIGINT or SIGTERM, then lets in-flight tasks finish."""
     log = structlog.get_logger("eucp.worker")
-    client = await connect(settings)
+    client = await connect(settings, with_metrics=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    metrics_address: str | None = Field(
+        default=None, description="host:port where a worker serves its Prometheus metrics"
+    )
     api_requests_per_second: float = Field(default=200.0, gt=0)
     api_request_burst: int = Field(default=400, ge=1)
     api_failed_auth_per_minute: int = Field(default=30, ge=1)

@@ -8,6 +8,7 @@ import dataclasses
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
 from eucp.codec import EncryptionCodec
@@ -42,10 +43,21 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     )
 
 
-async def connect(settings: Settings) -> Client:
+def runtime(settings: Settings) -> Runtime | None:
+    """A runtime exporting the SDK's metrics (workflow and activity tasks, latencies, custom
+    eucp counters) for Prometheus, when `EUCP_METRICS_ADDRESS` is set."""
+    if settings.metrics_address is None:
+        return None
+    return Runtime(
+        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=settings.metrics_address))
+    )
+
+
+async def connect(settings: Settings, with_metrics: bool = False) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         tls=tls_config(settings),
         data_converter=data_converter(settings),
+        runtime=(runtime(settings) if with_metrics else None) or Runtime.default(),
     )

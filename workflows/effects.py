@@ -133,6 +133,9 @@ class Effects:
                 "notification failed",
                 extra={"delivery_id": notice.delivery_id, "cause": str(err.cause)},
             )
+            workflow.metric_meter().create_counter(
+                "eucp_notification_failures", "notifications given up after their retries"
+            ).add(1, {"kind": notice.kind, "route": notice.route})
             if notice.route is Route.primary and workflow.patched(BACKUP_ON_FAILURE):
                 await self._deliver(
                     notice.model_copy(

@@ -341,6 +341,12 @@ class PlatformTasksWorkflow:
                     task.act_stage = rung
         self.s.breaches += len(climbed[Stage.reminded])
         self.s.escalations += len(climbed[Stage.escalated])
+        meter = workflow.metric_meter()
+        for rung, marked in climbed.items():
+            if marked:
+                meter.create_counter("eucp_sla_misses", "SLA ladder rungs reached").add(
+                    len(marked), {"platform": self.s.platform_id, "rung": rung.name}
+                )
         for rung, marked in climbed.items():
             if marked:
                 self._tell_rung(
