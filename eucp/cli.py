@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic_core import to_jsonable_python
 
 from eucp import logs
+from eucp.audit.cli import audit
 from eucp.client import DEFAULT_API, ApiClient, ApiRefusal, ApiTimeout, ApiUnavailable
 from eucp.identifiers import AnyIdentifier, HashIdentifier, PlatformItemIdentifier, UrlIdentifier
 from eucp.incident import Assessment, Criterion, CriterionStatus, IncidentReport
@@ -120,6 +121,7 @@ def main() -> None:
 
 
 main.add_command(simulate_platform)  # a reference platform receiver (eucp.simulator)
+main.add_command(audit)  # replay, timeline, verify, export (eucp.audit)
 
 
 # ---- the stack, the demo, the ledger -------------------------------------------------------
