@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,15 +12,9 @@ from temporalio.client import Client
 
 from eucp.api.app import create_app
 from eucp.settings import Settings
+from eucp.stack import free_port
 from eucp.tokens import TokenStore
 from tests.conftest import ACTORS
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @asynccontextmanager

@@ -38,18 +38,12 @@ with workflow.unsafe.imports_passed_through():
     from eucp.participants import Backup, Channel, Contact, ParticipantKind, Registry
     from eucp.settings import Settings, SmtpSettings, SmtpTls
     from eucp.signing import DELIVERY_HEADER, EVENT_HEADER
+    from eucp.stack import free_port
 
 SENDER = "eucp@eucp.test"
 TAKEDOWN_DESK = "takedown@platform-a.example"
 ON_CALL = "oncall@platform-a.example"
 PASSWORD = "smtp-pa55word-never-logged"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port  # closed again before anyone connects
 
 
 @dataclass(frozen=True)
