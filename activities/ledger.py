@@ -21,7 +21,7 @@ class RecordDecisions(BaseModel):
 
 
 class Recorded(BaseModel):
-    """How many decisions were new, and the head of the last decision's incident after the write.
+    """How many decisions were new, and the row of the batch's last decision (its seq and hash).
 
     Kept in workflow history, the head hash anchors the chain outside the database.
     """
@@ -43,6 +43,7 @@ class LedgerActivities:
         incident_id = batch.decisions[-1].incident_id
         log = structlog.get_logger().bind(incident_id=incident_id, count=len(batch.decisions))
         appended = self._ledger.record(batch.decisions)
-        head = self._ledger.head(incident_id)
-        log.info("decisions recorded", count_new=appended.new, head_seq=head.seq)
-        return Recorded(count_new=appended.new, head_seq=head.seq, head_hash=head.hash)
+        # the batch's own last row: an anchor for these decisions, whatever was written since
+        last = appended.rows[-1]
+        log.info("decisions recorded", count_new=appended.new, head_seq=last.seq)
+        return Recorded(count_new=appended.new, head_seq=last.seq, head_hash=last.hash)
