@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from eucp.decisions import DecisionKind
 from eucp.participants import ParticipantKind
 
 
@@ -155,6 +156,23 @@ RULES: dict[Action, Rule] = {
             "EUCP: review closed by the coordinator or at its deadline; records kept for audit",
         ),
     )
+}
+
+
+# The decision each accepted action records in the ledger (the audit reads it back the same way).
+DECISION_OF: dict[Action, DecisionKind] = {
+    Action.assess: DecisionKind.assessed,
+    Action.activate: DecisionKind.activated,
+    Action.decline: DecisionKind.not_activated,
+    Action.add_content: DecisionKind.content_added,
+    Action.withdraw_content: DecisionKind.content_withdrawn,
+    Action.report_sightings: DecisionKind.sighting_reported,
+    Action.report_false_positive: DecisionKind.false_positive_reported,
+    Action.de_escalate: DecisionKind.de_escalated,
+    Action.re_escalate: DecisionKind.re_escalated,
+    Action.start_review: DecisionKind.review_started,
+    Action.submit_review_input: DecisionKind.review_input,
+    Action.close: DecisionKind.closed,
 }
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from eucp.decisions import DecisionKind
 from eucp.identifiers import ContentIdentifier
 from eucp.phases import ProtocolViolation
 from eucp.settings import SlaSettings
@@ -80,6 +81,17 @@ class Outcome(StrEnum):
     declined = "declined"
     cannot_comply = "cannot_comply"
     resumed = "resumed"
+
+
+# The decision each accepted platform report records in the ledger.
+DECISION_OF_OUTCOME: dict[Outcome, DecisionKind] = {
+    Outcome.acknowledged: DecisionKind.task_acknowledged,
+    Outcome.removed: DecisionKind.task_removed,
+    Outcome.not_found: DecisionKind.task_not_found,
+    Outcome.declined: DecisionKind.task_declined,
+    Outcome.cannot_comply: DecisionKind.task_cannot_comply,
+    Outcome.resumed: DecisionKind.task_resumed,
+}
 
 
 class CannotComplyReason(StrEnum):

@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from eucp.identifiers import AnyIdentifier, IdentifierIndex, Verdict
     from eucp.notifications import NotificationKind
     from eucp.participants import SYSTEM, Actor, ParticipantKind
-    from eucp.phases import Action, Phase, Refusal
+    from eucp.phases import DECISION_OF, Action, Phase, Refusal
     from eucp.state import (
         Answer,
         CrisisResult,
@@ -53,21 +53,6 @@ from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
 
 REVIEW_REPORT = "review-report"
 FORBIDDEN, INVALID, NOT_FOUND = Refusal.forbidden, Refusal.invalid, Refusal.not_found
-
-_PHASE_DECISION = {
-    Action.assess: DecisionKind.assessed,
-    Action.activate: DecisionKind.activated,
-    Action.decline: DecisionKind.not_activated,
-    Action.add_content: DecisionKind.content_added,
-    Action.withdraw_content: DecisionKind.content_withdrawn,
-    Action.report_sightings: DecisionKind.sighting_reported,
-    Action.report_false_positive: DecisionKind.false_positive_reported,
-    Action.de_escalate: DecisionKind.de_escalated,
-    Action.re_escalate: DecisionKind.re_escalated,
-    Action.start_review: DecisionKind.review_started,
-    Action.submit_review_input: DecisionKind.review_input,
-    Action.close: DecisionKind.closed,
-}
 
 
 @workflow.defn
@@ -404,7 +389,7 @@ class CrisisWorkflow:
         self, action: Action, cmd: Command, answer: Answer | None = None, **inputs: Any
     ) -> Answer:
         to = phases.RULES[action].to or self.s.phase
-        decision = await self._decide(cmd.actor, _PHASE_DECISION[action], cmd.reason, to, **inputs)
+        decision = await self._decide(cmd.actor, DECISION_OF[action], cmd.reason, to, **inputs)
         answer = answer or Answer(phase=to)
         answer.phase = to
         answer.decisions = [decision]

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         TaskQuery,
     )
     from eucp.tasks import (
+        DECISION_OF_OUTCOME,
         FIRST_LADDER,
         LADDER,
         RESOLVED,
@@ -45,16 +46,6 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.effects import Draft, Effects, sleep_until
 from workflows.errors import rejected
-
-_OUTCOME_DECISION = {
-    Outcome.acknowledged: DecisionKind.task_acknowledged,
-    Outcome.removed: DecisionKind.task_removed,
-    Outcome.not_found: DecisionKind.task_not_found,
-    Outcome.declined: DecisionKind.task_declined,
-    Outcome.cannot_comply: DecisionKind.task_cannot_comply,
-    Outcome.resumed: DecisionKind.task_resumed,
-}
-
 
 HOUR_RESTARTS = "tco-hour-restarts-on-resumption"
 ESCALATION_LADDER = "escalation-ladder-with-backup"
@@ -147,7 +138,7 @@ class PlatformTasksWorkflow:
                 drafts.append(
                     Draft(
                         cmd.actor,
-                        _OUTCOME_DECISION[report.outcome],
+                        DECISION_OF_OUTCOME[report.outcome],
                         report.reason,
                         task_id=task.task_id,
                         item_no=task.item_no,

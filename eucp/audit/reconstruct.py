@@ -15,15 +15,21 @@ from pydantic import ValidationError
 from eucp import phases
 from eucp.audit.models import Breach, IncidentState
 from eucp.decisions import Decision, DecisionKind
-from eucp.phases import Phase, ProtocolViolation
+from eucp.phases import DECISION_OF, Phase, ProtocolViolation
 from eucp.settings import SlaSettings
 from eucp.state import PhaseChange
-from eucp.tasks import ContentItem, Task, TaskReport, apply_report, task_id, withdraw
-from workflows.crisis import _PHASE_DECISION
-from workflows.platform import _OUTCOME_DECISION
+from eucp.tasks import (
+    DECISION_OF_OUTCOME,
+    ContentItem,
+    Task,
+    TaskReport,
+    apply_report,
+    task_id,
+    withdraw,
+)
 
-_ACTION_OF = {kind: action for action, kind in _PHASE_DECISION.items()}
-_OUTCOME_OF = {kind: outcome for outcome, kind in _OUTCOME_DECISION.items()}
+_ACTION_OF = {kind: action for action, kind in DECISION_OF.items()}
+_OUTCOME_OF = {kind: outcome for outcome, kind in DECISION_OF_OUTCOME.items()}
 _ANY_SLA = SlaSettings()
 """Only whether a clock runs matters here, not when it is due, so any durations will do."""
 _K = DecisionKind
