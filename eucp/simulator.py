@@ -308,8 +308,8 @@ _REPORT_FIELD = re.compile(r"^reports\[(\d+)\]")
 def refused_report(status: int, body: object) -> int | None:
     """The index of the one report a 404/409 refusal names (`reports[i]...`), else None.
 
-    The API refuses a whole batch for one bad report (a task withdrawn meanwhile, or no longer
-    in a state that allows the outcome); dropping that report lets the rest go through.
+    The API refuses a batch whole only when none of its reports can apply; dropping the one
+    it names lets the rest go through. In a mixed batch the bad ones come back in `refused`.
     """
     if status not in (404, 409) or not isinstance(body, dict):
         return None
@@ -558,14 +558,16 @@ class Simulator:
             except httpx.TransportError as err:
                 bound.warning("api_unreachable", error=f"{type(err).__name__}: {err}")
             if status == 200:
+                refused = answer.get("refused", {}) if isinstance(answer, dict) else {}
                 self.stats.batches_sent += 1
                 self.stats.reports_sent += len(reports)
+                self.stats.reports_dropped += len(refused)
                 bound.info(
                     "tasks_reported",
                     outcomes=dict(Counter(r.outcome.value for r in reports)),
                     task_ids=task_ids,
                     changed=len(answer.get("changed", [])) if isinstance(answer, dict) else None,
-                    refused=answer.get("refused") if isinstance(answer, dict) else None,
+                    refused=refused,
                 )
                 return
             index = None if status is None else refused_report(status, answer)

@@ -3,6 +3,8 @@ responses and the task state machine with its SLA clocks. Pure: no I/O, no clock
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 from typing import Annotated, Literal
@@ -11,7 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from eucp.decisions import DecisionKind
 from eucp.identifiers import ContentIdentifier
-from eucp.phases import ProtocolViolation
+from eucp.phases import ProtocolViolation, Refusal
 from eucp.settings import SlaSettings
 
 
@@ -240,6 +242,46 @@ def check_report(task: Task, report: TaskReport) -> TaskState:
             + ", ".join(sorted(allowed)),
         )
     return to
+
+
+@dataclass
+class Triage:
+    """A bulk report sorted task by task: what applies, what repeats, what is refused."""
+
+    apply: list[tuple[Task, TaskReport]] = field(default_factory=list)
+    repeats: list[Task] = field(default_factory=list)
+    # (index in the batch, task id as sent, the rule it breaks)
+    refused: list[tuple[int, str, TaskRuleError]] = field(default_factory=list)
+
+
+def triage(tasks: Mapping[str, Task], platform_id: str, reports: Sequence[TaskReport]) -> Triage:
+    """Sorts a platform's reports against its tasks. An unknown id and another platform's id
+    get the same refusal, so guessing ids reveals nothing; a task named twice is refused the
+    second time, since each report is judged against the state before the batch."""
+    out = Triage()
+    seen: set[str] = set()
+    for i, report in enumerate(reports):
+        task = tasks.get(report.task_id)
+        try:
+            if task is None:
+                raise TaskRuleError(
+                    "task_id", f"no task {report.task_id!r} for {platform_id}", Refusal.not_found
+                )
+            if report.task_id in seen:
+                raise TaskRuleError(
+                    "task_id",
+                    f"{report.task_id} appears twice; send one report per task",
+                    Refusal.invalid,
+                )
+            seen.add(report.task_id)
+            if is_repeat(task, report):
+                out.repeats.append(task)
+            else:
+                check_report(task, report)
+                out.apply.append((task, report))
+        except TaskRuleError as err:
+            out.refused.append((i, report.task_id, err))
+    return out
 
 
 def apply_report(task: Task, report: TaskReport, now: datetime, restart_hour: bool = True) -> None:

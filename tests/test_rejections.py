@@ -98,21 +98,34 @@ async def test_platforms_report_on_their_own_known_tasks_only(eucp: Protocol) ->
             [TaskReport(task_id="fastbook-999999", outcome=Outcome.removed)]
         )
     assert refused.value.field == "reports[0].task_id"
-    with pytest.raises(Rejected) as refused:  # one bad report refuses the whole batch
+    with pytest.raises(Rejected) as refused:  # a batch with nothing that applies is refused
         await fastbook.report_tasks(
             [
-                TaskReport(task_id=mine.task_id, outcome=Outcome.acknowledged),
-                TaskReport(task_id=mine.task_id, outcome=Outcome.removed),
+                TaskReport(task_id=mine.task_id, outcome=Outcome.resumed),
+                TaskReport(task_id=slowtube_task.task_id, outcome=Outcome.removed),
             ]
         )
-    assert refused.value.field == "reports[1].task_id"
-    with pytest.raises(Rejected) as refused:
-        await fastbook.report_tasks([TaskReport(task_id=mine.task_id, outcome=Outcome.resumed)])
     assert refused.value.field == "reports[0].outcome"
 
     assert await update_events(child) == accepted
     page = await fastbook.my_tasks()
     assert {t.state for t in page.tasks} == {"assigned"}
+
+    # in a mixed batch the good reports apply and each bad one is refused with its rule
+    answer = await fastbook.report_tasks(
+        [
+            TaskReport(task_id=mine.task_id, outcome=Outcome.acknowledged),
+            TaskReport(task_id=mine.task_id, outcome=Outcome.removed),
+            TaskReport(task_id=slowtube_task.task_id, outcome=Outcome.removed),
+        ]
+    )
+    assert answer.changed == [mine.task_id]
+    assert answer.refused == {
+        mine.task_id: f"task_id: {mine.task_id} appears twice; send one report per task",
+        slowtube_task.task_id: f"task_id: no task {slowtube_task.task_id!r} for fastbook",
+    }
+    states = {t.task_id: t.state for t in (await fastbook.my_tasks()).tasks}
+    assert states[mine.task_id] == "acknowledged"
 
 
 async def test_a_removal_order_cannot_be_declined(eucp: Protocol) -> None:

@@ -35,12 +35,10 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
         Stage,
         Task,
-        TaskRuleError,
         apply_report,
-        check_report,
-        is_repeat,
         next_rung,
         task_id,
+        triage,
         withdraw,
     )
 
@@ -120,22 +118,17 @@ class PlatformTasksWorkflow:
 
     @workflow.update
     async def report(self, cmd: ReportTasks) -> ReportAnswer:
+        """Applies the reports that fit their task's state and refuses the rest task by task
+        (each with its rule), so one stale report does not hold back a platform's batch."""
         async with self.lock:
-            answer = ReportAnswer()
-            drafts: list[Draft] = []
-            accepted: list[tuple[Task, int]] = []
-            for i, report in enumerate(cmd.reports):
-                task = self.s.tasks[report.task_id]
-                if is_repeat(task, report):
-                    answer.unchanged.append(task.task_id)
-                    continue
-                try:
-                    check_report(task, report)
-                except TaskRuleError as err:
-                    answer.refused[task.task_id] = str(err)
-                    continue
-                accepted.append((task, i))
-                drafts.append(
+            # judged again under the lock: an earlier Update may have moved a task on
+            sorted_ = triage(self.s.tasks, self.s.platform_id, cmd.reports)
+            answer = ReportAnswer(
+                unchanged=[t.task_id for t in sorted_.repeats],
+                refused={tid: str(err) for _, tid, err in sorted_.refused},
+            )
+            await self.fx.record(
+                [
                     Draft(
                         cmd.actor,
                         DECISION_OF_OUTCOME[report.outcome],
@@ -145,21 +138,23 @@ class PlatformTasksWorkflow:
                         cannot_comply=report.cannot_comply,
                         removed_at=report.removed_at.isoformat() if report.removed_at else None,
                     )
-                )
-            await self.fx.record(drafts)
+                    for task, report in sorted_.apply
+                ]
+            )
             now = workflow.now()
-            for task, i in accepted:
-                resumed = cmd.reports[i].outcome is Outcome.resumed
+            for task, report in sorted_.apply:
+                resumed = report.outcome is Outcome.resumed
                 # the full hour restarts on resumption (TCO Art. 3(7)-(8)); v1 resumed the rest
                 restart = resumed and workflow.patched(HOUR_RESTARTS)
-                apply_report(task, cmd.reports[i], now, restart_hour=restart)
+                apply_report(task, report, now, restart_hour=restart)
                 answer.changed.append(task.task_id)
-                self.wake |= cmd.reports[i].outcome is Outcome.resumed
+                self.wake |= resumed
             return answer
 
     @report.validator
     def _check_report(self, cmd: ReportTasks) -> None:
-        """Refuses the whole batch on the first bad report, so nothing is half applied."""
+        """Refuses a batch from another participant, after the close, or with no report that
+        could apply (so a wholly bad batch leaves no trace in history)."""
         if cmd.actor.kind is not ParticipantKind.platform or cmd.actor.id != self.s.platform_id:
             raise rejected(
                 "actor",
@@ -169,27 +164,10 @@ class PlatformTasksWorkflow:
             )
         if self.s.finishing:
             raise rejected("incident", "the incident is closed; its tasks take no more reports")
-        seen: set[str] = set()
-        for i, report in enumerate(cmd.reports):
-            task = self.s.tasks.get(report.task_id)
-            if task is None:
-                raise rejected(
-                    f"reports[{i}].task_id",
-                    f"no task {report.task_id!r} for this platform",
-                    Refusal.not_found,
-                )
-            if report.task_id in seen:
-                raise rejected(
-                    f"reports[{i}].task_id",
-                    f"{report.task_id} appears twice; send one report per task",
-                    Refusal.invalid,
-                )
-            seen.add(report.task_id)
-            if not is_repeat(task, report):
-                try:
-                    check_report(task, report)
-                except TaskRuleError as err:
-                    raise rejected(f"reports[{i}].{err.field}", err.rule, err.refusal) from None
+        sorted_ = triage(self.s.tasks, self.s.platform_id, cmd.reports)
+        if sorted_.refused and not sorted_.apply and not sorted_.repeats:
+            i, _, err = sorted_.refused[0]
+            raise rejected(f"reports[{i}].{err.field}", err.rule, err.refusal)
 
     @workflow.query
     def summary(self) -> PlatformSummary:
