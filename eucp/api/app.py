@@ -235,8 +235,11 @@ def _random() -> str:
 
 @router.get("/incidents", response_model=list[Listing])
 async def list_incidents(actor: Caller, ctx: Ctx) -> list[Listing]:
-    """Coordinators and auditors see every incident; a platform those it takes part in
-    (read from the visibility store alone: its own task workflows name them)."""
+    """The incidents the caller may read with `GET /v1/incidents/{id}`, and no other:
+    coordinators and auditors every incident, a platform those it takes part in (read from
+    the visibility store alone: its own task workflows name them), anyone else none."""
+    if actor.kind not in STAFF and actor.kind is not K.platform:
+        return []
     client = ctx.incidents.client
     mine: set[str] | None = None
     if actor.kind is K.platform:
@@ -267,7 +270,7 @@ async def incident(incident_id: str, actor: Caller, ctx: Ctx) -> IncidentStatus 
         return PlatformView(
             incident_id=incident_id, title=c.title, phase=c.phase, tasks=status.platforms[actor.id]
         )
-    raise ApiError(404, "incident_id", "no such incident")
+    raise errors.unknown_incident()
 
 
 @router.get("/incidents/{incident_id}/tasks", response_model=TaskPage)
@@ -291,6 +294,8 @@ async def tasks(
             raise ApiError(422, "platform", "name the platform whose tasks to list")
     status = await ctx.incidents.handle(incident_id).query(CrisisWorkflow.status)
     if platform not in status.platforms:
+        if actor.kind is K.platform:  # as for an incident that does not exist: tell nothing
+            raise errors.unknown_incident()
         raise ApiError(404, "platform", f"{platform} has no tasks in {incident_id}")
     return await ctx.incidents.tasks(
         incident_id, platform, TaskQuery(state=state, offset=offset, limit=limit)
@@ -305,7 +310,7 @@ async def report_tasks(
     require(actor, K.platform)
     status = await ctx.incidents.handle(incident_id).query(CrisisWorkflow.status)
     if actor.id not in status.platforms:
-        raise ApiError(404, "incident_id", "no such incident")
+        raise errors.unknown_incident()
     session = ctx.incidents.as_participant(incident_id, actor, request_id(actor, key))
     return await session.report_tasks(body.reports)
 

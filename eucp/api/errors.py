@@ -29,6 +29,12 @@ class ApiError(Exception):
         self.retry_after = retry_after
 
 
+def unknown_incident() -> ApiError:
+    """The one answer for an incident that does not exist and for one the caller may not see,
+    so that guessing ids tells nothing."""
+    return ApiError(404, "incident_id", "no such incident")
+
+
 def body(field: str, rule: str, refusal: str) -> dict[str, dict[str, str]]:
     return {"error": {"field": field, "rule": rule, "refusal": refusal}}
 
@@ -68,9 +74,9 @@ def install(app: FastAPI) -> None:
         return JSONResponse(body("incident", str(err), "busy"), 429, headers=headers)
 
     @app.exception_handler(RPCError)
-    async def rpc(_: Request, err: RPCError) -> JSONResponse:
+    async def rpc(request: Request, err: RPCError) -> JSONResponse:
         if err.status == RPCStatusCode.NOT_FOUND:
-            return JSONResponse(body("incident_id", "no such incident", Refusal.not_found), 404)
+            return await api_error(request, unknown_incident())
         headers = {"Retry-After": "5"}
         return JSONResponse(
             body("temporal", f"the workflow service did not answer: {err.message}", "unavailable"),
