@@ -42,6 +42,24 @@ class ReportSightings(Command):
     identifiers: list[ContentIdentifier] = Field(min_length=1, max_length=MAX_BATCH)
 
 
+class SightingRequest(BaseModel):
+    """One call's sightings inside a merged batch; its `request_id` makes a retry harmless."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cmd: ReportSightings
+    request_id: str | None = None
+
+
+class SightingsBatch(BaseModel):
+    """Concurrent sighting calls the API merged into one Update: one ledger batch and one
+    fan-out for all of them, a decision and an answer for each."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    requests: list[SightingRequest] = Field(min_length=1, max_length=MAX_BATCH)
+
+
 class WithdrawContent(Command):
     items: list[int] = Field(min_length=1, max_length=MAX_BATCH)
 

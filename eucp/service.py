@@ -14,6 +14,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 
 from eucp.commands import (
+    MAX_BATCH,
     Activate,
     AddContent,
     Assess,
@@ -22,12 +23,15 @@ from eucp.commands import (
     ReportFalsePositive,
     ReportSightings,
     ReportTasks,
+    SightingRequest,
+    SightingsBatch,
     SubmitReviewInput,
     WithdrawContent,
 )
 from eucp.gate import UpdateGate
 from eucp.identifiers import AnyIdentifier
 from eucp.incident import Assessment, IncidentReport
+from eucp.merge import Merger
 from eucp.participants import ID_PATTERN, Actor, Participant, ParticipantKind
 from eucp.phases import Refusal
 from eucp.settings import Settings, SlaSettings
@@ -38,6 +42,7 @@ from eucp.state import (
     CrisisStatus,
     PlatformSummary,
     ReportAnswer,
+    SightingAnswers,
     TaskPage,
     TaskQuery,
 )
@@ -71,6 +76,9 @@ class Incidents:
         self.client = client
         self.settings = settings
         self.gate = UpdateGate()
+        self.sightings: Merger[SightingRequest, Answer] = Merger(
+            self._send_sightings, lambda r: len(r.cmd.identifiers), MAX_BATCH
+        )
 
     async def report(
         self,
@@ -141,6 +149,45 @@ class Incidents:
     ) -> Session:
         return Session(self, incident_id, actor, request_id)
 
+    async def act(
+        self, incident_id: str, update: Any, cmd: Command, request_id: str | None = None
+    ) -> Answer:
+        """Runs a participant's Update on the crisis; sighting reports go merged with the
+        concurrent ones (one ledger batch and one fan-out), each still answered on its own."""
+        if isinstance(cmd, ReportSightings):
+            return await self.sightings.submit(
+                incident_id, SightingRequest(cmd=cmd, request_id=request_id)
+            )
+        return await self.execute(self.handle(incident_id), update, cmd, Answer, request_id)
+
+    async def _send_sightings(
+        self, incident_id: str, requests: list[SightingRequest]
+    ) -> list[Answer | BaseException]:
+        handle = self.handle(incident_id)
+        try:
+            answers = await self.execute(
+                handle,
+                CrisisWorkflow.report_sightings_batch,
+                SightingsBatch(requests=requests),
+                SightingAnswers,
+            )
+        except Rejected as refused:
+            if len(requests) == 1:
+                return [refused]
+            # one call in the batch is refused: each goes alone and hears its own answer
+            alone = await asyncio.gather(
+                *(self._send_sightings(incident_id, [r]) for r in requests)
+            )
+            return [result for [result] in alone]
+        return [
+            o.answer
+            if o.answer is not None
+            else Rejected(o.rejection.field, o.rejection.rule, o.rejection.refusal)
+            if o.rejection is not None
+            else Rejected("requests", "the workflow gave no answer", Refusal.conflict)
+            for o in answers.outcomes
+        ]
+
     async def execute(
         self,
         handle: WorkflowHandle[Any, Any],
@@ -175,9 +222,8 @@ class Session:
         self.actor = actor
         self.request_id = request_id
 
-    async def _crisis(self, update: Any, cmd: BaseModel) -> Answer:
-        handle = self.incidents.handle(self.incident_id)
-        return await self.incidents.execute(handle, update, cmd, Answer, self.request_id)
+    async def _crisis(self, update: Any, cmd: Command) -> Answer:
+        return await self.incidents.act(self.incident_id, update, cmd, self.request_id)
 
     async def assess(self, assessment: Assessment, reason: str | None = None) -> Answer:
         return await self._crisis(

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from eucp.identifiers import IndexSnapshot
 from eucp.incident import Assessment, IncidentReport
 from eucp.participants import Participant, ParticipantKind
-from eucp.phases import Phase
+from eucp.phases import Phase, Refusal
 from eucp.settings import SlaSettings
 from eucp.tasks import ContentItem, Stage, Task, TaskState
 
@@ -61,6 +61,9 @@ class CrisisState(BaseModel):
     review_due: datetime | None = None
     finals: dict[str, PlatformSummary] = Field(default_factory=dict)
     counters: Counters = Counters()
+    # the latest answers by request id, so a call retried after a continue-as-new changes
+    # nothing (Temporal deduplicates Update ids within one run only)
+    answered: dict[str, Answer] = Field(default_factory=dict)
 
     def ids_of(self, kind: ParticipantKind) -> list[str]:
         return [p.id for p in self.participants if p.kind is kind]
@@ -156,6 +159,27 @@ class Answer(BaseModel):
     accepted_items: list[int] = Field(default_factory=list)
     duplicates: int = 0
     low_quality: int = 0
+
+
+class Rejection(BaseModel):
+    """A refusal inside a batch answer: the same three parts as a refused Update's details."""
+
+    field: str
+    rule: str
+    refusal: Refusal = Refusal.conflict
+
+
+class SightingOutcome(BaseModel):
+    """One merged sighting call's answer, or why it was refused."""
+
+    answer: Answer | None = None
+    rejection: Rejection | None = None
+
+
+class SightingAnswers(BaseModel):
+    """The merged sightings Update's answer: one outcome per call, in the order sent."""
+
+    outcomes: list[SightingOutcome]
 
 
 class ReportAnswer(BaseModel):

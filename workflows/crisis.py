@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -26,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         DeEscalate,
         ReportFalsePositive,
         ReportSightings,
+        SightingsBatch,
         SubmitReviewInput,
         WithdrawContent,
         WithdrawTasks,
@@ -44,6 +46,9 @@ with workflow.unsafe.imports_passed_through():
         PlatformStart,
         PlatformState,
         PlatformSummary,
+        Rejection,
+        SightingAnswers,
+        SightingOutcome,
     )
     from eucp.tasks import ContentItem, LegalBasis, Stage
 
@@ -52,6 +57,7 @@ from workflows.errors import rejected
 from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
 
 REVIEW_REPORT = "review-report"
+ANSWERS_KEPT = 1000  # request ids remembered across runs for retried merged calls
 FORBIDDEN, INVALID, NOT_FOUND = Refusal.forbidden, Refusal.invalid, Refusal.not_found
 
 
@@ -164,7 +170,7 @@ class CrisisWorkflow:
                 duplicates=answer.duplicates,
                 low_quality=answer.low_quality,
             )
-            await self._fan_out(items, skip=None)
+            await self._fan_out(items)
             return answer
 
     @add_content.validator
@@ -244,15 +250,9 @@ class CrisisWorkflow:
         async with self._turn():
             self._check_sightings(cmd)
             items, answer = self._admit(cmd.identifiers, None, cmd.actor.id)
-            answer = await self._act(
-                Action.report_sightings,
-                cmd,
-                answer,
-                items=[i.model_dump(mode="json") for i in items],
-                duplicates=answer.duplicates,
-                low_quality=answer.low_quality,
-            )
-            await self._fan_out(items, skip=cmd.actor.id)
+            [decision] = await self.fx.record([self._sighting_draft(cmd, items, answer)])
+            answer.decisions = [decision.decision_id]
+            await self._fan_out(items)
             return answer
 
     @report_sightings.validator
@@ -262,6 +262,48 @@ class CrisisWorkflow:
             raise rejected(
                 "actor.id", f"{cmd.actor.id} does not take part in this takedown", FORBIDDEN
             )
+
+    @workflow.update
+    async def report_sightings_batch(self, batch: SightingsBatch) -> SightingAnswers:
+        """Sighting calls the API merged: a decision and an answer for each, one ledger batch
+        and one fan-out for all. A request id answered before gets that answer again."""
+        async with self._turn():
+            outcomes: list[SightingOutcome] = []
+            fresh: list[tuple[str | None, Answer, list[ContentItem]]] = []
+            drafts: list[Draft] = []
+            this_batch: dict[str, SightingOutcome] = {}
+            for req in batch.requests:
+                rid = req.request_id
+                if rid is not None and (rid in self.s.answered or rid in this_batch):
+                    earlier = this_batch.get(rid) or SightingOutcome(answer=self.s.answered[rid])
+                    outcomes.append(earlier)
+                    continue
+                try:  # again under the lock: an Update before this one may have moved the phase
+                    self._check_sightings(req.cmd)
+                except ApplicationError as err:
+                    outcomes.append(SightingOutcome(rejection=Rejection(**err.details[0])))
+                    continue
+                items, answer = self._admit(req.cmd.identifiers, None, req.cmd.actor.id)
+                drafts.append(self._sighting_draft(req.cmd, items, answer))
+                outcomes.append(SightingOutcome(answer=answer))
+                fresh.append((rid, answer, items))
+                if rid is not None:
+                    this_batch[rid] = outcomes[-1]
+            decisions = await self.fx.record(drafts)
+            for (rid, answer, _), decision in zip(fresh, decisions, strict=True):
+                answer.decisions = [decision.decision_id]
+                if rid is not None:
+                    self._remember(rid, answer)
+            await self._fan_out([i for _, _, items in fresh for i in items])
+            return SightingAnswers(outcomes=outcomes)
+
+    @report_sightings_batch.validator
+    def _check_sightings_batch(self, batch: SightingsBatch) -> None:
+        """Refuses the batch if any call in it would be refused, so the API can send each
+        alone and give every caller its own rejection, with no trace in history."""
+        for req in batch.requests:
+            if req.request_id not in self.s.answered:
+                self._check_sightings(req.cmd)
 
     @workflow.update
     async def report_false_positive(self, cmd: ReportFalsePositive) -> Answer:
@@ -385,6 +427,25 @@ class CrisisWorkflow:
         answer.accepted_items = [i.no for i in items]
         return items, answer
 
+    def _sighting_draft(
+        self, cmd: ReportSightings, items: list[ContentItem], answer: Answer
+    ) -> Draft:
+        """The decision a sighting report records: the same inputs alone or merged."""
+        assert phases.RULES[Action.report_sightings].to is None  # a report never moves the phase
+        return Draft(
+            cmd.actor,
+            DECISION_OF[Action.report_sightings],
+            cmd.reason,
+            items=[i.model_dump(mode="json") for i in items],
+            duplicates=answer.duplicates,
+            low_quality=answer.low_quality,
+        )
+
+    def _remember(self, request_id: str, answer: Answer) -> None:
+        self.s.answered[request_id] = answer
+        while len(self.s.answered) > ANSWERS_KEPT:
+            del self.s.answered[next(iter(self.s.answered))]
+
     async def _act(
         self, action: Action, cmd: Command, answer: Answer | None = None, **inputs: Any
     ) -> Answer:
@@ -436,15 +497,14 @@ class CrisisWorkflow:
             parent_close_policy=ParentClosePolicy.ABANDON,
         )
 
-    async def _fan_out(self, items: list[ContentItem], skip: str | None) -> None:
+    async def _fan_out(self, items: list[ContentItem]) -> None:
         """New items become tasks on every participating platform but the one that found them."""
-        if not items:
-            return
+        for_each = {p: [i for i in items if i.source != p] for p in self.s.platforms}
         await asyncio.gather(
             *(
-                self._platform(p).signal(PlatformTasksWorkflow.assign, items)
-                for p in self.s.platforms
-                if p != skip
+                self._platform(p).signal(PlatformTasksWorkflow.assign, mine)
+                for p, mine in for_each.items()
+                if mine
             )
         )
 

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from eucp import console
 from eucp.api import errors
 from eucp.api.auth import Gatekeeper, require
 from eucp.api.errors import ApiError
@@ -173,8 +174,7 @@ def _action_route(
         incident_id: str, body: BaseModel, actor: Caller, ctx: Ctx, key: IdempotencyKey = None
     ) -> Answer:
         cmd = command.model_validate({**body.model_dump(), "actor": actor})
-        handle = ctx.incidents.handle(incident_id)
-        return await ctx.incidents.execute(handle, update, cmd, Answer, request_id(actor, key))
+        return await ctx.incidents.act(incident_id, update, cmd, request_id(actor, key))
 
     optional = all(not f.is_required() for f in body_model.model_fields.values())
     # a command whose fields all have defaults may be sent without a body
@@ -392,6 +392,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(router)
+    console.install(app)
     metrics = ApiMetrics()
     app.add_route("/metrics", metrics.render, include_in_schema=False)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
