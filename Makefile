@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
-CODE   := eucp workflows activities worker.py bench
+CODE   := eucp workflows activities worker.py bench chaos
 
-.PHONY: install lint typecheck test demo up worker bench clean
+.PHONY: install lint typecheck test demo up worker bench chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ worker: install
 
 bench: install
 	$(VENV)/bin/python -m bench
+
+chaos: install
+	$(VENV)/bin/python -m chaos
 
 clean:
 	rm -rf var .mypy_cache .ruff_cache .pytest_cache

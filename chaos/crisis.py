@@ -1,0 +1,267 @@
+"""A crisis driven over the real HTTP API the way a careful client drives it under faults: every
+request carries an idempotency key and is sent again, with the same key, when no answer came
+back (a 5xx, a timeout, a refused connection), so it is applied once. Every accepted answer is
+booked; at the end the ledger is read and the auditor's tools are run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from chaos.results import Result
+from chaos.rig import Rig
+from chaos.tally import Accepted, tally
+from eucp.client import ApiClient, ApiRefusal, ApiUnavailable
+from eucp.decisions import LedgerRow
+from eucp.identifiers import UrlIdentifier
+from eucp.incident import Assessment, Criterion, CriterionStatus, IncidentReport
+from eucp.ledger import open_ledger, verify_chain
+from eucp.participants import Backup, Channel, Contact, ParticipantKind
+from eucp.settings import SlaSettings
+from eucp.state import Answer, ReportAnswer
+from eucp.tasks import Outcome, TaskReport
+
+T = TypeVar("T")
+K = ParticipantKind
+COORDINATOR = "eu-iru"
+AUDITOR = "auditor"
+PATIENCE = 120.0  # seconds a client keeps resending one request
+BATCH = 100  # task reports per request
+# SLA clocks long enough that they fire only where a scenario wants them to
+CALM_SLA = SlaSettings(
+    acknowledge_within=timedelta(minutes=5),
+    act_within=timedelta(minutes=10),
+    escalate_after=timedelta(minutes=5),
+    assessment_within=timedelta(minutes=10),
+    review_within=timedelta(minutes=10),
+    deliver_within=timedelta(seconds=30),
+)
+MET = Criterion(status=CriterionStatus.met, evidence="chaos suite")
+ALL_MET = Assessment(**dict.fromkeys(Assessment.model_fields, MET))
+
+
+def url(n: int) -> UrlIdentifier:
+    return UrlIdentifier(value=f"https://video.example.test/chaos/{n:06d}")
+
+
+def staff(coordinators: Sequence[str] = (COORDINATOR,)) -> list[Contact]:
+    """Coordinators and the auditor, told on the log channel."""
+    return [
+        *(Contact(id=c, kind=K.coordinator, name=c.upper()) for c in coordinators),
+        Contact(id=AUDITOR, kind=K.auditor, name="Auditor"),
+    ]
+
+
+def platform(platform_id: str, webhook_url: str | None = None, secret: str = "") -> Contact:
+    """A platform told by signed webhook (or on the log), its backup desk on the log."""
+    desk = Backup(name=f"{platform_id} on-call desk", channels=[Channel.log])
+    if webhook_url is None:
+        return Contact(id=platform_id, kind=K.platform, name=platform_id, backup=desk)
+    return Contact.model_validate(
+        {
+            "id": platform_id,
+            "kind": K.platform,
+            "name": platform_id,
+            "channels": [Channel.webhook],
+            "webhook_url": webhook_url,
+            "webhook_secret": secret,
+            "backup": desk,
+        }
+    )
+
+
+class Desk:
+    """One participant's client: resends what got no answer, books what was accepted."""
+
+    def __init__(self, api: ApiClient, book: Accepted) -> None:
+        self.api = api
+        self.book = book
+        self.resent = 0
+
+    async def call(self, request: Callable[[str], Awaitable[T]]) -> T:
+        """`request(key)` until it answers; an `ApiRefusal` (4xx) is an answer and raised."""
+        key = uuid.uuid4().hex
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PATIENCE
+        while True:
+            try:
+                return await request(key)
+            except ApiUnavailable:
+                pass
+            except ApiRefusal as refused:
+                if refused.refusal != "busy":
+                    raise
+            if loop.time() > deadline:
+                raise TimeoutError(f"no answer after resending for {PATIENCE:.0f}s")
+            self.resent += 1
+            await asyncio.sleep(0.5)
+
+    async def act(self, request: Callable[[str], Awaitable[Answer]]) -> Answer:
+        answer = await self.call(request)
+        self.book.answer(answer)
+        return answer
+
+    async def report(self, incident_id: str, reports: Sequence[TaskReport]) -> ReportAnswer:
+        answer = await self.call(
+            lambda key: self.api.report_tasks(incident_id, reports, idempotency_key=key)
+        )
+        self.book.reports(reports, answer)
+        return answer
+
+
+class Crisis:
+    """One incident, its participants' desks and the book of what they were told."""
+
+    def __init__(self, rig: Rig, platforms: Sequence[str], coordinator: str = COORDINATOR) -> None:
+        self.rig = rig
+        self.platforms = list(platforms)
+        self.book = Accepted()
+        self.desks: dict[str, Desk] = {}
+        self.coordinator = self.desk(coordinator)
+        self.incident_id = ""
+
+    def desk(self, participant_id: str) -> Desk:
+        if participant_id not in self.desks:
+            self.desks[participant_id] = Desk(self.rig.client(participant_id), self.book)
+        return self.desks[participant_id]
+
+    async def report(self, sla: SlaSettings = CALM_SLA) -> str:
+        iru = self.coordinator
+        report = IncidentReport(
+            title="Livestreamed attack (chaos)",
+            event_started_at=datetime.now(UTC) - timedelta(minutes=30),
+            event_place="outside the EU",
+            reporter=COORDINATOR,
+        )
+        reported = await iru.call(lambda key: iru.api.report(report, sla=sla, idempotency_key=key))
+        self.incident_id = reported.incident_id
+        return self.incident_id
+
+    async def assess(self) -> Answer:
+        iru, incident = self.coordinator, self.incident_id
+        return await iru.act(lambda key: iru.api.assess(incident, ALL_MET, idempotency_key=key))
+
+    async def activate(self, items: int) -> Answer:
+        """The activation with `items` URLs for every platform."""
+        iru, incident = self.coordinator, self.incident_id
+        identifiers = [url(n) for n in range(1, items + 1)]
+        return await iru.act(
+            lambda key: iru.api.activate(
+                incident,
+                "all five criteria met; viral spread",
+                identifiers=identifiers,
+                platforms=self.platforms,
+                idempotency_key=key,
+            )
+        )
+
+    async def task_ids(self, platform_id: str) -> list[str]:
+        desk = self.desk(platform_id)
+
+        async def listed(_: str) -> list[str]:
+            return [t.task_id async for t in desk.api.iter_tasks(self.incident_id)]
+
+        return await desk.call(listed)
+
+    async def report_tasks(
+        self, platform_id: str, outcome: Outcome, task_ids: Sequence[str], batch: int = BATCH
+    ) -> list[ReportAnswer]:
+        """Reports `outcome` on the tasks, `batch` per request, the requests all at once."""
+        desk = self.desk(platform_id)
+        reports = [TaskReport(task_id=t, outcome=outcome) for t in task_ids]
+        return await asyncio.gather(
+            *(
+                desk.report(self.incident_id, reports[i : i + batch])
+                for i in range(0, len(reports), batch)
+            )
+        )
+
+    async def take_down(self, platforms: Sequence[str] | None = None) -> None:
+        """Each platform acknowledges, then removes, all its tasks; the platforms at once."""
+
+        async def one(platform_id: str) -> None:
+            tasks = await self.task_ids(platform_id)
+            await self.report_tasks(platform_id, Outcome.acknowledged, tasks)
+            await self.report_tasks(platform_id, Outcome.removed, tasks)
+
+        await asyncio.gather(*(one(p) for p in platforms or self.platforms))
+
+    async def wind_down(self) -> None:
+        """De-escalation, review (every platform's input) and closure."""
+        iru, incident = self.coordinator, self.incident_id
+        await iru.act(lambda key: iru.api.de_escalate(incident, "event over", idempotency_key=key))
+        await iru.act(lambda key: iru.api.start_review(incident, idempotency_key=key))
+        for platform_id in self.platforms:
+            await self._review_input(platform_id)
+        await iru.act(lambda key: iru.api.close(incident, "debrief held", idempotency_key=key))
+
+    async def _review_input(self, platform_id: str) -> Answer:
+        api = self.desk(platform_id).api
+        return await self.desk(platform_id).act(
+            lambda key: api.submit_review_input(self.incident_id, "lessons", idempotency_key=key)
+        )
+
+    async def completed(self, within: float = 90.0) -> bool:
+        """Waits until the incident's workflow has completed; False if it has not in time."""
+        iru = self.coordinator
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while loop.time() < deadline:
+            listing = await iru.call(lambda _: iru.api.incidents())
+            if any(i.incident_id == self.incident_id and i.status == "completed" for i in listing):
+                return True
+            await asyncio.sleep(0.3)
+        return False
+
+    async def rows(self) -> list[LedgerRow]:
+        def read() -> list[LedgerRow]:
+            with open_ledger(self.rig.ledger_url) as ledger:
+                return ledger.rows(self.incident_id)
+
+        return await asyncio.to_thread(read)
+
+    async def checked(self) -> list[str]:
+        """The end of every scenario: the crisis completed, the chain verifies, the audit
+        tools find nothing, no process died unasked. Returns the problems."""
+        problems = list(self.rig.dead())
+        if not await self.completed():
+            problems.append(f"{self.incident_id} did not complete")
+        chain = verify_chain(self.incident_id, await self.rows())
+        if not chain.ok:
+            problems.append(f"chain of {self.incident_id}: {chain.problem}")
+        return problems + await self.rig.audit(self.incident_id)
+
+    async def result(
+        self, scenario: str, problems: Sequence[str] = (), notes: Sequence[str] = ()
+    ) -> Result:
+        """The scenario's result: its own problems, the end checks and the ledger tally."""
+        found = [*problems, *await self.checked()]
+        resent = sum(d.resent for d in self.desks.values())
+        return Result(
+            scenario,
+            tally(self.book, await self.rows()),
+            found,
+            [*notes, f"requests resent: {resent}"],
+        )
+
+
+async def in_ledger(
+    ledger_url: str, incident_id: str, wanted: Callable[[LedgerRow], bool], within: float = 60.0
+) -> LedgerRow:
+    """The first row of the incident for which `wanted` holds, as soon as it is committed:
+    polls the ledger every few milliseconds, so a fault can strike right after the write."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    with open_ledger(ledger_url) as ledger:
+        after = 0
+        while loop.time() < deadline:
+            for row in ledger.rows(incident_id, after_seq=after):
+                if wanted(row):
+                    return row
+                after = row.seq
+            await asyncio.sleep(0.003)
+    raise TimeoutError(f"no such row in the ledger of {incident_id} after {within:.0f}s")

@@ -1,0 +1,178 @@
+"""The worker killed with SIGKILL at three moments, a new worker started each time:
+
+- fan-out: the moment the activation is in the ledger, while the crisis starts one task
+  workflow per platform with every item and the task notifications go out;
+- SLA escalation: the moment a silent platform's first missed deadline is recorded, with the
+  rest of the ladder (backup desk, coordinators) still to climb;
+- ledger batch: the moment a bulk task report is in the ledger but its answer has not reached
+  the platform, with more bulk reports in flight (they are resent with their keys).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections import Counter
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import timedelta
+from pathlib import Path
+
+from chaos.crisis import CALM_SLA, Crisis, in_ledger, platform, staff
+from chaos.receivers import Webhook
+from chaos.results import Result
+from chaos.rig import Rig
+from chaos.tally import task_key
+from eucp.decisions import DecisionKind, LedgerRow
+from eucp.participants import Registry
+from eucp.tasks import Outcome
+
+K = DecisionKind
+PLATFORMS = ["fastbook", "slowtube", "choosy"]
+FIRST_WORKER = "worker-1"
+
+
+def rig_with_webhooks(folder: Path, hooks: ExitStack) -> Rig:
+    """A rig whose platforms are told by real signed webhooks (receivers that answer 200)."""
+    contacts = staff()
+    for pid in PLATFORMS:
+        hook = Webhook(secrets.token_urlsafe(16))
+        hook.up()
+        hooks.callback(hook.down)
+        contacts.append(platform(pid, hook.url, hook.secret))
+    return Rig(folder, Registry(participants=contacts))
+
+
+async def fan_out(root: Path) -> Result:
+    items = 200
+    with ExitStack() as hooks:
+        async with rig_with_webhooks(root / "worker-kill-fan-out", hooks) as rig:
+            crisis = Crisis(rig, PLATFORMS)
+            await crisis.report()
+            await crisis.assess()
+            activating = asyncio.create_task(crisis.activate(items))
+            try:
+                await in_ledger(rig.ledger_url, crisis.incident_id, _kind(K.activated))
+                rig.kill(FIRST_WORKER)
+                await rig.start_worker()
+                await activating
+            finally:
+                activating.cancel()
+            problems = []
+            for pid in PLATFORMS:
+                tasks = await crisis.task_ids(pid)
+                if len(tasks) != items or len(set(tasks)) != items:
+                    problems.append(f"{pid} has {len(tasks)} tasks after fan-out, not {items}")
+            await crisis.take_down()
+            await crisis.wind_down()
+            return await crisis.result(
+                "worker-kill-fan-out",
+                problems,
+                [f"worker killed when the activation of {items} items x 3 platforms was recorded"],
+            )
+
+
+async def sla_escalation(root: Path) -> Result:
+    """Two platforms act at once; `choosy` stays silent past its deadlines."""
+    sla = CALM_SLA.model_copy(
+        update={
+            "acknowledge_within": timedelta(seconds=2),
+            "act_within": timedelta(seconds=3),
+            "escalate_after": timedelta(seconds=2),
+        }
+    )
+    items, silent = 20, "choosy"
+    with ExitStack() as hooks:
+        async with rig_with_webhooks(root / "worker-kill-sla", hooks) as rig:
+            crisis = Crisis(rig, PLATFORMS)
+            await crisis.report(sla)
+            await crisis.assess()
+            await crisis.activate(items)
+            acting = asyncio.create_task(crisis.take_down([p for p in PLATFORMS if p != silent]))
+            try:
+                first = await in_ledger(
+                    rig.ledger_url, crisis.incident_id, _kind(K.sla_breached, silent)
+                )
+                rig.kill(FIRST_WORKER)
+                await rig.start_worker()
+                await acting
+            finally:
+                acting.cancel()
+            # the top of the ladder for the act clock is reached after the new worker took over
+            await in_ledger(rig.ledger_url, crisis.incident_id, _rung(K.sla_escalated, "act"))
+            await crisis.take_down([silent])
+            await crisis.wind_down()
+            problems = _ladder_problems(await crisis.rows(), await crisis.task_ids(silent))
+            return await crisis.result(
+                "worker-kill-sla",
+                problems,
+                [f"worker killed at the first missed deadline ({first.decision.inputs['clock']})"],
+            )
+
+
+async def ledger_batch(root: Path) -> Result:
+    items, batch = 300, 50
+    with ExitStack() as hooks:
+        async with rig_with_webhooks(root / "worker-kill-ledger", hooks) as rig:
+            crisis = Crisis(rig, PLATFORMS)
+            await crisis.report()
+            await crisis.assess()
+            await crisis.activate(items)
+            tasks = {pid: await crisis.task_ids(pid) for pid in PLATFORMS}
+
+            async def takedown(pid: str) -> None:
+                await crisis.report_tasks(pid, Outcome.acknowledged, tasks[pid], batch)
+                await crisis.report_tasks(pid, Outcome.removed, tasks[pid], batch)
+
+            def unanswered(row: LedgerRow) -> bool:
+                task_id = row.decision.inputs.get("task_id")
+                return isinstance(task_id, str) and (
+                    task_key(task_id, row.decision.kind) not in crisis.book.keys
+                )
+
+            reporting = asyncio.gather(*(takedown(p) for p in PLATFORMS))
+            try:
+                await in_ledger(rig.ledger_url, crisis.incident_id, unanswered)
+                rig.kill(FIRST_WORKER)
+                answered = crisis.book.answers
+                await rig.start_worker()
+                await reporting
+            finally:
+                reporting.cancel()
+            total = 2 * len(PLATFORMS) * items // batch
+            problems = [] if answered < total else ["the takedown was over before the kill"]
+            await crisis.wind_down()
+            return await crisis.result(
+                "worker-kill-ledger",
+                problems,
+                [f"worker killed with {answered} of {total} bulk reports answered"],
+            )
+
+
+def _kind(kind: DecisionKind, scope: str | None = None) -> Callable[[LedgerRow], bool]:
+    def wanted(row: LedgerRow) -> bool:
+        return row.decision.kind is kind and (
+            scope is None or row.decision.decision_id.split("/")[-2] == scope
+        )
+
+    return wanted
+
+
+def _rung(kind: DecisionKind, clock: str) -> Callable[[LedgerRow], bool]:
+    return lambda row: row.decision.kind is kind and row.decision.inputs.get("clock") == clock
+
+
+def _ladder_problems(rows: list[LedgerRow], silent_tasks: list[str]) -> list[str]:
+    """Every silent task climbed each rung of both clocks exactly once."""
+    rungs = Counter(
+        (r.decision.inputs.get("task_id"), r.decision.inputs.get("clock"), r.decision.kind)
+        for r in rows
+        if r.decision.kind in (K.sla_breached, K.sla_backup_told, K.sla_escalated)
+    )
+    return [
+        f"{task} {clock} clock: {kind} recorded {rungs[task, clock, kind]} times"
+        for task in silent_tasks
+        for clock in ("acknowledge", "act")
+        for kind in (K.sla_breached, K.sla_backup_told, K.sla_escalated)
+        if rungs[task, clock, kind] != 1
+    ]

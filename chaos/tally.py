@@ -1,0 +1,131 @@
+"""Pure bookkeeping: what the clients were told was accepted, against what the ledger holds.
+
+A coordinator's or participant's accepted action answers with its decision ids; a platform's
+bulk report answers with the tasks it changed, so each changed task counts as the logical
+decision (task, kind) its outcome records. A decision is lost when it was accepted but has no
+row; it is duplicated when its id, or the logical decision it stands for, has more than one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from eucp.decisions import DecisionKind, LedgerRow
+from eucp.state import Answer, ReportAnswer
+from eucp.tasks import DECISION_OF_OUTCOME, TaskReport
+
+K = DecisionKind
+# decisions an incident takes once at most: a second one is a duplicate whatever its id
+ONCE = frozenset({K.reported, K.activated, K.not_activated, K.review_started, K.closed})
+# decisions about one task: at most one of each kind per task (and per clock for SLA rungs)
+PER_TASK = frozenset(
+    {
+        *DECISION_OF_OUTCOME.values(),
+        K.task_withdrawn,
+        K.sla_breached,
+        K.sla_backup_told,
+        K.sla_escalated,
+    }
+) - {K.task_resumed, K.task_cannot_comply}  # a task may pause and resume more than once
+
+
+def task_key(task_id: str, kind: DecisionKind, clock: str | None = None) -> str:
+    """The logical decision `kind` on one task (on one of its clocks for SLA rungs)."""
+    return f"{kind}:{task_id}" + (f":{clock}" if clock else "")
+
+
+def logical_key(row: LedgerRow) -> str | None:
+    """What a row decides, independent of its id, when that may be decided only once."""
+    d = row.decision
+    if d.kind in ONCE:
+        return str(d.kind)
+    task_id = d.inputs.get("task_id")
+    if d.kind in PER_TASK and isinstance(task_id, str):
+        clock = d.inputs.get("clock")
+        return task_key(task_id, d.kind, clock if isinstance(clock, str) else None)
+    return None
+
+
+@dataclass
+class Accepted:
+    """Every decision an answer told a client was accepted, as keys a ledger row can match."""
+
+    keys: set[str] = field(default_factory=set)
+    answers: int = 0
+
+    def answer(self, answer: Answer) -> None:
+        self.answers += 1
+        self.keys.update(answer.decisions)
+
+    def reports(self, reports: Sequence[TaskReport], answer: ReportAnswer) -> None:
+        self.answers += 1
+        outcome = {r.task_id: r.outcome for r in reports}
+        self.keys.update(task_key(t, DECISION_OF_OUTCOME[outcome[t]]) for t in answer.changed)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Accepted decisions against ledger rows for one incident (or several, summed)."""
+
+    accepted: int
+    in_ledger: int
+    lost: list[str]
+    duplicated: list[str]
+    gaps: list[str]
+    """Decision numbers missing inside a workflow's run 1, 2, 3, ...: a decision lost before
+    any client heard of it (the workflow numbers each one before the ledger write)."""
+
+
+def keys_of(row: LedgerRow) -> list[str]:
+    keys = [row.decision.decision_id]
+    logical = logical_key(row)
+    if logical is not None and row.decision.kind not in ONCE:
+        keys.append(logical)
+    return keys
+
+
+def tally(accepted: Accepted, rows: Iterable[LedgerRow]) -> Tally:
+    rows = list(rows)
+    stored = {key for row in rows for key in keys_of(row)}
+    ids = Counter(row.decision.decision_id for row in rows)
+    logical = Counter(
+        (row.incident_id, key) for row in rows if (key := logical_key(row)) is not None
+    )
+    duplicated = sorted(i for i, n in ids.items() if n > 1) + sorted(
+        f"{incident}:{key}" for (incident, key), n in logical.items() if n > 1
+    )
+    return Tally(
+        accepted=len(accepted.keys),
+        in_ledger=len(rows),
+        lost=sorted(accepted.keys - stored),
+        duplicated=duplicated,
+        gaps=gaps(ids),
+    )
+
+
+def gaps(decision_ids: Iterable[str]) -> list[str]:
+    """`incident/scope/n` ids whose number is missing between 1 and the scope's highest."""
+    numbers: dict[str, set[int]] = {}
+    for decision_id in decision_ids:
+        scope, _, number = decision_id.rpartition("/")
+        if number.isdigit():
+            numbers.setdefault(scope, set()).add(int(number))
+    return [
+        f"{scope}/{n}"
+        for scope, seen in sorted(numbers.items())
+        for n in range(1, max(seen) + 1)
+        if n not in seen
+    ]
+
+
+def combine(tallies: Sequence[Tally]) -> Tally:
+    """Several incidents' tallies as one line."""
+    return Tally(
+        accepted=sum(t.accepted for t in tallies),
+        in_ledger=sum(t.in_ledger for t in tallies),
+        lost=[x for t in tallies for x in t.lost],
+        duplicated=[x for t in tallies for x in t.duplicated],
+        gaps=[x for t in tallies for x in t.gaps],
+    )
