@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     temporal_tls_cert: Path | None = None
     temporal_tls_key: Path | None = None
     temporal_tls_ca: Path | None = None
+    temporal_ui_url: str = Field(
+        default="http://127.0.0.1:8233",
+        description="base URL of the Temporal Web UI; the console links each incident's workflow",
+    )
 
     ledger_url: str = "sqlite:///var/ledger.sqlite3"
     registry_path: Path = Path("var/participants.json")

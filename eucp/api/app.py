@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from eucp import console
 from eucp.api import errors
 from eucp.api.auth import Gatekeeper, require
 from eucp.api.errors import ApiError
@@ -391,6 +392,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(router)
+    console.install(app)
     metrics = ApiMetrics()
     app.add_route("/metrics", metrics.render, include_in_schema=False)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)

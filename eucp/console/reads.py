@@ -1,0 +1,127 @@
+"""What the console reads, composed from the service layer, Temporal's visibility and the ledger.
+
+Every read is one that exists elsewhere (`Incidents.status`, visibility, the ledger's rows, the
+review figures); the console only caches what cannot change any more: the status of a crisis
+run that has ended, and the figures of a ledger whose head has not moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+
+from temporalio.client import WorkflowExecution, WorkflowExecutionStatus, WorkflowQueryFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from eucp.audit.events import CRISIS_TYPE
+from eucp.audit.sources import read_rows
+from eucp.decisions import LedgerRow
+from eucp.ledger import Ledger
+from eucp.review import figures, render
+from eucp.review.figures import ReviewFigures
+from eucp.service import Incidents, IncidentStatus
+
+QUERIES_AT_ONCE = 8
+QUERY_TIMEOUT = 5.0
+
+
+class NoSuchIncident(Exception):
+    """Neither Temporal nor the ledger knows the incident."""
+
+
+class Unanswered(Exception):
+    """The incident's workflows did not answer their queries in time (is a worker running?)."""
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One incident of the list: its latest crisis run and, when the query answered, status."""
+
+    incident_id: str
+    workflow_status: str
+    started_at: datetime | None
+    status: IncidentStatus | None
+
+
+class Reader:
+    def __init__(self, incidents: Incidents, ledger: Ledger) -> None:
+        self.incidents = incidents
+        self.ledger = ledger
+        self._ended: dict[tuple[str, str], IncidentStatus] = {}
+        self._figures: dict[str, tuple[int, ReviewFigures]] = {}
+        self._queries = asyncio.Semaphore(QUERIES_AT_ONCE)
+
+    async def listing(self) -> list[Listed]:
+        """Every crisis on this deployment's task queue, each with its latest run's status."""
+        runs: dict[str, WorkflowExecution] = {}
+        query = (
+            f"WorkflowType = '{CRISIS_TYPE}' AND TaskQueue = '{self.incidents.settings.task_queue}'"
+        )
+        async for run in self.incidents.client.list_workflows(query):
+            if run.id not in runs or run.start_time > runs[run.id].start_time:
+                runs[run.id] = run
+        return list(await asyncio.gather(*(self._listed(run) for run in runs.values())))
+
+    async def _listed(self, run: WorkflowExecution) -> Listed:
+        status = run.status.name.lower() if run.status else "unknown"
+        try:
+            found = await self._status_of(run)
+        except (RPCError, WorkflowQueryFailedError, TimeoutError):
+            found = None  # shown as unreadable; the page of the incident says why
+        return Listed(run.id, status, run.start_time, found)
+
+    async def _status_of(self, run: WorkflowExecution) -> IncidentStatus:
+        key = (run.id, run.run_id)
+        if key in self._ended:
+            return self._ended[key]
+        async with self._queries, asyncio.timeout(QUERY_TIMEOUT):  # no worker: no answer
+            status = await self.incidents.status(run.id)
+        if run.status is not WorkflowExecutionStatus.RUNNING:
+            self._ended[key] = status
+        return status
+
+    async def status(self, incident_id: str) -> IncidentStatus:
+        try:
+            async with asyncio.timeout(QUERY_TIMEOUT):
+                return await self.incidents.status(incident_id)
+        except TimeoutError:
+            raise Unanswered(incident_id) from None
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                raise NoSuchIncident(incident_id) from None
+            raise
+
+    async def decisions(self, incident_id: str, limit: int) -> list[LedgerRow]:
+        """The incident's last `limit` decisions in the ledger, newest first."""
+
+        def read() -> list[LedgerRow]:
+            head = self.ledger.head(incident_id)
+            return self.ledger.rows(incident_id, after_seq=max(0, head.seq - limit))
+
+        return list(reversed(await asyncio.to_thread(read)))
+
+    async def figures(self, incident_id: str) -> ReviewFigures | None:
+        """The review figures of the ledger as it is now (None before its first row);
+        recomputed only when the ledger's head has moved."""
+
+        def compute() -> ReviewFigures | None:
+            seq = self.ledger.head(incident_id).seq
+            cached = self._figures.get(incident_id)
+            if cached is not None and cached[0] == seq:
+                return cached[1]
+            rows, _ = read_rows(self.ledger, incident_id)
+            if not rows:
+                return None
+            computed = figures.compute(rows)
+            self._figures[incident_id] = (rows[-1].seq, computed)
+            return computed
+
+        return await asyncio.to_thread(compute)
+
+    async def report_html(self, incident_id: str) -> str:
+        """The review report as the audit renders it, from the ledger as it is now."""
+        computed = await self.figures(incident_id)
+        if computed is None:
+            raise NoSuchIncident(incident_id)
+        return await asyncio.to_thread(render.to_html, computed)

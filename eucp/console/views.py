@@ -1,0 +1,240 @@
+"""What the console's pages show, shaped from the service's reads: pure, no I/O, no clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from eucp.console.reads import Listed
+from eucp.decisions import LedgerRow
+from eucp.incident import Assessment, Criterion
+from eucp.phases import Phase
+from eucp.review.figures import TASK_KINDS, PlatformFigures, ReviewFigures, summarise
+from eucp.service import IncidentStatus
+from eucp.state import PlatformSummary
+from eucp.tasks import RESOLVED, TaskState
+
+CRITERIA: dict[str, str] = {
+    "real_world_event": "Content stems from an ongoing or recent real-world event",
+    "depicts_harm": "It depicts harm to life or physical integrity, or calls for imminent harm",
+    "intimidation": "It aims at, or has the effect of, seriously intimidating a population",
+    "tve_link": "A link, or a reasonably suspected link, to terrorism or violent extremism",
+    "multi_platform_virality": "Exponential, viral spread across multiple services is expected",
+}
+"""The five checks of an online crisis situation (Europol Reg. as amended by 2022/991)."""
+
+BAR_ORDER = (
+    TaskState.removed,
+    TaskState.not_found,
+    TaskState.declined,
+    TaskState.withdrawn,
+    TaskState.cannot_comply,
+    TaskState.acknowledged,
+    TaskState.assigned,
+)
+"""A platform's progress bar: resolved states first, then the open ones."""
+
+SORTS: dict[str, Callable[[IncidentRow], Any]] = {
+    "incident": lambda r: r.incident_id,
+    "title": lambda r: r.title.lower(),
+    "phase": lambda r: list(Phase).index(r.phase) if r.phase else len(Phase),
+    "age": lambda r: -(r.reported_at or datetime.max.replace(tzinfo=UTC)).timestamp(),
+    "items": lambda r: r.items,
+    "open": lambda r: r.open_tasks,
+    "breached": lambda r: r.breached,
+}
+"""The incidents list's sort keys, each ascending (`age`: youngest first)."""
+
+
+# ---- values as text ------------------------------------------------------------------------
+
+
+def span(value: timedelta | None) -> str:
+    """A duration as people read it: `42s`, `3m 05s`, `2h 07m`, `1d 4h`; `-` for none."""
+    if value is None:
+        return "-"
+    seconds = max(0, int(value.total_seconds()))
+    minutes, secs = divmod(seconds, 60)
+    hours, mins = divmod(minutes, 60)
+    days, hrs = divmod(hours, 24)
+    if days:
+        return f"{days}d {hrs}h"
+    if hours:
+        return f"{hours}h {mins:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def when(value: datetime | None) -> str:
+    """A time in UTC to the second."""
+    return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# ---- the incidents list --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IncidentRow:
+    incident_id: str
+    title: str
+    phase: Phase | None  # None: the workflow did not answer its query
+    workflow_status: str
+    reported_at: datetime | None
+    items: int
+    platforms: int
+    open_tasks: int
+    breached: int
+
+
+def open_tasks(summary: PlatformSummary) -> int:
+    return sum(n for state, n in summary.by_state.items() if state not in RESOLVED)
+
+
+def incident_row(listed: Listed) -> IncidentRow:
+    s = listed.status
+    if s is None:
+        return IncidentRow(
+            listed.incident_id, "", None, listed.workflow_status, listed.started_at, 0, 0, 0, 0
+        )
+    c = s.crisis
+    return IncidentRow(
+        incident_id=listed.incident_id,
+        title=c.title,
+        phase=c.phase,
+        workflow_status=listed.workflow_status,
+        reported_at=c.phases[0].at if c.phases else listed.started_at,
+        items=c.items,
+        platforms=len(c.platforms),
+        open_tasks=sum(open_tasks(p) for p in s.platforms.values()),
+        breached=sum(len(p.open_breaches) for p in s.platforms.values()),
+    )
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """How the list is filtered and sorted (the page's query string)."""
+
+    phase: str = ""
+    text: str = ""
+    breached_only: bool = False
+    sort: str = "age"
+    descending: bool = False
+
+    def toggled(self, key: str) -> dict[str, str]:
+        """The query string of a column header: sort by it, flipping the order if it is current."""
+        descending = not self.descending if key == self.sort else False
+        return {
+            k: v
+            for k, v in {
+                "phase": self.phase,
+                "q": self.text,
+                "breached": "1" if self.breached_only else "",
+                "sort": key,
+                "order": "desc" if descending else "",
+            }.items()
+            if v
+        }
+
+
+def select(rows: Iterable[IncidentRow], query: ListQuery) -> list[IncidentRow]:
+    """The rows the query lets through, in its order."""
+    text = query.text.strip().lower()
+    kept = [
+        r
+        for r in rows
+        if (not query.phase or (r.phase or "unreadable") == query.phase)
+        and (not text or text in r.incident_id.lower() or text in r.title.lower())
+        and (not query.breached_only or r.breached > 0)
+    ]
+    key = SORTS.get(query.sort, SORTS["age"])
+    return sorted(kept, key=key, reverse=query.descending)
+
+
+# ---- one incident --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CriterionRow:
+    name: str
+    label: str
+    criterion: Criterion
+
+
+def criteria(assessment: Assessment | None) -> list[CriterionRow]:
+    """The five checks with their status and evidence (unknown before any assessment)."""
+    current = assessment or Assessment()
+    return [CriterionRow(name, label, getattr(current, name)) for name, label in CRITERIA.items()]
+
+
+@dataclass(frozen=True)
+class Segment:
+    state: TaskState
+    count: int
+    percent: float
+
+
+@dataclass(frozen=True)
+class PlatformRow:
+    platform_id: str
+    tasks: int
+    open_tasks: int
+    segments: list[Segment]
+    acknowledge_median: str
+    acknowledge_p90: str
+    open_breaches: int
+    breaches: int
+    escalations: int
+
+
+def platform_rows(status: IncidentStatus, review: ReviewFigures | None) -> list[PlatformRow]:
+    """Each participating platform's tasks by state (live, from its workflow) and its times to
+    acknowledge (from the ledger, as the review report defines them)."""
+    measured: dict[str, PlatformFigures] = (
+        {p.platform_id: p for p in review.platforms} if review else {}
+    )
+    rows = []
+    for platform_id in status.crisis.platforms:
+        summary = status.platforms.get(platform_id, PlatformSummary(platform_id=platform_id))
+        total = summary.tasks or 1
+        ack = measured[platform_id].acknowledge if platform_id in measured else None
+        rows.append(
+            PlatformRow(
+                platform_id=platform_id,
+                tasks=summary.tasks,
+                open_tasks=open_tasks(summary),
+                segments=[
+                    Segment(state, n, 100 * n / total)
+                    for state in BAR_ORDER
+                    if (n := summary.by_state.get(state, 0))
+                ],
+                acknowledge_median=span(ack.median if ack else None),
+                acknowledge_p90=span(ack.p90 if ack else None),
+                open_breaches=len(summary.open_breaches),
+                breaches=summary.breaches,
+                escalations=summary.escalations,
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    seq: int
+    at: datetime
+    kind: str
+    actor: str
+    reason: str
+    summary: str
+
+
+def decision_rows(rows: Sequence[LedgerRow]) -> list[DecisionRow]:
+    """Ledger rows as the decisions list shows them (task-level ones name their task)."""
+    out = []
+    for row in rows:
+        d = row.decision
+        summary = str(d.inputs.get("task_id", "")) if d.kind in TASK_KINDS else summarise(row)
+        out.append(DecisionRow(row.seq, d.at, d.kind, d.actor.id, d.reason or "", summary))
+    return out
