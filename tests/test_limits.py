@@ -1,12 +1,15 @@
-"""Rate limits: a participant over its rate, and a guesser of tokens, are told to wait."""
+"""Limits: a participant over its rate, and a guesser of tokens, are told to wait; a body over
+the size limit is refused, whether announced or streamed."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
 
 import pytest
 
 from eucp.api.limits import RateLimiter
-from tests.conftest import COORDINATOR, FASTBOOK
-from tests.http_steps import Api
+from tests.conftest import COORDINATOR, FASTBOOK, Protocol
+from tests.http_steps import Api, issue_tokens, serving
 from tests.test_api import api  # noqa: F401  (the fixture)
 
 
@@ -46,3 +49,40 @@ async def test_guessing_tokens_is_slowed_down_and_never_logged(
     # a participant with a valid token is not held up by the guesser
     assert (await api.as_(COORDINATOR.id).get("/v1/incidents")).status_code == 200
     assert (await api.as_(FASTBOOK.id).get("/v1/incidents")).status_code == 200
+
+
+async def test_a_participant_over_its_request_rate_waits_alone(eucp: Protocol) -> None:
+    tight = eucp.settings.model_copy(
+        update={"api_requests_per_second": 0.2, "api_request_burst": 3}
+    )
+    async with serving(tight, eucp.env.client) as base:
+        api = Api(base, issue_tokens(tight))
+        answers = [await api.as_(FASTBOOK.id).get("/v1/incidents") for _ in range(4)]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        assert answers[-1].json()["error"]["field"] == "rate"
+        assert int(answers[-1].headers["Retry-After"]) >= 1
+        assert (await api.as_(COORDINATOR.id).get("/v1/incidents")).status_code == 200
+        await api.close()
+
+
+async def test_a_streamed_body_over_the_limit_is_refused_as_it_arrives(
+    api: Api,  # noqa: F811
+) -> None:
+    sent = 0
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: chunked transfer
+        nonlocal sent
+        yield b'{"reason": "'
+        for _ in range(64):
+            sent += 64 * 1024
+            yield b"x" * 64 * 1024
+        yield b'"}'
+
+    answer = await api.as_(COORDINATOR.id).post(
+        "/v1/incidents/inc-any/de-escalation",
+        content=chunks(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 413, answer.text
+    assert answer.json()["error"]["refusal"] == "too_large"
+    assert "1048576 bytes" in answer.json()["error"]["rule"]

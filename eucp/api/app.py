@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -19,7 +18,7 @@ from eucp import console
 from eucp.api import errors
 from eucp.api.auth import Gatekeeper, require
 from eucp.api.errors import ApiError
-from eucp.api.limits import RateLimiter
+from eucp.api.limits import BodyLimit, RateLimiter
 from eucp.api.metrics import ApiMetrics, MeasureRequests
 from eucp.commands import (
     Activate,
@@ -326,49 +325,6 @@ async def decisions(
     """The incident's decisions as recorded in the ledger, in order."""
     require(actor, *STAFF)
     return ctx.ledger.rows(incident_id, after_seq=after, limit=limit)
-
-
-class BodyLimit:
-    """Refuses request bodies over `limit` bytes with 413, whether announced or streamed."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and int(declared) > self.limit:
-            await self._refuse(send)
-            return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise ApiError(413, "body", f"request bodies are limited to {self.limit} bytes")
-            return message
-
-        await self.app(scope, counted, send)
-
-    async def _refuse(self, send: Send) -> None:
-        import json
-
-        content = json.dumps(
-            errors.body("body", f"request bodies are limited to {self.limit} bytes", "too_large")
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": content})
 
 
 def create_app(settings: Settings, client: Client | None = None) -> FastAPI:

@@ -1,11 +1,16 @@
-"""Rate limits: token buckets per key (a participant, or a client address for failed sign-ins).
-
-Pure: the clock is passed in, so the rules are tested without waiting."""
+"""The API's limits: request rates as token buckets per key (a participant, or a client address
+for failed sign-ins; pure, the clock is passed in, so the rules are tested without waiting),
+and the size of request bodies."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from eucp.api import errors
 
 
 @dataclass
@@ -40,3 +45,59 @@ class RateLimiter:
     def retry_after(self, key: str, now: float) -> int:
         """Whole seconds a refused caller should wait (for a Retry-After header)."""
         return max(1, math.ceil(self.take(key, now)))
+
+
+class BodyLimit:
+    """Refuses request bodies over `limit` bytes with 413: at once when Content-Length announces
+    more, else as soon as the streamed body passes the limit (the app then reads a disconnect,
+    and whatever it answers is dropped), so an oversized body is never held in memory."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        seen = 0
+        refused = False
+
+        async def counted() -> Message:
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                refused = True
+                await self._refuse(send)
+                return {"type": "http.disconnect"}
+            return message
+
+        async def unless_refused(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        try:
+            await self.app(scope, counted, unless_refused)
+        except Exception:
+            if not refused:  # the app failing on its cut-off body has been answered already
+                raise
+
+    async def _refuse(self, send: Send) -> None:
+        content = json.dumps(
+            errors.body("body", f"request bodies are limited to {self.limit} bytes", "too_large")
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": content})
