@@ -56,9 +56,12 @@ def staff(coordinators: Sequence[str] = (COORDINATOR,)) -> list[Contact]:
     ]
 
 
-def platform(platform_id: str, webhook_url: str | None = None, secret: str = "") -> Contact:
-    """A platform told by signed webhook (or on the log), its backup desk on the log."""
-    desk = Backup(name=f"{platform_id} on-call desk", channels=[Channel.log])
+def platform(
+    platform_id: str, webhook_url: str | None = None, secret: str = "", desk: Backup | None = None
+) -> Contact:
+    """A platform told by signed webhook (or on the log); its backup desk on the log unless
+    given."""
+    desk = desk or Backup(name=f"{platform_id} on-call desk", channels=[Channel.log])
     if webhook_url is None:
         return Contact(id=platform_id, kind=K.platform, name=platform_id, backup=desk)
     return Contact.model_validate(
@@ -180,13 +183,13 @@ class Crisis:
             )
         )
 
-    async def take_down(self, platforms: Sequence[str] | None = None) -> None:
+    async def take_down(self, platforms: Sequence[str] | None = None, batch: int = BATCH) -> None:
         """Each platform acknowledges, then removes, all its tasks; the platforms at once."""
 
         async def one(platform_id: str) -> None:
             tasks = await self.task_ids(platform_id)
-            await self.report_tasks(platform_id, Outcome.acknowledged, tasks)
-            await self.report_tasks(platform_id, Outcome.removed, tasks)
+            await self.report_tasks(platform_id, Outcome.acknowledged, tasks, batch)
+            await self.report_tasks(platform_id, Outcome.removed, tasks, batch)
 
         await asyncio.gather(*(one(p) for p in platforms or self.platforms))
 

@@ -107,13 +107,21 @@ def tally(accepted: Accepted, rows: Iterable[LedgerRow]) -> Tally:
 
 def gaps(decision_ids: Iterable[str]) -> list[str]:
     """`incident/scope/n` ids whose number is missing between 1 and the scope's highest."""
-    numbers: dict[str, set[int]] = {}
+    numbered = []
     for decision_id in decision_ids:
         scope, _, number = decision_id.rpartition("/")
         if number.isdigit():
-            numbers.setdefault(scope, set()).add(int(number))
+            numbered.append((scope, int(number)))
+    return [f"{scope}/{n}" for scope, n in holes(numbered)]
+
+
+def holes(numbered: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    """(scope, n) for every n missing between 1 and the highest number seen in its scope."""
+    numbers: dict[str, set[int]] = {}
+    for scope, n in numbered:
+        numbers.setdefault(scope, set()).add(n)
     return [
-        f"{scope}/{n}"
+        (scope, n)
         for scope, seen in sorted(numbers.items())
         for n in range(1, max(seen) + 1)
         if n not in seen
@@ -129,3 +137,16 @@ def combine(tallies: Sequence[Tally]) -> Tally:
         duplicated=[x for t in tallies for x in t.duplicated],
         gaps=[x for t in tallies for x in t.gaps],
     )
+
+
+def undelivered(delivered: Iterable[str]) -> list[str]:
+    """Notifications missing from what the receivers accepted: delivery ids are
+    `incident/scope/nK`, numbered 1, 2, 3, ... per scope, and a delivery given up on its
+    primary route arrives as `.../nK/backup` instead. Returns `incident/scope/nK` of each
+    number below a scope's highest that arrived on neither route."""
+    numbered = []
+    for delivery_id in delivered:
+        scope, _, notice = delivery_id.removesuffix("/backup").rpartition("/")
+        if notice.startswith("n") and notice[1:].isdigit():
+            numbered.append((scope, int(notice[1:])))
+    return [f"{scope}/n{n}" for scope, n in holes(numbered)]

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from chaos.results import Result
-from chaos.scenarios import worker_kill
+from chaos.scenarios import postgres_drop, receivers, server_restart, worker_kill
 
 Scenario = Callable[[Path], Awaitable[Result]]
 
@@ -15,4 +15,7 @@ SCENARIOS: dict[str, Scenario] = {
     "worker-kill-fan-out": worker_kill.fan_out,
     "worker-kill-sla": worker_kill.sla_escalation,
     "worker-kill-ledger": worker_kill.ledger_batch,
+    "temporal-restart": server_restart.run,
+    "postgres-drop": postgres_drop.run,
+    "receivers-down": receivers.run,
 }

@@ -25,7 +25,6 @@ from chaos.rig import Rig
 from chaos.tally import task_key
 from eucp.decisions import DecisionKind, LedgerRow
 from eucp.participants import Registry
-from eucp.tasks import Outcome
 
 K = DecisionKind
 PLATFORMS = ["fastbook", "slowtube", "choosy"]
@@ -118,11 +117,6 @@ async def ledger_batch(root: Path) -> Result:
             await crisis.report()
             await crisis.assess()
             await crisis.activate(items)
-            tasks = {pid: await crisis.task_ids(pid) for pid in PLATFORMS}
-
-            async def takedown(pid: str) -> None:
-                await crisis.report_tasks(pid, Outcome.acknowledged, tasks[pid], batch)
-                await crisis.report_tasks(pid, Outcome.removed, tasks[pid], batch)
 
             def unanswered(row: LedgerRow) -> bool:
                 task_id = row.decision.inputs.get("task_id")
@@ -130,7 +124,7 @@ async def ledger_batch(root: Path) -> Result:
                     task_key(task_id, row.decision.kind) not in crisis.book.keys
                 )
 
-            reporting = asyncio.gather(*(takedown(p) for p in PLATFORMS))
+            reporting = asyncio.create_task(crisis.take_down(batch=batch))
             try:
                 await in_ledger(rig.ledger_url, crisis.incident_id, unanswered)
                 rig.kill(FIRST_WORKER)

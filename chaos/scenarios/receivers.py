@@ -1,0 +1,135 @@
+"""Notification receivers misbehaving while a crisis runs, every one a real server on loopback:
+
+- `downbook`'s webhook is down (nothing listens) for `DOWN` seconds from the report: deliveries
+  are retried with back-off and arrive once it is back;
+- `slowtube`'s webhook answers after `SLOW` seconds;
+- `errorgram`'s webhook answers 500 for `DOWN` seconds;
+- `flapbook`'s webhook goes down and up every `FLAP` seconds for `DOWN` seconds;
+- the SMTP server defers (451) the coordinator's mail for `DEFER` seconds, then accepts it,
+  and refuses (550, final) the member state's: those go to its backup desk instead.
+
+The protocol goes on regardless; the crisis completes once every delivery has settled. Then
+every notification must have arrived somewhere, on its primary route or its backup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from chaos.crisis import AUDITOR, CALM_SLA, COORDINATOR, Crisis, platform
+from chaos.receivers import Mailbox, Webhook
+from chaos.results import Result
+from chaos.rig import Rig
+from chaos.tally import undelivered
+from eucp.participants import Backup, Channel, Contact, ParticipantKind, Registry
+
+K = ParticipantKind
+DOWN = 30.0  # seconds the misbehaving webhooks misbehave
+SLOW = 2.0
+FLAP = 1.5
+DEFER = 15.0
+DOMAIN = "chaos.example.test"
+MEMBER_STATE = "fr-pharos"
+PHASE_CHANGES = 6  # reported, assessing, active, de-escalating, review, closed
+# long enough for a delivery started while a receiver is down to arrive once it is back
+SLA = CALM_SLA.model_copy(update={"deliver_within": timedelta(seconds=DOWN + 30)})
+
+
+def desk(participant_id: str) -> Backup:
+    return Backup(
+        name=f"{participant_id} on-call desk",
+        channels=[Channel.email],
+        email=f"{participant_id}-desk@{DOMAIN}",
+    )
+
+
+def mailed(participant_id: str, kind: ParticipantKind) -> Contact:
+    return Contact(
+        id=participant_id,
+        kind=kind,
+        name=participant_id,
+        channels=[Channel.email],
+        email=f"{participant_id}@{DOMAIN}",
+        backup=desk(participant_id),
+    )
+
+
+async def run(root: Path) -> Result:
+    hooks = {p: Webhook(secrets.token_urlsafe(16)) for p in ("downbook", "slowtube")}
+    hooks |= {p: Webhook(secrets.token_urlsafe(16)) for p in ("errorgram", "flapbook")}
+    hooks["slowtube"].delay = SLOW
+    hooks["errorgram"].status = 500
+    for pid, hook in hooks.items():
+        if pid != "downbook":
+            hook.up()
+    contacts = [
+        mailed(COORDINATOR, K.coordinator),
+        mailed(MEMBER_STATE, K.member_state),
+        Contact(id=AUDITOR, kind=K.auditor, name="Auditor"),
+        *(platform(p, h.url, h.secret, desk(p)) for p, h in hooks.items()),
+    ]
+    with Mailbox() as mail:
+        mail.refuse[f"{COORDINATOR}@{DOMAIN}"] = "451 4.3.0 try again later"
+        mail.refuse[f"{MEMBER_STATE}@{DOMAIN}"] = "550 5.1.1 mailbox unavailable"
+        rig = Rig(
+            root / "receivers",
+            Registry(participants=contacts),
+            env={"EUCP_SMTP_HOST": "127.0.0.1", "EUCP_SMTP_PORT": str(mail.port)},
+        )
+        try:
+            async with rig:
+                return await _crisis(rig, hooks, mail)
+        finally:
+            for hook in hooks.values():
+                hook.down()
+
+
+async def _crisis(rig: Rig, hooks: dict[str, Webhook], mail: Mailbox) -> Result:
+    loop = asyncio.get_running_loop()
+    crisis = Crisis(rig, list(hooks))
+    await crisis.report(SLA)
+    back = loop.time() + DOWN
+    flapping = asyncio.create_task(hooks["flapbook"].flap(FLAP, lambda: loop.time() > back))
+    try:
+        await crisis.assess()
+        await crisis.activate(30)
+        await crisis.take_down()
+        await asyncio.sleep(DEFER)
+        del mail.refuse[f"{COORDINATOR}@{DOMAIN}"]
+        await crisis.wind_down()  # its notifications go out while downbook is still down
+        await asyncio.sleep(max(0.0, back - loop.time()))
+        hooks["downbook"].up()
+        hooks["errorgram"].status = 200
+        flaps = await flapping
+    finally:
+        flapping.cancel()
+    result = await crisis.result("receivers-down", notes=[])
+    delivered = {d for h in hooks.values() for d in h.delivered}
+    delivered |= {d for ids in mail.delivered.values() for d in ids}
+    problems = [f"notification never arrived: {d}" for d in undelivered(delivered)][:10]
+    told = len(hooks) + 2  # every participant but the auditor hears of each phase change
+    phase_notices = {d.removesuffix("/backup") for d in delivered if "/crisis/" in d}
+    if len(phase_notices) != PHASE_CHANGES * told:
+        problems.append(
+            f"{len(phase_notices)} phase-change notices arrived, not {PHASE_CHANGES} x {told}"
+        )
+    ms_desk = mail.delivered.get(f"{MEMBER_STATE}-desk@{DOMAIN}", set())
+    problems += [] if ms_desk else ["the refused member state's backup desk got nothing"]
+    if not mail.delivered.get(f"{COORDINATOR}@{DOMAIN}"):
+        problems.append("the deferred coordinator mail never arrived")
+    for pid, hook in hooks.items():
+        if not hook.delivered:
+            problems.append(f"{pid}'s webhook received nothing")
+        if hook.bad_signatures:
+            problems.append(f"{pid}'s webhook got {hook.bad_signatures} badly signed deliveries")
+    notes = [
+        f"{len(delivered)} deliveries arrived; webhook attempts "
+        + ", ".join(f"{p} {h.attempts} ({h.refused} answered 500)" for p, h in hooks.items()),
+        f"flapbook went down {flaps} times; SMTP refused {mail.refusals} recipients",
+    ]
+    return Result(
+        result.scenario, result.tally, [*result.problems, *problems], [*notes, *result.notes]
+    )
