@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -103,12 +103,22 @@ class Site:
     api: Api
     browser: Browser
     shots: Path
+    errors: list[str] = field(default_factory=list)
+
+    def watch(self, page: Page) -> None:
+        """Collects script errors and anything the page's Content-Security-Policy refused."""
+        page.on("pageerror", lambda err: self.errors.append(str(err)))
+        page.on(
+            "console",
+            lambda msg: self.errors.append(msg.text) if "Refused to" in msg.text else None,
+        )
 
     async def page(self, participant_id: str) -> Page:
         """A fresh browser context, signed in as the participant."""
         context = await self.browser.new_context(viewport={"width": 1400, "height": 900})
         context.set_default_timeout(WAIT)
         page = await context.new_page()
+        self.watch(page)
         await sign_in(page, self.base, self.api.tokens[participant_id])
         await expect(page.locator("h1")).to_have_text("Incidents")
         return page
@@ -171,7 +181,9 @@ async def site(
         for platform_id, port in ports.items():
             sim = Simulator(platform_id, base, api.tokens[platform_id], SECRET, QUICK)
             await stack.enter_async_context(running(sim, port))
-        yield Site(base, api, browser, shots)
+        site = Site(base, api, browser, shots)
+        yield site
+        assert not site.errors, "the pages had script errors or CSP refusals"
 
 
 # ---- steps ---------------------------------------------------------------------------------
@@ -227,6 +239,7 @@ async def test_sign_in_takes_coordinators_and_auditors_and_refuses_everyone_else
     context = await site.browser.new_context()
     page = await context.new_page()
     page.set_default_timeout(WAIT)
+    site.watch(page)
 
     await page.goto(f"{site.base}/console/incidents")
     assert page.url.endswith("/console/sign-in"), "a page needs a session"

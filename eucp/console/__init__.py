@@ -8,7 +8,7 @@ is loaded from anywhere else. See docs/console.md.
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from eucp.console.csrf import CsrfRefused
@@ -20,7 +20,6 @@ from eucp.console.routes import (
     Refused,
     SignInNeeded,
     page,
-    redirect,
     router,
     visit,
 )
@@ -34,10 +33,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(SignInNeeded)
     async def sign_in_needed(request: Request, _: SignInNeeded) -> Response:
-        v = visit(request)
         if "application/json" in request.headers.get("accept", ""):
-            return JSONResponse({"signed_out": True}, 401)
-        return redirect(v, "/sign-in")
+            return JSONResponse({"signed_out": True}, 401)  # the page's script says so
+        return RedirectResponse(f"{PREFIX}/sign-in", 303, headers={"Cache-Control": "no-store"})
 
     @app.exception_handler(Refused)
     async def refused(request: Request, err: Refused) -> Response:

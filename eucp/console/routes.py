@@ -44,7 +44,8 @@ from eucp.settings import Settings
 PREFIX = "/console"
 HERE = Path(__file__).parent
 DECISIONS_SHOWN = 50
-POLL_MS = 2000
+POLL_MS = 2000  # an incident's page
+POLL_LIST_MS = 5000  # the list: one query per running incident each time
 LIVE_SECTIONS = ("summary", "timeline", "criteria", "platforms", "decisions", "actions")
 PAGE_CSP = (
     "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
@@ -258,7 +259,7 @@ async def incidents(v: Browser) -> Response:
     v.signed_in()
     context = await list_context(v)
     live = f"{PREFIX}/incidents/live?{v.request.url.query}"
-    return page(v, "incidents.html", live=live, poll_ms=POLL_MS, **context)
+    return page(v, "incidents.html", live=live, poll_ms=POLL_LIST_MS, **context)
 
 
 @router.get("/incidents/live")
@@ -347,23 +348,19 @@ async def act(incident_id: str, action: str, v: Browser) -> Response:
             criterion_states=["met", "not_met", "unknown"],
         )
     sub = actions.read(form, data, None, session.actor.kind)
-    session.notices[incident_id] = await answer_of(v, session, incident_id, sub, data)
+    session.notices[incident_id] = await answer_of(v, session, incident_id, sub, data.get("nonce"))
     return redirect(v, f"/incidents/{quote(incident_id)}#answer")
 
 
 async def answer_of(
-    v: Visit,
-    session: ConsoleSession,
-    incident_id: str,
-    sub: actions.Submission,
-    data: Mapping[str, str],
+    v: Visit, session: ConsoleSession, incident_id: str, sub: actions.Submission, nonce: str | None
 ) -> Notice:
+    """The Update's answer, or why nothing was sent or changed, to show on the incident page.
+    The confirmation's nonce is the Update id: a form sent twice changes the crisis once."""
     label = sub.form.label
     if not sub.ok:
         return Notice(False, f"Not sent: {label}", tuple(sub.problems))
-    request_id = (
-        f"{session.actor.id}:console:{data.get('nonce', '')}" if data.get("nonce") else None
-    )
+    request_id = f"{session.actor.id}:console:{nonce}" if nonce else None
     service = v.backend.incidents.as_participant(incident_id, session.actor, request_id)
     try:
         answer = await actions.execute(service, sub)
