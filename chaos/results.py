@@ -7,7 +7,7 @@ from typing import Any
 
 from chaos.tally import Tally
 
-NO_TALLY = Tally(accepted=0, in_ledger=0, lost=[], duplicated=[], gaps=[])
+NO_TALLY = Tally(accepted=0, in_ledger=0, lost=[], duplicated=[], gaps=[], unanswered=[])
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,9 @@ class Result:
     @property
     def ok(self) -> bool:
         t = self.tally
-        return not (self.problems or t.lost or t.duplicated or t.gaps) and t.in_ledger > 0
+        return not (self.problems or t.lost or t.duplicated or t.gaps or t.unanswered) and (
+            t.in_ledger > 0
+        )
 
     def why(self) -> list[str]:
         """Everything that makes it fail, the tally's findings included."""
@@ -34,6 +36,7 @@ class Result:
         found += [f"lost: {x}" for x in t.lost[:10]]
         found += [f"duplicated: {x}" for x in t.duplicated[:10]]
         found += [f"gap in the decision numbers: {x}" for x in t.gaps[:10]]
+        found += [f"recorded but never accepted: {x}" for x in t.unanswered[:10]]
         return found
 
 

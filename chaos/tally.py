@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from eucp.decisions import DecisionKind, LedgerRow
+from eucp.participants import ParticipantKind
 from eucp.state import Answer, ReportAnswer
 from eucp.tasks import DECISION_OF_OUTCOME, TaskReport
 
@@ -76,6 +77,9 @@ class Tally:
     gaps: list[str]
     """Decision numbers missing inside a workflow's run 1, 2, 3, ...: a decision lost before
     any client heard of it (the workflow numbers each one before the ledger write)."""
+    unanswered: list[str]
+    """Participants' decisions in the ledger that no answer accepted: a refused or lost
+    request that was recorded all the same."""
 
 
 def keys_of(row: LedgerRow) -> list[str]:
@@ -102,7 +106,23 @@ def tally(accepted: Accepted, rows: Iterable[LedgerRow]) -> Tally:
         lost=sorted(accepted.keys - stored),
         duplicated=duplicated,
         gaps=gaps(ids),
+        unanswered=[
+            row.decision.decision_id
+            for row in rows
+            if _answerable(row) and not set(keys_of(row)) & accepted.keys
+        ],
     )
+
+
+def _answerable(row: LedgerRow) -> bool:
+    """A decision some answer must have accepted: a participant's own action on the crisis, or
+    a platform's report on its task (not the report that opens the incident, not what the
+    system decides, not a task withdrawn as a consequence of a coordinator's decision)."""
+    d = row.decision
+    scope = d.decision_id.rsplit("/", 2)[-2]
+    if d.actor.kind is ParticipantKind.system or d.kind is K.reported:
+        return False
+    return scope == "crisis" or d.actor.kind is ParticipantKind.platform
 
 
 def gaps(decision_ids: Iterable[str]) -> list[str]:
@@ -136,6 +156,7 @@ def combine(tallies: Sequence[Tally]) -> Tally:
         lost=[x for t in tallies for x in t.lost],
         duplicated=[x for t in tallies for x in t.duplicated],
         gaps=[x for t in tallies for x in t.gaps],
+        unanswered=[x for t in tallies for x in t.unanswered],
     )
 
 

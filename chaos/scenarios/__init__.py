@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from chaos.results import Result
-from chaos.scenarios import postgres_drop, receivers, server_restart, worker_kill
+from chaos.scenarios import postgres_drop, receivers, reports, server_restart, worker_kill
 
 Scenario = Callable[[Path], Awaitable[Result]]
 
@@ -18,4 +18,5 @@ SCENARIOS: dict[str, Scenario] = {
     "temporal-restart": server_restart.run,
     "postgres-drop": postgres_drop.run,
     "receivers-down": receivers.run,
+    "reports-late-duplicate": reports.run,
 }
