@@ -35,6 +35,7 @@ from eucp.console.session import (
     new_cookie,
 )
 from eucp.gate import Busy
+from eucp.incident import CriterionStatus
 from eucp.ledger import Ledger
 from eucp.participants import Registry
 from eucp.phases import Phase, allowed_actions
@@ -258,11 +259,11 @@ async def list_context(v: Visit) -> dict[str, Any]:
 async def incidents(v: Browser) -> Response:
     v.signed_in()
     context = await list_context(v)
-    live = f"{PREFIX}/incidents/live?{v.request.url.query}"
+    live = f"{PREFIX}/incidents/_live?{v.request.url.query}"
     return page(v, "incidents.html", live=live, poll_ms=POLL_LIST_MS, **context)
 
 
-@router.get("/incidents/live")
+@router.get("/incidents/_live")  # "_": never an incident id
 async def incidents_live(v: Browser) -> Response:
     v.signed_in()
     context = await list_context(v)
@@ -290,7 +291,7 @@ async def incident_context(v: Visit, incident_id: str) -> dict[str, Any]:
         "platforms": views.platform_rows(status, review),
         "decisions": views.decision_rows(rows),
         "forms": actions.offered(allowed) if session.may_act else [],
-        "criterion_states": ["met", "not_met", "unknown"],
+        "criterion_states": list(CriterionStatus),
         "workflow_url": f"{settings.temporal_ui_url.rstrip('/')}/namespaces/"
         f"{quote(settings.temporal_namespace)}/workflows/{quote(incident_id)}",
     }
@@ -342,10 +343,8 @@ async def act(incident_id: str, action: str, v: Browser) -> Response:
             incident_id=incident_id,
             crisis=status.crisis,
             sub=sub,
-            data=data,
             nonce=secrets.token_urlsafe(16),
             criteria=views.CRITERIA,
-            criterion_states=["met", "not_met", "unknown"],
         )
     sub = actions.read(form, data, None, session.actor.kind)
     session.notices[incident_id] = await answer_of(v, session, incident_id, sub, data.get("nonce"))
