@@ -1,6 +1,7 @@
 """Secrets never reach a log line: whatever eucp or a library logs by mistake (an Authorization
 header, a token, a webhook secret, an SMTP password, a codec key, credentials in a URL) is
-written as `[redacted]`, in JSON and console lines, in tracebacks too."""
+written as `[redacted]`, in JSON and console lines, in tracebacks too. What ops need to follow a
+crisis is there: the API's lines name the incident, the participant and the task ids."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ import structlog
 
 from eucp import logs
 from eucp.logs import REDACTED, redact
+from tests.conftest import FASTBOOK
+from tests.http_steps import Api
+from tests.test_api import (
+    an_active_incident,
+    api,  # noqa: F401  (the fixture)
+)
 
 TOKEN = "eucp_" + "Zx9" * 14 + "q"
 SECRETS = {
@@ -123,3 +130,24 @@ def test_a_console_line_is_redacted_too(
     err = capsys.readouterr().err
     assert TOKEN not in err and "whsec-1" not in err
     assert f"token={REDACTED}" in err
+
+
+async def test_api_lines_carry_the_incident_participant_and_task_ids_never_the_token(
+    api: Api,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    incident = await an_active_incident(api)
+    answer = await api.as_(FASTBOOK.id).post(
+        f"/v1/incidents/{incident}/tasks/reports",
+        json={"reports": [{"task_id": "fastbook-000001", "outcome": "acknowledged"}]},
+    )
+    assert answer.status_code == 200
+    captured = capsys.readouterr()
+    lines = (caplog.text + captured.out + captured.err).splitlines()
+    reported = [line for line in lines if "tasks reported" in line and incident in line]
+    assert reported and "fastbook-000001" in reported[0]
+    requests = [line for line in lines if "/v1/incidents/{incident_id}/tasks/reports" in line]
+    assert any(incident in line and FASTBOOK.id in line and "200" in line for line in requests)
+    for token in api.tokens.values():
+        assert token not in "\n".join(lines)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from temporalio.client import Client
@@ -16,6 +17,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from eucp import console
 from eucp.api import errors
+from eucp.api.access_log import LogRequests
 from eucp.api.auth import Gatekeeper, require
 from eucp.api.errors import ApiError
 from eucp.api.limits import BodyLimit, RateLimiter
@@ -46,6 +48,7 @@ from workflows.crisis import CrisisWorkflow
 from workflows.platform import platform_workflow_id
 
 K = ParticipantKind
+log = structlog.get_logger("eucp.api")
 STAFF = (K.coordinator, K.auditor)
 
 
@@ -311,7 +314,15 @@ async def report_tasks(
     if actor.id not in status.platforms:
         raise errors.unknown_incident()
     session = ctx.incidents.as_participant(incident_id, actor, request_id(actor, key))
-    return await session.report_tasks(body.reports)
+    answer = await session.report_tasks(body.reports)
+    log.info(
+        "tasks reported",
+        incident_id=incident_id,
+        platform=actor.id,
+        changed=answer.changed,
+        refused=sorted(answer.refused),
+    )
+    return answer
 
 
 @router.get("/incidents/{incident_id}/decisions", response_model=list[LedgerRow])
@@ -353,4 +364,5 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app.add_route("/metrics", metrics.render, include_in_schema=False)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
     app.add_middleware(MeasureRequests, metrics=metrics)
+    app.add_middleware(LogRequests)
     return app

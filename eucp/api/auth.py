@@ -8,6 +8,7 @@ import time
 import structlog
 from fastapi import Request
 
+from eucp.api.access_log import PARTICIPANT
 from eucp.api.errors import ApiError
 from eucp.api.limits import RateLimiter
 from eucp.participants import Actor, ParticipantKind, Registry
@@ -38,6 +39,7 @@ class Gatekeeper:
                     429, "Authorization", "too many failed sign-ins", retry_after=math.ceil(wait)
                 ) from None
             raise
+        setattr(request.state, PARTICIPANT, actor.id)  # for the request's log line
         wait = self.requests.take(actor.id, now)
         if wait:
             raise ApiError(
