@@ -17,7 +17,6 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from eucp import console
 from eucp.api import errors
-from eucp.api.access_log import LogRequests
 from eucp.api.auth import Gatekeeper, require
 from eucp.api.errors import ApiError
 from eucp.api.limits import BodyLimit, RateLimiter
@@ -364,5 +363,4 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app.add_route("/metrics", metrics.render, include_in_schema=False)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
     app.add_middleware(MeasureRequests, metrics=metrics)
-    app.add_middleware(LogRequests)
     return app

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
+from eucp.api.access_log import log_request
 from eucp.api.auth import require
 from eucp.participants import ParticipantKind
 from eucp.state import PlatformSummary
@@ -126,7 +127,8 @@ async def _summaries(client: Client) -> tuple[list[PlatformSummary], int]:
 
 
 class MeasureRequests:
-    """Counts every answer by its route template (never the incident id: bounded labels)."""
+    """Counts every answer by its route template (never the incident id: bounded labels), and
+    logs it."""
 
     def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
         self.app = app
@@ -150,4 +152,6 @@ class MeasureRequests:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.observe(template, status, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            self.metrics.observe(template, status, seconds)
+            log_request(scope, template, status, seconds)
