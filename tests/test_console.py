@@ -257,6 +257,11 @@ async def test_sign_in_takes_coordinators_and_auditors_and_refuses_everyone_else
             f"{who} is a {kind} and uses the HTTP API"
         )
 
+    forged = await page.request.post(
+        f"{site.base}/console/sign-in", form={"token": site.api.tokens[COORDINATOR.id]}
+    )
+    assert forged.status == 403, "the sign-in form carries a CSRF token too"
+
     await sign_in(page, site.base, site.api.tokens[COORDINATOR.id])
     await expect(page.locator("h1")).to_have_text("Incidents")
     cookie = next(c for c in await context.cookies() if c["name"] == "eucp_console")
@@ -264,6 +269,10 @@ async def test_sign_in_takes_coordinators_and_auditors_and_refuses_everyone_else
 
     await page.click("text=Sign out")
     assert page.url.endswith("/console/sign-in")
+    live = await page.request.get(
+        f"{site.base}/console/incidents/_live", headers={"Accept": "application/json"}
+    )
+    assert live.status == 401, "a page left open learns it was signed out"
     await page.goto(f"{site.base}/console/incidents")
     assert page.url.endswith("/console/sign-in"), "signed out: the old session is gone"
     await context.close()
@@ -300,6 +309,7 @@ async def test_a_coordinator_runs_a_crisis_from_report_to_closed(site: Site) -> 
     await expect(problems).to_contain_text("line 2: value: must be hexadecimal")
     await expect(problems).to_contain_text("line 3: expected an http(s) URL")
     await expect(page.locator("#identifier-count")).to_have_text("2 valid, 2 invalid")
+    await site.shot(page, "confirm")
     await page.fill(
         "textarea[name=identifiers]",
         "https://video.example.test/watch/1\nhttps://video.example.test/watch/2\nmd5:" + "a" * 32,
