@@ -8,7 +8,9 @@ run that has ended, and the figures of a ledger whose head has not moved.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from temporalio.client import WorkflowExecution, WorkflowExecutionStatus, WorkflowQueryFailedError
@@ -44,12 +46,20 @@ class Listed:
     status: IncidentStatus | None
 
 
+@dataclass(frozen=True)
+class _Computed:
+    seq: int  # the ledger head they were computed from
+    at: float  # monotonic time they were last known current
+    figures: ReviewFigures
+
+
 class Reader:
     def __init__(self, incidents: Incidents, ledger: Ledger) -> None:
         self.incidents = incidents
         self.ledger = ledger
         self._ended: dict[tuple[str, str], IncidentStatus] = {}
-        self._figures: dict[str, tuple[int, ReviewFigures]] = {}
+        self._figures: dict[str, _Computed] = {}
+        self._computing = threading.Lock()
         self._queries = asyncio.Semaphore(QUERIES_AT_ONCE)
 
     async def listing(self) -> list[Listed]:
@@ -101,21 +111,25 @@ class Reader:
 
         return list(reversed(await asyncio.to_thread(read)))
 
-    async def figures(self, incident_id: str) -> ReviewFigures | None:
-        """The review figures of the ledger as it is now (None before its first row);
-        recomputed only when the ledger's head has moved."""
+    async def figures(self, incident_id: str, max_age: float = 0.0) -> ReviewFigures | None:
+        """The review figures of the incident's ledger (None before its first row). Figures
+        computed less than `max_age` seconds ago do: a busy incident's ledger is then read once
+        per `max_age` however many pages follow it. Recomputed only when the head has moved."""
 
         def compute() -> ReviewFigures | None:
-            seq = self.ledger.head(incident_id).seq
-            cached = self._figures.get(incident_id)
-            if cached is not None and cached[0] == seq:
-                return cached[1]
-            rows, _ = read_rows(self.ledger, incident_id)
-            if not rows:
-                return None
-            computed = figures.compute(rows)
-            self._figures[incident_id] = (rows[-1].seq, computed)
-            return computed
+            with self._computing:
+                now = time.monotonic()
+                cached = self._figures.get(incident_id)
+                if cached is not None and now - cached.at < max_age:
+                    return cached.figures
+                seq = self.ledger.head(incident_id).seq
+                if cached is None or cached.seq != seq:
+                    rows, _ = read_rows(self.ledger, incident_id)
+                    if not rows:
+                        return None
+                    cached = _Computed(rows[-1].seq, now, figures.compute(rows))
+                self._figures[incident_id] = replace(cached, at=now)
+                return cached.figures
 
         return await asyncio.to_thread(compute)
 

@@ -47,6 +47,7 @@ HERE = Path(__file__).parent
 DECISIONS_SHOWN = 50
 POLL_MS = 2000  # an incident's page
 POLL_LIST_MS = 5000  # the list: one query per running incident each time
+FIGURES_MAX_AGE = 5.0  # s: times to acknowledge on a live page may lag the ledger this much
 LIVE_SECTIONS = ("summary", "timeline", "criteria", "platforms", "decisions", "actions")
 PAGE_CSP = (
     "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
@@ -278,7 +279,7 @@ async def incident_context(v: Visit, incident_id: str) -> dict[str, Any]:
     reader = v.reader
     status, review, rows = await asyncio.gather(
         reader.status(incident_id),
-        reader.figures(incident_id),
+        reader.figures(incident_id, max_age=FIGURES_MAX_AGE),
         reader.decisions(incident_id, DECISIONS_SHOWN),
     )
     crisis = status.crisis
