@@ -108,6 +108,11 @@ async def test_an_incident_a_platform_is_not_part_of_answers_like_a_made_up_one(
             "/v1/incidents/{}/tasks/reports",
             {"reports": [{"task_id": "fastbook-000001", "outcome": "removed"}]},
         ),
+        # the actions a platform may take in an incident it is part of
+        ("POST", "/v1/incidents/{}/sightings", {"identifiers": [url(7).model_dump(mode="json")]}),
+        ("POST", "/v1/incidents/{}/false-positives", {"item": 1, "reason": "not it"}),
+        ("POST", "/v1/incidents/{}/review-input", {"text": "lessons"}),
+        ("POST", "/v1/incidents/{}/closure", {"reason": "done"}),
     ]
     for method, path, body in probes:
         real = await fastbook.request(method, path.format(theirs), json=body)

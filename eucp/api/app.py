@@ -37,7 +37,7 @@ from eucp.incident import IncidentReport
 from eucp.ledger import Ledger, open_ledger
 from eucp.participants import ID_PATTERN, Actor, ParticipantKind, Registry
 from eucp.phases import Phase
-from eucp.service import Incidents, IncidentStatus
+from eucp.service import Incidents, IncidentStatus, Rejected
 from eucp.settings import Settings, SlaSettings
 from eucp.state import Answer, PlatformSummary, ReportAnswer, TaskPage, TaskQuery
 from eucp.tasks import TaskReport, TaskState
@@ -175,7 +175,12 @@ def _action_route(
         incident_id: str, body: BaseModel, actor: Caller, ctx: Ctx, key: IdempotencyKey = None
     ) -> Answer:
         cmd = command.model_validate({**body.model_dump(), "actor": actor})
-        return await ctx.incidents.act(incident_id, update, cmd, request_id(actor, key))
+        try:
+            return await ctx.incidents.act(incident_id, update, cmd, request_id(actor, key))
+        except Rejected as refused:
+            if refused.field == "actor.id" and actor.kind not in STAFF:
+                raise errors.unknown_incident() from None  # not one of its participants
+            raise
 
     optional = all(not f.is_required() for f in body_model.model_fields.values())
     # a command whose fields all have defaults may be sent without a body
