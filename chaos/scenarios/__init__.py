@@ -7,7 +7,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from chaos.results import Result
-from chaos.scenarios import postgres_drop, receivers, reports, server_restart, worker_kill
+from chaos.scenarios import (
+    coordinators,
+    postgres_drop,
+    receivers,
+    reports,
+    server_restart,
+    worker_kill,
+)
 
 Scenario = Callable[[Path], Awaitable[Result]]
 
@@ -19,4 +26,5 @@ SCENARIOS: dict[str, Scenario] = {
     "postgres-drop": postgres_drop.run,
     "receivers-down": receivers.run,
     "reports-late-duplicate": reports.run,
+    "coordinators-race": coordinators.run,
 }
