@@ -11,10 +11,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from eucp.decisions import DecisionKind
 from eucp.ledger import Ledger
+from eucp.service import Session
 from eucp.settings import Settings
 from eucp.tasks import Outcome, TaskReport, TaskState
 from tests.conftest import COORDINATOR, PLATFORMS, Protocol, protocol_on, start_dev_env
-from tests.protocol_steps import activated, url
+from tests.protocol_steps import activated, eventually, url
 from workflows.platform import platform_workflow_id
 
 THRESHOLD = 60
@@ -41,6 +42,10 @@ async def runs_of(env: WorkflowEnvironment, workflow_id: str) -> int:
     return len([w async for w in env.client.list_workflows(f'WorkflowId = "{workflow_id}"')])
 
 
+async def all_assigned(session: Session, tasks: int) -> bool:
+    return (await session.my_tasks()).total == tasks
+
+
 async def test_a_long_crisis_continues_as_new_and_loses_nothing(
     eucp_small_histories: Protocol,
 ) -> None:
@@ -53,6 +58,7 @@ async def test_a_long_crisis_continues_as_new_and_loses_nothing(
         assert len(answer.accepted_items) == 5
     for platform in PLATFORMS:
         session = eucp.incidents.as_participant(incident, eucp.actor(platform))
+        await eventually(lambda s=session: all_assigned(s, 31))  # signals follow the answers
         tasks = (await session.my_tasks()).tasks
         for outcome in (Outcome.acknowledged, Outcome.removed):
             for task in tasks:  # one Update per task: many events per platform history

@@ -54,9 +54,11 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.effects import Draft, Effects, sleep_until
 from workflows.errors import rejected
+from workflows.outbox import Outbox
 from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
 
 REVIEW_REPORT = "review-report"
+FAN_OUT_BESIDE = "fan-out-beside-the-protocol"
 ANSWERS_KEPT = 1000  # request ids remembered across runs for retried merged calls
 FORBIDDEN, INVALID, NOT_FOUND = Refusal.forbidden, Refusal.invalid, Refusal.not_found
 
@@ -67,6 +69,7 @@ class CrisisWorkflow:
     def __init__(self, state: CrisisState) -> None:
         self.s = state
         self.fx = Effects(state.incident_id, "crisis", state.counters, state.sla.deliver_within)
+        self.outbox = Outbox(state.incident_id, self.fx)
         self.index = IdentifierIndex.restore(
             state.index, state.pdq_match_distance, state.pdq_min_quality
         )
@@ -500,6 +503,11 @@ class CrisisWorkflow:
     async def _fan_out(self, items: list[ContentItem]) -> None:
         """New items become tasks on every participating platform but the one that found them."""
         for_each = {p: [i for i in items if i.source != p] for p in self.s.platforms}
+        if workflow.patched(FAN_OUT_BESIDE):  # the answer no longer waits for the signals
+            for p, mine in for_each.items():
+                if mine:
+                    self.outbox.assign(p, mine)
+            return
         await asyncio.gather(
             *(
                 self._platform(p).signal(PlatformTasksWorkflow.assign, mine)
@@ -510,6 +518,13 @@ class CrisisWorkflow:
 
     async def _tell_platforms(self, withdraw: WithdrawTasks | None) -> None:
         """Withdraws tasks on every platform, or (None) tells them the incident is closed."""
+        if workflow.patched(FAN_OUT_BESIDE):  # after any assignment still in the outbox
+            for p in self.s.platforms:
+                if withdraw is not None:
+                    self.outbox.withdraw(p, withdraw)
+                else:
+                    self.outbox.finish(p)
+            return
         await asyncio.gather(
             *(
                 self._platform(p).signal(PlatformTasksWorkflow.withdraw, withdraw)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -112,9 +112,7 @@ class Effects:
                 data=data or {},
                 route=route,
             )
-            task = asyncio.create_task(self._deliver(notice))
-            self._deliveries.add(task)
-            task.add_done_callback(self._deliveries.discard)
+            self.beside(self._deliver(notice))
 
     async def _deliver(self, notice: Notification) -> None:
         try:
@@ -149,9 +147,7 @@ class Effects:
     def report(self) -> None:
         """Starts `write_report` beside the protocol (the review report from the ledger);
         `settle` waits for it."""
-        task = asyncio.create_task(self._report())
-        self._deliveries.add(task)
-        task.add_done_callback(self._deliveries.discard)
+        self.beside(self._report())
 
     async def _report(self) -> None:
         try:
@@ -164,6 +160,12 @@ class Effects:
             )
         except ActivityError as err:
             workflow.logger.warning("review report failed", extra={"cause": str(err.cause)})
+
+    def beside(self, work: Coroutine[Any, Any, None]) -> None:
+        """Runs `work` beside the protocol; `settle` waits for it."""
+        task = asyncio.create_task(work)
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
 
     async def settle(self) -> None:
         """Waits until no handler runs and no delivery is in flight, in one condition, so that

@@ -1,0 +1,68 @@
+"""The crisis's signals to its platforms' workflows, sent beside the protocol.
+
+Awaiting a signal to each platform held the crisis for the server to apply them one by one
+(tens of ms each, seconds under load), so a sighting burst queued behind its own fan-out. The
+outbox keeps one sender per platform instead: a platform's messages arrive in the order they
+were posted, and assignments that pile up while a signal is in flight go together in the next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from eucp.commands import WithdrawTasks
+    from eucp.tasks import ContentItem
+
+from workflows.effects import Effects
+from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
+
+
+@dataclass
+class _Queue:
+    # each entry: new items to assign, a withdrawal, or None for "the incident is closed"
+    messages: list[list[ContentItem] | WithdrawTasks | None] = field(default_factory=list)
+    sending: bool = False
+
+
+class Outbox:
+    def __init__(self, incident_id: str, fx: Effects) -> None:
+        self.incident_id = incident_id
+        self.fx = fx
+        self._queues: dict[str, _Queue] = {}
+
+    def assign(self, platform_id: str, items: list[ContentItem]) -> None:
+        self._post(platform_id, items)
+
+    def withdraw(self, platform_id: str, cmd: WithdrawTasks) -> None:
+        self._post(platform_id, cmd)
+
+    def finish(self, platform_id: str) -> None:
+        self._post(platform_id, None)
+
+    def _post(self, platform_id: str, message: list[ContentItem] | WithdrawTasks | None) -> None:
+        queue = self._queues.setdefault(platform_id, _Queue())
+        queue.messages.append(message)
+        if not queue.sending:
+            queue.sending = True
+            self.fx.beside(self._send(platform_id, queue))
+
+    async def _send(self, platform_id: str, queue: _Queue) -> None:
+        handle = workflow.get_external_workflow_handle_for(
+            PlatformTasksWorkflow.run, platform_workflow_id(self.incident_id, platform_id)
+        )
+        while queue.messages:
+            first = queue.messages.pop(0)
+            if isinstance(first, list):
+                items = list(first)
+                while queue.messages and isinstance(more := queue.messages[0], list):
+                    items += more
+                    queue.messages.pop(0)
+                await handle.signal(PlatformTasksWorkflow.assign, items)
+            elif first is None:
+                await handle.signal(PlatformTasksWorkflow.finish)
+            else:
+                await handle.signal(PlatformTasksWorkflow.withdraw, first)
+        queue.sending = False
