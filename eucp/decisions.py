@@ -81,12 +81,18 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def row_hash(incident_id: str, seq: int, decision: Decision, prev_hash: str) -> str:
-    """SHA-256 over the canonical JSON of the row's content and the previous row's hash."""
-    body = {
-        "incident_id": incident_id,
-        "seq": seq,
-        "decision": decision.model_dump(mode="json"),
-        "prev_hash": prev_hash,
-    }
-    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+def row_hash(
+    incident_id: str, seq: int, decision: Decision, prev_hash: str, payload: str | None = None
+) -> str:
+    """SHA-256 over the canonical JSON of the row's content and the previous row's hash.
+
+    `payload`, the decision's canonical JSON when the caller has it already, saves serialising
+    the decision twice per row: the row is assembled around it in key order, byte for byte what
+    `canonical_json` of the whole gives."""
+    if payload is None:
+        payload = canonical_json(decision.model_dump(mode="json"))
+    body = (
+        f'{{"decision":{payload},"incident_id":{canonical_json(incident_id)},'
+        f'"prev_hash":{canonical_json(prev_hash)},"seq":{int(seq)}}}'
+    )
+    return hashlib.sha256(body.encode()).hexdigest()

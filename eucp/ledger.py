@@ -210,9 +210,11 @@ _COLUMNS = "incident_id, seq, decision_id, kind, actor, at, payload, prev_hash, 
 _INSERT = f"INSERT INTO decisions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
-def _encode(row: LedgerRow) -> tuple[str, int, str, str, str, str, str, str, str]:
-    """A row as stored: the decision's JSON, with the fields auditors query also in columns."""
-    data = row.decision.model_dump(mode="json")
+def _encode(
+    row: LedgerRow, data: dict[str, Any], payload: str
+) -> tuple[str, int, str, str, str, str, str, str, str]:
+    """A row as stored: the decision's canonical JSON (`payload`, of `data`), with the fields
+    auditors query also in columns."""
     return (
         row.incident_id,
         row.seq,
@@ -220,7 +222,7 @@ def _encode(row: LedgerRow) -> tuple[str, int, str, str, str, str, str, str, str
         data["kind"],
         data["actor"]["id"],
         data["at"],
-        canonical_json(data),
+        payload,
         row.prev_hash,
         row.hash,
     )
@@ -311,26 +313,28 @@ class SqlLedger(Ledger):
         by_id = {row.decision.decision_id: row for row in map(_decode, cur.fetchall())}
         heads: dict[str, Head] = {}
         rows: list[LedgerRow] = []
-        new: list[LedgerRow] = []
+        new: list[tuple[str, int, str, str, str, str, str, str, str]] = []
         for decision in decisions:
             row = by_id.get(decision.decision_id)
             if row is None:
                 incident_id = decision.incident_id
                 head = heads[incident_id] if incident_id in heads else self._head(cur, incident_id)
                 seq = head.seq + 1
+                data = decision.model_dump(mode="json")
+                payload = canonical_json(data)  # serialised once: for the hash and the row
                 row = LedgerRow(
                     incident_id=incident_id,
                     seq=seq,
                     decision=decision,
                     prev_hash=head.hash,
-                    hash=row_hash(incident_id, seq, decision, head.hash),
+                    hash=row_hash(incident_id, seq, decision, head.hash, payload),
                 )
                 heads[incident_id] = Head(seq, row.hash)
                 by_id[decision.decision_id] = row
-                new.append(row)
+                new.append(_encode(row, data, payload))
             rows.append(row)
         if new:
-            cur.executemany(self._sql(_INSERT), [_encode(row) for row in new])
+            cur.executemany(self._sql(_INSERT), new)
         return Appended(rows=rows, new=len(new))
 
     def _head(self, cur: _Cursor, incident_id: str) -> Head:

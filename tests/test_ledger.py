@@ -8,6 +8,7 @@ Tampering goes straight to the database with SQL, as someone with database acces
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import threading
 import uuid
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 from temporalio.testing import ActivityEnvironment
 
@@ -362,3 +365,33 @@ def test_open_ledger_creates_the_sqlite_directory(tmp_path: Path) -> None:
     with open_ledger(f"sqlite:///{path}") as ledger:
         assert ledger.incidents() == []
     assert path.exists()
+
+
+@given(
+    incident_id=st.text(min_size=1, max_size=40),
+    seq=st.integers(min_value=1, max_value=10**9),
+    reason=st.text(max_size=200),
+    prev_hash=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+)
+def test_the_row_hash_is_the_sha256_of_the_rows_canonical_json(
+    incident_id: str, seq: int, reason: str, prev_hash: str
+) -> None:
+    """The ledger assembles each row around the decision's JSON to serialise it once; the
+    digest is still the one an auditor computes from the row's canonical JSON."""
+    decision = Decision(
+        decision_id=f"{incident_id}/crisis/{seq}",
+        incident_id=incident_id,
+        actor=COORDINATOR,
+        kind=DecisionKind.activated,
+        reason=reason,
+        inputs={"items": [{"no": 1, "note": reason}]},
+        at=T0,
+    )
+    whole = {
+        "incident_id": incident_id,
+        "seq": seq,
+        "decision": decision.model_dump(mode="json"),
+        "prev_hash": prev_hash,
+    }
+    expected = hashlib.sha256(canonical_json(whole).encode()).hexdigest()
+    assert row_hash(incident_id, seq, decision, prev_hash) == expected
