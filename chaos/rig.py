@@ -12,6 +12,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 from types import TracebackType
 
@@ -21,8 +22,8 @@ from eucp.participants import Registry
 from eucp.stack import EUCP, Stack, free_port
 from eucp.tokens import TokenStore
 
+REPO = Path(__file__).resolve().parent.parent  # where `python -m chaos.audit` is found
 STARTUP = 60.0  # seconds a process may take to listen or poll (2 busy cores)
-AUDITS = ("verify", "replay", "timeline")
 
 
 class Rig:
@@ -127,29 +128,28 @@ class Rig:
         return client
 
     async def audit(self, incident_id: str) -> list[str]:
-        """`eucp audit verify`, `replay` and `timeline` as an auditor runs them: a problem for
-        each that does not exit 0, with its findings."""
-        outcomes = await asyncio.gather(*(self._audit(c, incident_id) for c in AUDITS))
-        return [problem for problem in outcomes if problem is not None]
-
-    async def _audit(self, command: str, incident_id: str) -> str | None:
+        """`eucp audit verify`, `replay` and `timeline` as an auditor runs them (`chaos.audit`,
+        one process): a problem for each that does not pass, with its findings."""
         proc = await asyncio.create_subprocess_exec(
-            EUCP,
-            "audit",
-            command,
+            sys.executable,
+            "-m",
+            "chaos.audit",
             incident_id,
+            cwd=REPO,
             env=self.stack.env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
         out, _ = await proc.communicate()
-        if proc.returncode == 0:
-            return None
         lines = out.decode(errors="replace").splitlines()
-        findings = [line.strip() for line in lines if "FINDING" in line] or lines[-5:]
-        return f"eucp audit {command} {incident_id} exited {proc.returncode}: " + " | ".join(
-            findings[:5]
-        )
+        (self.stack.logs / f"audit-{incident_id}.log").write_text("\n".join(lines) + "\n")
+        if proc.returncode == 0:
+            return []
+        findings = [line.strip() for line in lines if "FINDING" in line or "FAILED" in line]
+        return [
+            f"{line} (see {self.stack.logs}/audit-{incident_id}.log)"
+            for line in findings or lines[-5:]
+        ][:10]
 
     async def aclose(self) -> None:
         for client in self._clients:

@@ -13,8 +13,8 @@ from chaos.rig import Rig
 from eucp.participants import Registry
 
 PLATFORMS = ["fastbook", "slowtube", "choosy"]
-ITEMS = 200
-DOWN = 4.0  # seconds the server stays dead
+ITEMS = 120
+DOWN = 3.0  # seconds the server stays dead
 
 
 async def run(root: Path) -> Result:
