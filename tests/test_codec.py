@@ -61,6 +61,7 @@ from tests.conftest import (
     a_report,
     settings_in,
 )
+from tests.http_steps import Api, issue_tokens, serving
 from tests.protocol_steps import ALL_MET
 from worker import WORKFLOWS, running_worker
 
@@ -681,3 +682,34 @@ async def test_temporal_cli_reads_the_history_through_the_endpoint(
 def test_the_endpoint_needs_keys(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no codec keys"):
         create_codec_app(settings_in(tmp_path))
+
+
+async def test_what_the_api_sends_reaches_the_server_encrypted(
+    encrypted_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The API process connects as every eucp process does (`connect(settings)`): a report made
+    over HTTP is ciphertext on the server, and reads back in clear through the API."""
+    settings = with_keys(settings_in(tmp_path), {"a": KEY_A}, "a").model_copy(
+        update={"temporal_address": encrypted_env.client.service_client.config.target_host}
+    )
+    tag = uuid.uuid4().hex[:8]
+    secret_url, secret_title = f"https://api-{tag}.example.test/v/1", f"api-title-{tag}"
+    report = a_report(title=secret_title, first_identifiers=[UrlIdentifier(value=secret_url)])
+    api_client = await connect(settings)
+    async with (
+        worker_for(rekeyed(encrypted_env, data_converter(settings)), settings),
+        serving(settings, api_client) as base,
+    ):
+        api = Api(base, issue_tokens(settings))
+        reported = await api.as_(COORDINATOR.id).post(
+            "/v1/incidents", json={"report": report.model_dump(mode="json")}
+        )
+        assert reported.status_code == 201, reported.text
+        incident = reported.json()["incident_id"]
+        status = (await api.as_(COORDINATOR.id).get(f"/v1/incidents/{incident}")).json()
+        assert status["crisis"]["title"] == secret_title
+        await api.close()
+    history = await plain_client(encrypted_env).get_workflow_handle(incident).fetch_history()
+    stored = b"".join(e.SerializeToString() for e in history.events)
+    assert secret_url.encode() not in stored and secret_title.encode() not in stored
+    assert history_key_ids(history) == {"a"}
