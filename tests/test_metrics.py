@@ -5,6 +5,7 @@ to a coordinator's or auditor's scrape, the open incidents' tasks by platform an
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -13,6 +14,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from eucp.api.metrics import SCRAPE_BUDGET
 from eucp.ledger import Ledger
 from eucp.settings import Settings, SlaSettings
 from eucp.temporal import connect
@@ -98,17 +100,22 @@ async def test_a_notification_given_up_shows_in_the_worker_metrics(
 
 
 @pytest.fixture
-async def api_alone(settings: Settings) -> AsyncIterator[Api]:
-    """The API, a worker and a Temporal server of their own: the task gauges sum every open
-    incident on the server, so no other test's incidents may be there."""
+async def server_alone() -> AsyncIterator[WorkflowEnvironment]:
+    """A Temporal server of the test's own: the task gauges sum every open incident on the
+    server, so no other test's incidents may be there."""
     env = await start_dev_env()
-    try:
-        async with running_worker(env.client, settings), serving(settings, env.client) as base:
-            api = Api(base, issue_tokens(settings))
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def api_alone(server_alone: WorkflowEnvironment, settings: Settings) -> AsyncIterator[Api]:
+    """The API and a worker on a server of their own."""
+    async with serving(settings, server_alone.client) as base:
+        api = Api(base, issue_tokens(settings))
+        async with running_worker(server_alone.client, settings):
             yield api
-            await api.close()
-    finally:
-        await env.shutdown()
+        await api.close()
 
 
 def gauges(text: str, name: str) -> dict[str, float]:
@@ -149,3 +156,18 @@ async def test_the_open_tasks_by_platform_and_state_for_staff_only(api_alone: Ap
     refused = await fastbook.get("/metrics")
     assert refused.status_code == 403
     assert "eucp_tasks" not in refused.text
+
+
+async def test_with_the_workers_down_a_scrape_still_answers_in_time(
+    server_alone: WorkflowEnvironment, settings: Settings
+) -> None:
+    async with serving(settings, server_alone.client) as base:
+        api = Api(base, issue_tokens(settings))
+        async with running_worker(server_alone.client, settings):
+            await an_active_incident(api)
+        started = time.monotonic()  # no worker answers the platform workflows' queries now
+        text = (await api.as_(AUDITOR.id).get("/metrics")).text
+        assert time.monotonic() - started < SCRAPE_BUDGET.total_seconds() + 2
+        assert "eucp_task_summaries_unanswered 3.0" in text
+        assert gauges(text, "eucp_tasks") == {}
+        await api.close()
