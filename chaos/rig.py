@@ -24,6 +24,7 @@ from eucp.tokens import TokenStore
 
 REPO = Path(__file__).resolve().parent.parent  # where `python -m chaos.audit` is found
 STARTUP = 60.0  # seconds a process may take to listen or poll (2 busy cores)
+CLIENT_TIMEOUT = 5.0  # seconds a client waits for an answer before it resends (same key)
 
 
 class Rig:
@@ -121,7 +122,7 @@ class Rig:
 
     # ---- clients and audit ---------------------------------------------------------------
 
-    def client(self, participant_id: str, timeout: float = 30.0) -> ApiClient:
+    def client(self, participant_id: str, timeout: float = CLIENT_TIMEOUT) -> ApiClient:
         """An API client holding the participant's token; closed with the rig."""
         client = ApiClient(self.api, self.tokens[participant_id], timeout=timeout)
         self._clients.append(client)
