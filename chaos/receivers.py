@@ -8,6 +8,7 @@ every notification arrived, on its primary route or its backup.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ class Webhook:
         self.refused = 0  # answered with an error status on purpose
         self.bad_signatures = 0
         self.delivered: set[str] = set()
+        self.tasks: set[str] = set()  # task ids of the task_assigned notices that arrived
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -80,6 +82,9 @@ class Webhook:
                 self.bad_signatures += 1
                 return 401
             self.delivered.add(headers[DELIVERY_HEADER])
+            notice = json.loads(body)
+            if notice.get("kind") == "task_assigned":
+                self.tasks.update(t["task_id"] for t in notice["data"]["tasks"])
             return status
 
     @property

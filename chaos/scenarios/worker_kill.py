@@ -31,21 +31,21 @@ PLATFORMS = ["fastbook", "slowtube", "choosy"]
 FIRST_WORKER = "worker-1"
 
 
-def rig_with_webhooks(folder: Path, hooks: ExitStack) -> Rig:
+def rig_with_webhooks(folder: Path, stack: ExitStack) -> tuple[Rig, dict[str, Webhook]]:
     """A rig whose platforms are told by real signed webhooks (receivers that answer 200)."""
-    contacts = staff()
-    for pid in PLATFORMS:
-        hook = Webhook(secrets.token_urlsafe(16))
+    hooks = {pid: Webhook(secrets.token_urlsafe(16)) for pid in PLATFORMS}
+    for hook in hooks.values():
         hook.up()
-        hooks.callback(hook.down)
-        contacts.append(platform(pid, hook.url, hook.secret))
-    return Rig(folder, Registry(participants=contacts))
+        stack.callback(hook.down)
+    contacts = [*staff(), *(platform(p, h.url, h.secret) for p, h in hooks.items())]
+    return Rig(folder, Registry(participants=contacts)), hooks
 
 
 async def fan_out(root: Path) -> Result:
     items = 200
-    with ExitStack() as hooks:
-        async with rig_with_webhooks(root / "worker-kill-fan-out", hooks) as rig:
+    with ExitStack() as stack:
+        rig, hooks = rig_with_webhooks(root / "worker-kill-fan-out", stack)
+        async with rig:
             crisis = Crisis(rig, PLATFORMS)
             await crisis.report()
             await crisis.assess()
@@ -64,6 +64,10 @@ async def fan_out(root: Path) -> Result:
                     problems.append(f"{pid} has {len(tasks)} tasks after fan-out, not {items}")
             await crisis.take_down()
             await crisis.wind_down()
+            await crisis.completed()  # every notice settled
+            for pid, hook in hooks.items():
+                if len(hook.tasks) != items:
+                    problems.append(f"{pid} was told of {len(hook.tasks)} tasks, not {items}")
             return await crisis.result(
                 "worker-kill-fan-out",
                 problems,
@@ -81,8 +85,9 @@ async def sla_escalation(root: Path) -> Result:
         }
     )
     items, silent = 20, "choosy"
-    with ExitStack() as hooks:
-        async with rig_with_webhooks(root / "worker-kill-sla", hooks) as rig:
+    with ExitStack() as stack:
+        rig, _ = rig_with_webhooks(root / "worker-kill-sla", stack)
+        async with rig:
             crisis = Crisis(rig, PLATFORMS)
             await crisis.report(sla)
             await crisis.assess()
@@ -111,8 +116,9 @@ async def sla_escalation(root: Path) -> Result:
 
 async def ledger_batch(root: Path) -> Result:
     items, batch = 300, 50
-    with ExitStack() as hooks:
-        async with rig_with_webhooks(root / "worker-kill-ledger", hooks) as rig:
+    with ExitStack() as stack:
+        rig, _ = rig_with_webhooks(root / "worker-kill-ledger", stack)
+        async with rig:
             crisis = Crisis(rig, PLATFORMS)
             await crisis.report()
             await crisis.assess()
