@@ -39,6 +39,12 @@ async def full_crisis(incidents: Incidents, env: WorkflowEnvironment, incident: 
     fastbook = incidents.as_participant(incident, FASTBOOK)
     choosy = incidents.as_participant(incident, CHOOSY)
     await fastbook.report_sightings([url(3), VIDEO_REENCODED])
+    slowtube = incidents.as_participant(incident, SLOWTUBE)
+    await asyncio.gather(  # concurrent calls: one merged Update
+        fastbook.report_sightings([url(4)]), slowtube.report_sightings([url(5)])
+    )
+    while (await fastbook.my_tasks()).total < 5:  # the fan-out follows the answers
+        await env.sleep(timedelta(seconds=1))
     mine = [t.task_id for t in (await fastbook.my_tasks()).tasks]
     await fastbook.report_tasks([TaskReport(task_id=t, outcome=Outcome.acknowledged) for t in mine])
     await fastbook.report_tasks([TaskReport(task_id=t, outcome=Outcome.removed) for t in mine])
@@ -55,7 +61,12 @@ async def full_crisis(incidents: Incidents, env: WorkflowEnvironment, incident: 
         ]
     )
     await env.sleep(timedelta(minutes=20))
-    await choosy.report_tasks([TaskReport(task_id=theirs[3], outcome=Outcome.resumed)])
+    await choosy.report_tasks(  # the unknown task is refused on its own
+        [
+            TaskReport(task_id=theirs[3], outcome=Outcome.resumed),
+            TaskReport(task_id="choosy-999999", outcome=Outcome.removed),
+        ]
+    )
     await choosy.report_false_positive(2, "a news report quoting the manifesto")
     await iru.withdraw_content([2], "false positive confirmed")
     await env.sleep(timedelta(minutes=50))  # slowtube stays silent: reminded, then escalated
