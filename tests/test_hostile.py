@@ -13,7 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from eucp.api.app import ACTIONS
@@ -165,7 +169,9 @@ INCIDENT_BODIES = (
 )
 QUERY = st.dictionaries(
     st.sampled_from(["platform", "state", "offset", "limit", "after"]),
-    st.text(max_size=12) | st.integers().map(str) | st.sampled_from(list(TaskState)),
+    st.text(max_size=12)
+    | st.integers().map(str)
+    | st.sampled_from([*TaskState, str(2**63), str(-(2**63) - 1), "1e3", "0x10", ""]),
     max_size=4,
 )
 EXPECTED = {200, 201, 403, 404, 409, 413, 422}
@@ -202,23 +208,28 @@ async def exists(eucp: Protocol, incident_id: object) -> bool:
 
 
 async def test_no_body_makes_the_api_fail_or_change_what_it_refused(eucp: Protocol) -> None:
-    incident = await eucp.report()
-    await activated(eucp.incidents.as_participant(incident, COORDINATOR), url(1))
+    crises = Crises(eucp)
     async with serving(eucp.settings, eucp.env.client) as base:
         api = Api(base, issue_tokens(eucp.settings))
-        updates = {f"/v1/incidents/{incident}/{p}": u.__name__ for p, (u, _) in ACTIONS.items()}
-        updates[f"/v1/incidents/{incident}/tasks/reports"] = "report"
-        requests = st.sampled_from(sorted(updates)).flatmap(
-            lambda path: st.tuples(st.just(path), hostile_input(updates[path], body=True))
-        ) | st.tuples(st.just("/v1/incidents"), INCIDENT_BODIES)
+        # path under the incident -> the Update it reaches
+        actions = {p: u.__name__ for p, (u, _) in ACTIONS.items()} | {"tasks/reports": "report"}
+        requests = st.sampled_from(sorted(actions)).flatmap(
+            lambda action: st.tuples(st.just(action), hostile_input(actions[action], body=True))
+        ) | st.tuples(st.just(""), INCIDENT_BODIES)
+        accepted = [False]  # whether the last request changed something
 
         async def attempt(who: str, request: tuple[str, Any]) -> None:
-            path, body = request
+            action, body = request
+            incident = await crises.open()
+            path = f"/v1/incidents/{incident}/{action}" if action else "/v1/incidents"
             named = body.get("incident_id") if isinstance(body, dict) else None
+            if accepted[0]:
+                await settle(eucp, incident)
             before = (await eucp.incidents.status(incident), await exists(eucp, named))
             answer = await api.as_(who).post(path, json=body)
             assert answer.status_code in EXPECTED, (path, body, answer.text)
-            if answer.status_code not in (200, 201):
+            accepted[0] = answer.status_code in (200, 201)
+            if not accepted[0]:
                 assert "error" in answer.json()
                 after = (await eucp.incidents.status(incident), await exists(eucp, named))
                 assert after == before, (path, body)
@@ -252,6 +263,47 @@ async def test_no_query_string_makes_the_api_fail(eucp: Protocol) -> None:
         await api.close()
 
 
+async def settle(eucp: Protocol, incident: str) -> None:
+    """Waits until what an accepted action started has landed (ledger writes, deliveries,
+    signals to the platform workflows): no workflow task and no activity pending on any of the
+    incident's workflows, twice 0.2 s apart. Only then is a later state change the doing of
+    the next request."""
+    handles = [eucp.incidents.handle(incident)]
+    handles += [eucp.incidents.platform_handle(incident, p) for p in PLATFORMS]
+    quiet_in_a_row = 0
+    while quiet_in_a_row < 2:
+        await asyncio.sleep(0.2)
+        described = [(await h.describe()).raw_description for h in handles]
+        busy = any(d.pending_activities or d.HasField("pending_workflow_task") for d in described)
+        quiet_in_a_row = 0 if busy else quiet_in_a_row + 1
+
+
+class Crises:
+    """The incident under attack: an active one, and a fresh one whenever a run of legal inputs
+    has closed it (closing ends its workflows), so that every example reaches a live crisis."""
+
+    def __init__(self, eucp: Protocol) -> None:
+        self.eucp = eucp
+        self.used: list[str] = []
+
+    async def open(self) -> str:
+        if not self.used or not await self.running(self.used[-1]):
+            incident = await self.eucp.report()
+            await activated(self.eucp.incidents.as_participant(incident, COORDINATOR), url(1))
+            self.used.append(incident)
+        return self.used[-1]
+
+    async def running(self, incident: str) -> bool:
+        described = await self.eucp.incidents.handle(incident).describe()
+        return described.status is WorkflowExecutionStatus.RUNNING
+
+    def handle(self, kind: str) -> WorkflowHandle[Any, Any]:
+        incidents = self.eucp.incidents
+        if kind == "crisis":
+            return incidents.handle(self.used[-1])
+        return incidents.platform_handle(self.used[-1], FASTBOOK.id)
+
+
 def updates_of(workflow_class: type) -> list[str]:
     """Every Update the workflow defines, so that a new one is fuzzed without editing this."""
     return sorted(workflow._Definition.must_from_class(workflow_class).updates)
@@ -269,38 +321,27 @@ def failed_tasks(history: Any) -> list[int]:
 async def test_no_update_input_crashes_a_workflow_or_changes_what_it_rejected(
     eucp: Protocol,
 ) -> None:
-    incident = await eucp.report()
-    iru = eucp.incidents.as_participant(incident, COORDINATOR)
-    await activated(iru, url(1))
-    crisis = eucp.incidents.handle(incident)
-    platform = eucp.incidents.platform_handle(incident, FASTBOOK.id)
-    updates = [(crisis, name) for name in updates_of(CrisisWorkflow)]
-    updates += [(platform, name) for name in updates_of(PlatformTasksWorkflow)]
+    crises = Crises(eucp)
+    updates = [("crisis", name) for name in updates_of(CrisisWorkflow)]
+    updates += [("platform", name) for name in updates_of(PlatformTasksWorkflow)]
     assert set(LEGAL) <= {name for _, name in updates}
 
     async def state() -> tuple[Any, Any]:
         return (
-            await crisis.query(CrisisWorkflow.status),
-            await platform.query(PlatformTasksWorkflow.summary),
+            await crises.handle("crisis").query(CrisisWorkflow.status),
+            await crises.handle("platform").query(PlatformTasksWorkflow.summary),
         )
-
-    async def settled() -> tuple[Any, Any]:
-        """The state once what an accepted Update started (signals to the platform workflows,
-        deliveries) has landed: unchanged over 0.2 s."""
-        seen = await state()
-        while True:
-            await asyncio.sleep(0.2)
-            if (now := await state()) == seen:
-                return now
-            seen = now
 
     accepted = [False]  # whether the last attempt changed something
 
-    async def attempt(call: tuple[tuple[WorkflowHandle[Any, Any], str], Any]) -> None:
-        (handle, name), arg = call
-        before = await settled() if accepted[0] else await state()
+    async def attempt(call: tuple[tuple[str, str], Any]) -> None:
+        (kind, name), arg = call
+        incident = await crises.open()
+        if accepted[0]:
+            await settle(eucp, incident)
+        before = await state()
         try:
-            await handle.execute_update(name, arg)
+            await crises.handle(kind).execute_update(name, arg)
             accepted[0] = True
         except WorkflowUpdateFailedError:
             accepted[0] = False
@@ -310,12 +351,20 @@ async def test_no_update_input_crashes_a_workflow_or_changes_what_it_rejected(
         lambda target: st.tuples(st.just(target), hostile_input(target[1]))
     )
     await explore(attempt, examples=150, call=calls)
-    # both workflows still answer, never failed a workflow task, and still take a legal decision
+    # no workflow of any incident used ever failed a workflow task
+    for incident in crises.used:
+        for handle in (
+            eucp.incidents.handle(incident),
+            eucp.incidents.platform_handle(incident, FASTBOOK.id),
+        ):
+            assert failed_tasks(await handle.fetch_history()) == [], handle.id
+    # and the last one still answers and takes a legal decision
+    await crises.open()
     await state()
-    for handle in (crisis, platform):
-        assert failed_tasks(await handle.fetch_history()) == [], handle.id
     try:
-        answer = await iru.add_content([url(99)])
+        answer = await eucp.incidents.as_participant(crises.used[-1], COORDINATOR).add_content(
+            [url(99)]
+        )
         assert answer.accepted_items
-    except Rejected as refusal:  # a random body may have de-escalated or closed it: legal
+    except Rejected as refusal:  # a random input may have de-escalated it: legal
         assert refusal.field == "phase"

@@ -49,6 +49,7 @@ from workflows.platform import platform_workflow_id
 K = ParticipantKind
 log = structlog.get_logger("eucp.api")
 STAFF = (K.coordinator, K.auditor)
+MAX_SEQ = 2**63 - 1  # the ledger's seq is a signed 64-bit integer in SQLite and PostgreSQL
 
 
 class Context:
@@ -334,7 +335,7 @@ async def decisions(
     incident_id: str,
     actor: Caller,
     ctx: Ctx,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[LedgerRow]:
     """The incident's decisions as recorded in the ledger, in order."""
