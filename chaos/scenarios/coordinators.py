@@ -114,7 +114,7 @@ async def run(root: Path) -> Result:
     registry = Registry(
         participants=[*staff((COORDINATOR, RIVAL)), *(platform(p) for p in PLATFORMS)]
     )
-    async with Rig(root / "coordinators", registry) as rig:
+    async with Rig(root / "coordinators-race", registry) as rig:
         races = [Races(Crisis(rig, PLATFORMS), swap=n % 2 == 1) for n in range(INCIDENTS)]
         await asyncio.gather(*(r.run() for r in races))
         problems = [p for r in races for p in r.problems]

@@ -75,7 +75,7 @@ async def run(root: Path) -> Result:
         mail.refuse[f"{COORDINATOR}@{DOMAIN}"] = "451 4.3.0 try again later"
         mail.refuse[f"{MEMBER_STATE}@{DOMAIN}"] = "550 5.1.1 mailbox unavailable"
         rig = Rig(
-            root / "receivers",
+            root / "receivers-down",
             Registry(participants=contacts),
             env={"EUCP_SMTP_HOST": "127.0.0.1", "EUCP_SMTP_PORT": str(mail.port)},
         )

@@ -39,7 +39,7 @@ SLA = CALM_SLA.model_copy(
 
 async def run(root: Path) -> Result:
     registry = Registry(participants=[*staff(), *(platform(p) for p in PLATFORMS)])
-    async with Rig(root / "reports", registry) as rig:
+    async with Rig(root / "reports-late-duplicate", registry) as rig:
         crisis = Crisis(rig, PLATFORMS)
         await crisis.report(SLA)
         await crisis.assess()
