@@ -162,6 +162,14 @@ class Crisis:
             )
         )
 
+    async def add_content(self, first: int, count: int) -> Answer:
+        """URLs `first`, `first + 1`, ... for every platform (after the activation)."""
+        iru, incident = self.coordinator, self.incident_id
+        identifiers = [url(n) for n in range(first, first + count)]
+        return await iru.act(
+            lambda key: iru.api.add_content(incident, identifiers, idempotency_key=key)
+        )
+
     async def task_ids(self, platform_id: str) -> list[str]:
         desk = self.desk(platform_id)
 

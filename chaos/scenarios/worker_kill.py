@@ -42,7 +42,9 @@ def rig_with_webhooks(folder: Path, stack: ExitStack) -> tuple[Rig, dict[str, We
 
 
 async def fan_out(root: Path) -> Result:
-    items = 200
+    """Two kills: as the activation fans out, and as content waves go out to the platforms."""
+    items, waves, wave = 200, 3, 100
+    total = items + waves * wave
     with ExitStack() as stack:
         rig, hooks = rig_with_webhooks(root / "worker-kill-fan-out", stack)
         async with rig:
@@ -53,26 +55,51 @@ async def fan_out(root: Path) -> Result:
             try:
                 await in_ledger(rig.ledger_url, crisis.incident_id, _kind(K.activated))
                 rig.kill(FIRST_WORKER)
-                await rig.start_worker()
+                second = await rig.start_worker()
                 await activating
             finally:
                 activating.cancel()
-            problems = []
-            for pid in PLATFORMS:
-                tasks = await crisis.task_ids(pid)
-                if len(tasks) != items or len(set(tasks)) != items:
-                    problems.append(f"{pid} has {len(tasks)} tasks after fan-out, not {items}")
+            adding = asyncio.create_task(_waves(crisis, items + 1, waves, wave))
+            try:
+                await in_ledger(rig.ledger_url, crisis.incident_id, _kind(K.content_added))
+                rig.kill(second)
+                await rig.start_worker()
+                await adding
+            finally:
+                adding.cancel()
+            problems = [f"{p}: {n} tasks, not {total}" for p, n in (await _tasks(crisis, total))]
             await crisis.take_down()
             await crisis.wind_down()
             await crisis.completed()  # every notice settled
             for pid, hook in hooks.items():
-                if len(hook.tasks) != items:
-                    problems.append(f"{pid} was told of {len(hook.tasks)} tasks, not {items}")
+                if len(hook.tasks) != total:
+                    problems.append(f"{pid} was told of {len(hook.tasks)} tasks, not {total}")
             return await crisis.result(
                 "worker-kill-fan-out",
                 problems,
-                [f"worker killed when the activation of {items} items x 3 platforms was recorded"],
+                [
+                    f"worker killed when the activation ({items} items x 3 platforms) was "
+                    f"recorded, its successor when the first of {waves} waves of {wave} was"
+                ],
             )
+
+
+async def _waves(crisis: Crisis, first: int, waves: int, size: int) -> None:
+    for n in range(waves):
+        await crisis.add_content(first + n * size, size)
+
+
+async def _tasks(crisis: Crisis, total: int, within: float = 60.0) -> list[tuple[str, int]]:
+    """Waits until every platform holds `total` distinct tasks (the fan-out goes on beside the
+    protocol); returns the platforms that do not, with what they hold."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        held = {p: len(set(await crisis.task_ids(p))) for p in PLATFORMS}
+        short = [(p, n) for p, n in held.items() if n != total]
+        if not short or loop.time() > deadline:
+            return short
+        await asyncio.sleep(0.5)
 
 
 async def sla_escalation(root: Path) -> Result:
