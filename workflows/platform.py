@@ -74,6 +74,9 @@ class PlatformTasksWorkflow:
         )
         self.lock = asyncio.Lock()
         self.wake = False
+        # task id -> when its next escalation rung is due; kept up to date on every change
+        # so a wake-up costs a look at the due tasks, not a walk over every clock
+        self._dues: dict[str, datetime] | None = None
 
     @workflow.run
     async def run(self, start: PlatformStart) -> PlatformSummary:
@@ -147,6 +150,7 @@ class PlatformTasksWorkflow:
                 # the full hour restarts on resumption (TCO Art. 3(7)-(8)); v1 resumed the rest
                 restart = resumed and workflow.patched(HOUR_RESTARTS)
                 apply_report(task, report, now, restart_hour=restart)
+                self._refresh(task)
                 answer.changed.append(task.task_id)
                 self.wake |= resumed
             return answer
@@ -200,6 +204,7 @@ class PlatformTasksWorkflow:
                     assigned_at=now,
                 )
                 self.s.tasks[tid] = task
+                self._refresh(task)
                 new.append(task)
         if not new:
             return
@@ -245,6 +250,7 @@ class PlatformTasksWorkflow:
         now = workflow.now()
         for t in open_tasks:
             withdraw(t, now, reason)
+            self._refresh(t)
         self.fx.notify(
             [self.s.platform_id],
             NotificationKind.tasks_withdrawn,
@@ -265,15 +271,38 @@ class PlatformTasksWorkflow:
     def _ladder(self) -> tuple[Stage, ...]:
         return LADDER if workflow.patched(ESCALATION_LADDER) else FIRST_LADDER
 
-    def _next_due(self) -> datetime | None:
+    def _task_due(self, task: Task) -> datetime | None:
         later, ladder = self.s.sla.escalate_after, self._ladder()
-        dues = [
-            due + rung[1] * later
-            for task in self.s.tasks.values()
-            for _, due, stage in self._clocks(task)
-            if (rung := next_rung(stage, ladder)) is not None
-        ]
-        return min(dues, default=None)
+        return min(
+            (
+                due + rung[1] * later
+                for _, due, stage in self._clocks(task)
+                if (rung := next_rung(stage, ladder)) is not None
+            ),
+            default=None,
+        )
+
+    def _due_by_task(self) -> dict[str, datetime]:
+        if self._dues is None:  # first use in this run: from the state carried over
+            self._dues = {}
+            for task in self.s.tasks.values():
+                self._refresh(task)
+        assert self._dues is not None
+        return self._dues
+
+    def _refresh(self, task: Task) -> None:
+        """Call after any change to a task's state, clocks or rungs."""
+        if self._dues is None:
+            return  # built from every task on first use
+        due = self._task_due(task)
+        if due is None:
+            self._dues.pop(task.task_id, None)
+        else:
+            self._dues[task.task_id] = due
+
+    def _next_due(self) -> datetime | None:
+        self._ladder()  # asks for the patch where the first version did, tasks or not
+        return min(self._due_by_task().values(), default=None)
 
     async def _on_deadlines(self) -> None:
         """Climbs the escalation ladder for every missed deadline: the platform is reminded,
@@ -281,7 +310,8 @@ class PlatformTasksWorkflow:
         now = workflow.now()
         later, ladder = self.s.sla.escalate_after, self._ladder()
         climbed: dict[Stage, list[tuple[Task, str, datetime]]] = {rung: [] for rung in ladder}
-        for task in self.s.tasks.values():
+        dues = self._due_by_task()
+        for task in [t for tid, t in self.s.tasks.items() if tid in dues and dues[tid] <= now]:
             for clock, due, stage in self._clocks(task):
                 step = next_rung(stage, ladder)
                 if step is not None and now >= due + step[1] * later:
@@ -308,6 +338,7 @@ class PlatformTasksWorkflow:
                     task.ack_stage = rung
                 else:
                     task.act_stage = rung
+                self._refresh(task)
         self.s.breaches += len(climbed[Stage.reminded])
         self.s.escalations += len(climbed[Stage.escalated])
         meter = workflow.metric_meter()
