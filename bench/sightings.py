@@ -1,29 +1,26 @@
 """Benchmark 2: new sightings at a steady rate from one platform, timed from the API call to the
-`task_assigned` webhook's arrival at each of the other platforms (receivers in this process)."""
+`task_assigned` webhook's arrival at each of the other platforms (`bench.receivers`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
+import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
+from bench import receivers
 from bench.crisis import prepare
 from bench.env import World, sighting_platform
 from eucp.client import ApiClient, ClientError
+from eucp.devserver import wait_for_port
 from eucp.identifiers import UrlIdentifier
-from eucp.signing import DELIVERY_HEADER
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -33,44 +30,6 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), math.ceil(p / 100 * len(ordered))))
     return ordered[rank - 1]
-
-
-class Receivers:
-    """Every sighting platform's webhook: records when each item arrives, by platform."""
-
-    def __init__(self) -> None:
-        # (platform, url) -> [(arrival, delivery id)]
-        self.arrivals: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
-        self.deliveries: dict[str, int] = defaultdict(int)
-        self.app = Starlette(routes=[Route("/hook/{platform}", self.hook, methods=["POST"])])
-
-    async def hook(self, request: Request) -> Response:
-        now = time.time()
-        body = json.loads(await request.body())
-        delivery = request.headers.get(DELIVERY_HEADER, body.get("delivery_id", ""))
-        self.deliveries[delivery] += 1
-        platform = request.path_params["platform"]
-        if body.get("kind") == "task_assigned":
-            for task in body.get("data", {}).get("tasks", []):
-                url = task.get("identifier", {}).get("value")
-                if isinstance(url, str):
-                    self.arrivals[(platform, url)].append((now, delivery))
-        return Response(status_code=200)
-
-    @contextlib.asynccontextmanager
-    async def serving(self, port: int) -> AsyncIterator[None]:
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=port, log_config=None, access_log=False
-        )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
-        while not server.started:  # noqa: ASYNC110 (uvicorn offers no event)
-            await asyncio.sleep(0.05)
-        try:
-            yield
-        finally:
-            server.should_exit = True
-            await task
 
 
 @dataclass
@@ -94,21 +53,37 @@ class SightingResult:
     latencies: list[float] = field(default_factory=list, repr=False)
 
 
+@contextlib.asynccontextmanager
+async def receiving(port: int, out: Path) -> AsyncIterator[None]:
+    """The sighting platforms' webhooks, served by `bench.receivers` in a process of its own."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.receivers", str(port), str(out)
+    )
+    try:
+        await wait_for_port("127.0.0.1", port)
+        yield
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
 async def run(world: World, incident_id: str = "bench-sightings") -> SightingResult:
     opts = world.options
     platforms = [sighting_platform(n) for n in range(opts.sighting_platforms)]
     reporter, others = platforms[0], platforms[1:]
     result = SightingResult(rate=opts.sighting_rate, seconds=opts.sighting_seconds)
-    receivers = Receivers()
-    async with receivers.serving(world.sighting_port):
+    out = world.run_dir / "sighting-arrivals.jsonl"
+    async with receiving(world.sighting_port, out):
         iru = await prepare(world, incident_id, "Benchmark sightings")
         await iru.activate(incident_id, "benchmark sightings", [], platforms=platforms)
         await iru.aclose()
         sent: dict[str, float] = {}
         api_times: list[float] = []
-        # a pool wide enough for every call the API may queue: httpx's default of 100
-        # connections, with thousands of calls waiting, made this harness the bottleneck
-        pool = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=1000))
+        # a pool as wide as the calls in flight at the target rate and latency: a much wider
+        # one made httpx scan idle connections on every request, loading this process
+        pool = httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=100)
+        )
         client = ApiClient(
             world.api_url, world.tokens[reporter], timeout=60.0, max_retries=20, transport=pool
         )
@@ -139,17 +114,19 @@ async def run(world: World, incident_id: str = "bench-sightings") -> SightingRes
         await client.aclose()
         result.sent = len(sent)
         result.expected = len(sent) * len(others)
-        while time.monotonic() < deadline:
-            if (
-                sum(1 for u in sent for p in others if (p, u) in receivers.arrivals)
-                >= result.expected
-            ):
+        arrivals: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
+        while True:
+            arrivals.clear()
+            for at, platform, url, delivery in receivers.read(out):
+                arrivals[(platform, url)].append((at, delivery))
+            done = sum(1 for u in sent for p in others if (p, u) in arrivals)
+            if done >= result.expected or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(0.2)
         result.drain_seconds = time.perf_counter() - begin - result.send_seconds
     for url, at in sent.items():
         for p in others:
-            got = receivers.arrivals.get((p, url), [])
+            got = arrivals.get((p, url), [])
             if not got:
                 result.lost += 1
                 continue
@@ -157,7 +134,8 @@ async def run(world: World, incident_id: str = "bench-sightings") -> SightingRes
             result.latencies.append(min(t for t, _ in got) - at)
             if len({d for _, d in got}) > 1:
                 result.twice += 1
-    result.redelivered = sum(n - 1 for n in receivers.deliveries.values() if n > 1)
+    copies = Counter((p, u, d) for (p, u), got in arrivals.items() for _, d in got)
+    result.redelivered = sum(n - 1 for n in copies.values() if n > 1)
     result.p50 = percentile(result.latencies, 50)
     result.p99 = percentile(result.latencies, 99)
     result.max = max(result.latencies, default=0.0)
