@@ -1,7 +1,9 @@
 """The worker killed with SIGKILL at three moments, a new worker started each time:
 
 - fan-out: the moment the activation is in the ledger, while the crisis starts one task
-  workflow per platform with every item and the task notifications go out;
+  workflow per platform with every item and the task notifications go out; then its successor
+  the moment the first content wave is in the ledger, while the crisis's outbox signals the new
+  items to the platforms;
 - SLA escalation: the moment a silent platform's first missed deadline is recorded, with the
   rest of the ladder (backup desk, coordinators) still to climb;
 - ledger batch: the moment a bulk task report is in the ledger but its answer has not reached
@@ -13,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import Counter
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import ExitStack, asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,63 +27,81 @@ from chaos.rig import Rig
 from chaos.tally import task_key
 from eucp.decisions import DecisionKind, LedgerRow
 from eucp.participants import Registry
+from eucp.settings import SlaSettings
 
 K = DecisionKind
 PLATFORMS = ["fastbook", "slowtube", "choosy"]
 FIRST_WORKER = "worker-1"
 
 
-def rig_with_webhooks(folder: Path, stack: ExitStack) -> tuple[Rig, dict[str, Webhook]]:
-    """A rig whose platforms are told by real signed webhooks (receivers that answer 200)."""
+@asynccontextmanager
+async def assessed(
+    folder: Path, sla: SlaSettings = CALM_SLA
+) -> AsyncIterator[tuple[Crisis, dict[str, Webhook]]]:
+    """A rig whose platforms are told by real signed webhooks (receivers that answer 200), and
+    a crisis on it reported and assessed; all stopped on exit."""
     hooks = {pid: Webhook(secrets.token_urlsafe(16)) for pid in PLATFORMS}
-    for hook in hooks.values():
-        hook.up()
-        stack.callback(hook.down)
-    contacts = [*staff(), *(platform(p, h.url, h.secret) for p, h in hooks.items())]
-    return Rig(folder, Registry(participants=contacts)), hooks
+    with ExitStack() as stack:
+        for hook in hooks.values():
+            hook.up()
+            stack.callback(hook.down)
+        contacts = [*staff(), *(platform(p, h.url, h.secret) for p, h in hooks.items())]
+        async with Rig(folder, Registry(participants=contacts)) as rig:
+            crisis = Crisis(rig, PLATFORMS)
+            await crisis.report(sla)
+            await crisis.assess()
+            yield crisis, hooks
+
+
+class Kill:
+    """Runs some work; SIGKILLs a worker the moment a wanted row is in the ledger, starts a
+    new one and lets the work finish (its requests resent with their keys)."""
+
+    def __init__(self, crisis: Crisis, worker: str) -> None:
+        self.crisis = crisis
+        self.worker = worker
+        self.row: LedgerRow | None = None  # the row that triggered the kill
+        self.answers_before = 0  # answers the clients had at the kill
+
+    async def when(self, wanted: Callable[[LedgerRow], bool], work: Awaitable[object]) -> str:
+        """Returns the new worker's name."""
+        rig = self.crisis.rig
+        running = asyncio.ensure_future(work)
+        try:
+            self.row = await in_ledger(rig.ledger_url, self.crisis.incident_id, wanted)
+            rig.kill(self.worker)
+            self.answers_before = self.crisis.book.answers
+            successor = await rig.start_worker()
+            await running
+        finally:
+            running.cancel()
+        return successor
 
 
 async def fan_out(root: Path) -> Result:
     """Two kills: as the activation fans out, and as content waves go out to the platforms."""
     items, waves, wave = 200, 3, 100
     total = items + waves * wave
-    with ExitStack() as stack:
-        rig, hooks = rig_with_webhooks(root / "worker-kill-fan-out", stack)
-        async with rig:
-            crisis = Crisis(rig, PLATFORMS)
-            await crisis.report()
-            await crisis.assess()
-            activating = asyncio.create_task(crisis.activate(items))
-            try:
-                await in_ledger(rig.ledger_url, crisis.incident_id, _kind(K.activated))
-                rig.kill(FIRST_WORKER)
-                second = await rig.start_worker()
-                await activating
-            finally:
-                activating.cancel()
-            adding = asyncio.create_task(_waves(crisis, items + 1, waves, wave))
-            try:
-                await in_ledger(rig.ledger_url, crisis.incident_id, _kind(K.content_added))
-                rig.kill(second)
-                await rig.start_worker()
-                await adding
-            finally:
-                adding.cancel()
-            problems = [f"{p}: {n} tasks, not {total}" for p, n in (await _tasks(crisis, total))]
-            await crisis.take_down()
-            await crisis.wind_down()
-            await crisis.completed()  # every notice settled
-            for pid, hook in hooks.items():
-                if len(hook.tasks) != total:
-                    problems.append(f"{pid} was told of {len(hook.tasks)} tasks, not {total}")
-            return await crisis.result(
-                "worker-kill-fan-out",
-                problems,
-                [
-                    f"worker killed when the activation ({items} items x 3 platforms) was "
-                    f"recorded, its successor when the first of {waves} waves of {wave} was"
-                ],
-            )
+    async with assessed(root / "worker-kill-fan-out") as (crisis, hooks):
+        second = await Kill(crisis, FIRST_WORKER).when(_kind(K.activated), crisis.activate(items))
+        await Kill(crisis, second).when(
+            _kind(K.content_added), _waves(crisis, items + 1, waves, wave)
+        )
+        problems = [f"{p}: {n} tasks, not {total}" for p, n in (await _tasks(crisis, total))]
+        await crisis.take_down()
+        await crisis.wind_down()
+        await crisis.completed()  # every notice settled
+        for pid, hook in hooks.items():
+            if len(hook.tasks) != total:
+                problems.append(f"{pid} was told of {len(hook.tasks)} tasks, not {total}")
+        return await crisis.result(
+            "worker-kill-fan-out",
+            problems,
+            [
+                f"worker killed when the activation ({items} items x 3 platforms) was "
+                f"recorded, its successor when the first of {waves} waves of {wave} was"
+            ],
+        )
 
 
 async def _waves(crisis: Crisis, first: int, waves: int, size: int) -> None:
@@ -112,68 +132,49 @@ async def sla_escalation(root: Path) -> Result:
         }
     )
     items, silent = 20, "choosy"
-    with ExitStack() as stack:
-        rig, _ = rig_with_webhooks(root / "worker-kill-sla", stack)
-        async with rig:
-            crisis = Crisis(rig, PLATFORMS)
-            await crisis.report(sla)
-            await crisis.assess()
-            await crisis.activate(items)
-            acting = asyncio.create_task(crisis.take_down([p for p in PLATFORMS if p != silent]))
-            try:
-                first = await in_ledger(
-                    rig.ledger_url, crisis.incident_id, _kind(K.sla_breached, silent)
-                )
-                rig.kill(FIRST_WORKER)
-                await rig.start_worker()
-                await acting
-            finally:
-                acting.cancel()
-            # the top of the ladder for the act clock is reached after the new worker took over
-            await in_ledger(rig.ledger_url, crisis.incident_id, _rung(K.sla_escalated, "act"))
-            await crisis.take_down([silent])
-            await crisis.wind_down()
-            problems = _ladder_problems(await crisis.rows(), await crisis.task_ids(silent))
-            return await crisis.result(
-                "worker-kill-sla",
-                problems,
-                [f"worker killed at the first missed deadline ({first.decision.inputs['clock']})"],
-            )
+    async with assessed(root / "worker-kill-sla", sla) as (crisis, _):
+        await crisis.activate(items)
+        kill = Kill(crisis, FIRST_WORKER)
+        await kill.when(
+            _kind(K.sla_breached, silent),
+            crisis.take_down([p for p in PLATFORMS if p != silent]),
+        )
+        clock = kill.row.decision.inputs["clock"] if kill.row else None
+        # the top of the ladder for the act clock is reached after the new worker took over
+        await in_ledger(crisis.rig.ledger_url, crisis.incident_id, _rung(K.sla_escalated, "act"))
+        await crisis.take_down([silent])
+        await crisis.wind_down()
+        problems = _ladder_problems(await crisis.rows(), await crisis.task_ids(silent))
+        return await crisis.result(
+            "worker-kill-sla",
+            problems,
+            [f"worker killed at the first missed deadline ({clock})"],
+        )
 
 
 async def ledger_batch(root: Path) -> Result:
     items, batch = 300, 50
-    with ExitStack() as stack:
-        rig, _ = rig_with_webhooks(root / "worker-kill-ledger", stack)
-        async with rig:
-            crisis = Crisis(rig, PLATFORMS)
-            await crisis.report()
-            await crisis.assess()
-            await crisis.activate(items)
+    async with assessed(root / "worker-kill-ledger") as (crisis, _):
+        await crisis.activate(items)
 
-            def unanswered(row: LedgerRow) -> bool:
-                task_id = row.decision.inputs.get("task_id")
-                return isinstance(task_id, str) and (
-                    task_key(task_id, row.decision.kind) not in crisis.book.keys
-                )
-
-            reporting = asyncio.create_task(crisis.take_down(batch=batch))
-            try:
-                await in_ledger(rig.ledger_url, crisis.incident_id, unanswered)
-                rig.kill(FIRST_WORKER)
-                answered = crisis.book.answers
-                await rig.start_worker()
-                await reporting
-            finally:
-                reporting.cancel()
-            total = 2 * len(PLATFORMS) * items // batch
-            problems = [] if answered < total else ["the takedown was over before the kill"]
-            await crisis.wind_down()
-            return await crisis.result(
-                "worker-kill-ledger",
-                problems,
-                [f"worker killed with {answered} of {total} bulk reports answered"],
+        def unanswered(row: LedgerRow) -> bool:
+            task_id = row.decision.inputs.get("task_id")
+            return isinstance(task_id, str) and (
+                task_key(task_id, row.decision.kind) not in crisis.book.keys
             )
+
+        before = crisis.book.answers
+        kill = Kill(crisis, FIRST_WORKER)
+        await kill.when(unanswered, crisis.take_down(batch=batch))
+        answered = kill.answers_before - before
+        total = 2 * len(PLATFORMS) * items // batch
+        problems = [] if answered < total else ["the takedown was over before the kill"]
+        await crisis.wind_down()
+        return await crisis.result(
+            "worker-kill-ledger",
+            problems,
+            [f"worker killed with {answered} of {total} bulk reports answered"],
+        )
 
 
 def _kind(kind: DecisionKind, scope: str | None = None) -> Callable[[LedgerRow], bool]:
