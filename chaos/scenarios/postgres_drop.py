@@ -83,7 +83,7 @@ async def run(root: Path) -> Result:
                 await dropping
             problems = [] if drops.total >= MIN_DROPS else [f"only {drops.total} drops"]
             if not drops.in_transaction:
-                problems.append("no connection was dropped in the middle of a statement")
+                problems.append("no connection was dropped inside a statement or transaction")
             return await crisis.result(
                 "postgres-drop",
                 problems,
