@@ -56,6 +56,7 @@ async def running_worker(
     ledger = open_ledger(settings.ledger_url)
     registry = Registry.load(settings.registry_path)
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="eucp-activity")
+    ledger_activities = LedgerActivities(ledger)
     try:
         async with httpx.AsyncClient(timeout=10.0) as http:
             worker = Worker(
@@ -63,7 +64,8 @@ async def running_worker(
                 task_queue=settings.task_queue,
                 workflows=WORKFLOWS if role == "all" else [],
                 activities=[
-                    LedgerActivities(ledger).record_decisions,
+                    ledger_activities.record_decisions,
+                    ledger_activities.read_items,
                     NotifyActivities(registry, http, mail=Mailer(settings)).notify,
                     ReportActivities(ledger, settings.reports_dir).write_report,
                 ],

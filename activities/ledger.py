@@ -1,4 +1,5 @@
-"""The `record_decisions` activity: write a workflow's decisions to the ledger, exactly once.
+"""The ledger activities: `record_decisions` writes a workflow's decisions exactly once;
+`read_items` gives platform workflows the content items of recorded decisions.
 
 Workflows fix each decision's id before calling, so a retried attempt finds the rows the
 earlier one wrote and adds nothing.
@@ -12,6 +13,7 @@ from temporalio import activity
 
 from eucp.decisions import Decision
 from eucp.ledger import Ledger
+from eucp.tasks import ContentItem
 
 
 class RecordDecisions(BaseModel):
@@ -31,6 +33,16 @@ class Recorded(BaseModel):
     head_hash: str
 
 
+class ReadItems(BaseModel):
+    """The content items that recorded decisions (activation, content added, sightings) admitted."""
+
+    decision_ids: list[str] = Field(min_length=1)
+
+
+class Items(BaseModel):
+    items: list[ContentItem]
+
+
 class LedgerActivities:
     """Ledger writes, bound to one open ledger (sync: the worker runs them in a thread pool)."""
 
@@ -47,3 +59,16 @@ class LedgerActivities:
         last = appended.rows[-1]
         log.info("decisions recorded", count_new=appended.new, head_seq=last.seq)
         return Recorded(count_new=appended.new, head_seq=last.seq, head_hash=last.hash)
+
+    @activity.defn(name="read_items")
+    def read_items(self, ask: ReadItems) -> Items:
+        """The items of the given decisions, in order: platform workflows fetch their new content
+        from the ledger by reference, so the crisis's history does not carry every item to
+        every platform."""
+        decisions = self._ledger.decisions(ask.decision_ids)
+        missing = set(ask.decision_ids) - {d.decision_id for d in decisions}
+        if missing:  # recorded before the fan-out; absent means another ledger: retry, loudly
+            raise RuntimeError(f"decisions not in the ledger: {sorted(missing)}")
+        return Items(
+            items=[ContentItem.model_validate(i) for d in decisions for i in d.inputs["items"]]
+        )

@@ -132,6 +132,10 @@ class Ledger(ABC):
         """An incident's rows with seq > `after_seq`, in order; at most `limit` of them."""
 
     @abstractmethod
+    def decisions(self, decision_ids: Sequence[str]) -> list[Decision]:
+        """The stored decisions with these ids, in the order asked; an unknown id is skipped."""
+
+    @abstractmethod
     def head(self, incident_id: str) -> Head:
         """The incident's last row."""
 
@@ -271,6 +275,15 @@ class SqlLedger(Ledger):
         records = self._run(lambda cur: self._select(cur, incident_id, after_seq, limit))
         return [_decode(record) for record in records]
 
+    def decisions(self, decision_ids: Sequence[str]) -> list[Decision]:
+        ids = list(dict.fromkeys(decision_ids))
+        if not ids:
+            return []
+
+        records = self._run(lambda cur: self._select_ids(cur, ids))
+        found = {row.decision.decision_id: row.decision for row in map(_decode, records)}
+        return [found[i] for i in decision_ids if i in found]
+
     def head(self, incident_id: str) -> Head:
         return self._run(lambda cur: self._head(cur, incident_id))
 
@@ -308,9 +321,7 @@ class SqlLedger(Ledger):
     def _record(self, cur: _Cursor, decisions: Sequence[Decision]) -> Appended:
         """Inside the write transaction: reuse stored rows, chain and insert the new ones."""
         ids = list(dict.fromkeys(d.decision_id for d in decisions))
-        marks = ", ".join("?" * len(ids))
-        self._execute(cur, f"SELECT {_COLUMNS} FROM decisions WHERE decision_id IN ({marks})", ids)
-        by_id = {row.decision.decision_id: row for row in map(_decode, cur.fetchall())}
+        by_id = {row.decision.decision_id: row for row in map(_decode, self._select_ids(cur, ids))}
         heads: dict[str, Head] = {}
         rows: list[LedgerRow] = []
         new: list[tuple[str, int, str, str, str, str, str, str, str]] = []
@@ -356,6 +367,13 @@ class SqlLedger(Ledger):
             query += " LIMIT ?"
             params.append(limit)
         self._execute(cur, query, params)
+        return cur.fetchall()
+
+    def _select_ids(self, cur: _Cursor, decision_ids: list[str]) -> list[Any]:
+        """The stored records (raw columns) of these decision ids, in no particular order."""
+        marks = ", ".join("?" * len(decision_ids))
+        query = f"SELECT {_COLUMNS} FROM decisions WHERE decision_id IN ({marks})"
+        self._execute(cur, query, decision_ids)
         return cur.fetchall()
 
     def _execute(self, cur: _Cursor, query: str, params: Sequence[Any]) -> None:

@@ -122,10 +122,12 @@ class PlatformState(BaseModel):
 
 
 class PlatformStart(BaseModel):
-    """Input of a PlatformTasksWorkflow run: its state and the items it starts with."""
+    """Input of a PlatformTasksWorkflow run: its state and the items it starts with, given
+    directly (first versions) or as the recorded decisions that admitted them."""
 
     state: PlatformState
     items: list[ContentItem] = Field(default_factory=list)
+    decisions: list[str] = Field(default_factory=list)
 
 
 class TaskPage(BaseModel):

@@ -40,9 +40,22 @@ def url(n: int) -> UrlIdentifier:
 
 
 async def activated(coordinator: Session, *identifiers: AnyIdentifier) -> None:
-    """The coordinator assesses (all five criteria met) and activates with these identifiers."""
+    """The coordinator assesses (all five criteria met) and activates with these identifiers;
+    returns once every platform holds its tasks."""
     await coordinator.assess(ALL_MET)
     await coordinator.activate("all five criteria met", identifiers=list(identifiers))
+    await assigned(coordinator)
+
+
+async def assigned(session: Session) -> None:
+    """Waits until every participating platform holds a task for each item: platforms read
+    their new items from the ledger a moment after the coordinator's answer."""
+
+    async def every_item_everywhere() -> bool:
+        status = await session.incidents.status(session.incident_id)
+        return all(s.tasks == status.crisis.items for s in status.platforms.values())
+
+    await eventually(every_item_everywhere)
 
 
 async def update_events(handle: WorkflowHandle[Any, Any]) -> int:

@@ -51,7 +51,7 @@ from tests.conftest import (
     protocol_on,
     start_dev_env,
 )
-from tests.protocol_steps import ALL_MET, MANIFESTO, VIDEO, activated, url
+from tests.protocol_steps import ALL_MET, MANIFESTO, VIDEO, activated, assigned, url
 from tests.test_codec import with_keys
 from worker import running_worker
 from workflows.platform import platform_workflow_id
@@ -105,6 +105,7 @@ async def a_closed_crisis(eucp: Protocol) -> str:
     iru = eucp.incidents.as_participant(incident, COORDINATOR)
     await iru.assess(ALL_MET)
     await iru.activate("all five criteria met", identifiers=[VIDEO, MANIFESTO])
+    await assigned(iru)
     fastbook = eucp.incidents.as_participant(incident, FASTBOOK)
     mine = [t.task_id for t in (await fastbook.my_tasks()).tasks]
     await fastbook.report_tasks([TaskReport(task_id=t, outcome=Outcome.acknowledged) for t in mine])

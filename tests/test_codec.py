@@ -62,7 +62,7 @@ from tests.conftest import (
     settings_in,
 )
 from tests.http_steps import Api, issue_tokens, serving
-from tests.protocol_steps import ALL_MET
+from tests.protocol_steps import ALL_MET, assigned
 from worker import WORKFLOWS, running_worker
 
 KEY_A = os.urandom(32)
@@ -261,6 +261,7 @@ async def first_half(incidents: Incidents, incident: str, s: Secrets) -> None:
     iru = incidents.as_participant(incident, COORDINATOR)
     await iru.assess(ALL_MET)
     await iru.activate(s.reasons[0], identifiers=[UrlIdentifier(value=u) for u in s.urls[1:]])
+    await assigned(iru)
 
 
 async def second_half(incidents: Incidents, incident: str, s: Secrets) -> None:

@@ -395,3 +395,14 @@ def test_the_row_hash_is_the_sha256_of_the_rows_canonical_json(
     }
     expected = hashlib.sha256(canonical_json(whole).encode()).hexdigest()
     assert row_hash(incident_id, seq, decision, prev_hash) == expected
+
+
+def test_decisions_are_read_back_by_id_in_the_order_asked(ledger: Ledger) -> None:
+    """Platform workflows read their new items by the ids of the decisions that admitted them."""
+    stored = ledger.append([decision(n) for n in range(1, 4)])
+    ids = [r.decision.decision_id for r in stored]
+    assert ledger.decisions([ids[2], "no-such-decision", ids[0]]) == [
+        stored[2].decision,
+        stored[0].decision,
+    ]
+    assert ledger.decisions([]) == []

@@ -18,7 +18,7 @@ from eucp.tasks import (
     TaskReport,
 )
 from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, MEMBER_STATE, SLOWTUBE, Protocol
-from tests.protocol_steps import ALL_MET, AN_ORDER, VIDEO, activated, update_events, url
+from tests.protocol_steps import ALL_MET, AN_ORDER, VIDEO, activated, assigned, update_events, url
 from workflows.crisis import CrisisWorkflow
 
 
@@ -133,6 +133,7 @@ async def test_a_removal_order_cannot_be_declined(eucp: Protocol) -> None:
     iru = eucp.incidents.as_participant(incident, COORDINATOR)
     await iru.assess(ALL_MET)
     await iru.activate("criteria met; binding order", identifiers=[url(7)], basis=AN_ORDER)
+    await assigned(iru)
     choosy = eucp.incidents.as_participant(incident, CHOOSY)
     [task] = (await choosy.my_tasks()).tasks
     with pytest.raises(Rejected, match="cannot be declined"):

@@ -9,7 +9,7 @@ from eucp.service import Session
 from eucp.settings import SlaSettings
 from eucp.tasks import CannotComplyReason, Outcome, TaskReport
 from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, SLOWTUBE, Protocol
-from tests.protocol_steps import ALL_MET, AN_ORDER, activated, url
+from tests.protocol_steps import ALL_MET, AN_ORDER, activated, assigned, url
 
 REAL = SlaSettings()  # acknowledge 15 min, act 60 min, escalate 15 min after the reminder
 
@@ -62,6 +62,7 @@ async def _one_order_task(eucp: Protocol) -> tuple[str, Session, str]:
     iru = eucp.incidents.as_participant(incident, COORDINATOR)
     await iru.assess(ALL_MET)
     await iru.activate("binding order", identifiers=[url(9)], platforms=[CHOOSY.id], basis=AN_ORDER)
+    await assigned(iru)
     choosy = eucp.incidents.as_participant(incident, CHOOSY)
     [task] = (await choosy.my_tasks()).tasks
     return incident, choosy, task.task_id

@@ -29,7 +29,7 @@ from eucp.settings import Settings
 from eucp.state import ReportAnswer, TaskQuery
 from eucp.tasks import Outcome, TaskReport, TaskState
 from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, PLATFORMS, REGISTRY, SLOWTUBE, a_report
-from tests.protocol_steps import ALL_MET, url
+from tests.protocol_steps import ALL_MET, assigned, url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ITEMS = 300  # URLs in the activation: one task per URL on each of the three platforms
@@ -200,6 +200,7 @@ async def test_a_worker_killed_mid_takedown_loses_and_doubles_no_decision(
         "all five criteria met", identifiers=[url(n) for n in range(1, ITEMS + 1)]
     )
     assert activated.accepted_items == list(range(1, ITEMS + 1))
+    await assigned(iru)
 
     # each platform reads its tasks and reports on them in bulk, 100 at a time, all at once
     takedowns: list[Takedown] = []

@@ -59,6 +59,9 @@ from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
 
 REVIEW_REPORT = "review-report"
 FAN_OUT_BESIDE = "fan-out-beside-the-protocol"
+ITEMS_BY_REFERENCE = "items-by-reference"
+# more items than this go to a platform by reference (the ledger), fewer in the signal itself
+INLINE_ITEMS = 100
 ANSWERS_KEPT = 1000  # request ids remembered across runs for retried merged calls
 FORBIDDEN, INVALID, NOT_FOUND = Refusal.forbidden, Refusal.invalid, Refusal.not_found
 
@@ -69,7 +72,7 @@ class CrisisWorkflow:
     def __init__(self, state: CrisisState) -> None:
         self.s = state
         self.fx = Effects(state.incident_id, "crisis", state.counters, state.sla.deliver_within)
-        self.outbox = Outbox(state.incident_id, self.fx)
+        self.outbox = Outbox(state.incident_id, self.fx, merge_up_to=INLINE_ITEMS)
         self.index = IdentifierIndex.restore(
             state.index, state.pdq_match_distance, state.pdq_min_quality
         )
@@ -134,7 +137,10 @@ class CrisisWorkflow:
                 low_quality=answer.low_quality,
             )
             self.s.platforms = platforms
-            await asyncio.gather(*(self._start_platform(p, items) for p in platforms))
+            recorded: list[str] = []
+            if workflow.patched(ITEMS_BY_REFERENCE) and len(items) > INLINE_ITEMS:
+                items, recorded = [], answer.decisions  # as `_fan_out` does
+            await asyncio.gather(*(self._start_platform(p, items, recorded) for p in platforms))
             return answer
 
     @activate.validator
@@ -173,7 +179,7 @@ class CrisisWorkflow:
                 duplicates=answer.duplicates,
                 low_quality=answer.low_quality,
             )
-            await self._fan_out(items)
+            await self._fan_out([(answer.decisions[0], items)])
             return answer
 
     @add_content.validator
@@ -255,7 +261,7 @@ class CrisisWorkflow:
             items, answer = self._admit(cmd.identifiers, None, cmd.actor.id)
             [decision] = await self.fx.record([self._sighting_draft(cmd, items, answer)])
             answer.decisions = [decision.decision_id]
-            await self._fan_out(items)
+            await self._fan_out([(decision.decision_id, items)])
             return answer
 
     @report_sightings.validator
@@ -297,7 +303,9 @@ class CrisisWorkflow:
                 answer.decisions = [decision.decision_id]
                 if rid is not None:
                     self._remember(rid, answer)
-            await self._fan_out([i for _, _, items in fresh for i in items])
+            await self._fan_out(
+                [(d.decision_id, items) for (_, _, items), d in zip(fresh, decisions, strict=True)]
+            )
             return SightingAnswers(outcomes=outcomes)
 
     @report_sightings_batch.validator
@@ -486,7 +494,10 @@ class CrisisWorkflow:
             self.fx.report()  # again, now with the review input
         return answer
 
-    async def _start_platform(self, platform_id: str, items: list[ContentItem]) -> None:
+    async def _start_platform(
+        self, platform_id: str, items: list[ContentItem], decisions: list[str]
+    ) -> None:
+        """Starts a platform's workflow with its first items, given or by reference."""
         state = PlatformState(
             incident_id=self.s.incident_id,
             platform_id=platform_id,
@@ -495,14 +506,28 @@ class CrisisWorkflow:
         )
         await workflow.start_child_workflow(
             PlatformTasksWorkflow.run,
-            PlatformStart(state=state, items=items),
+            PlatformStart(state=state, items=items, decisions=decisions),
             id=platform_workflow_id(self.s.incident_id, platform_id),
             parent_close_policy=ParentClosePolicy.ABANDON,
         )
 
-    async def _fan_out(self, items: list[ContentItem]) -> None:
-        """New items become tasks on every participating platform but the one that found them."""
+    async def _fan_out(self, recorded: list[tuple[str, list[ContentItem]]]) -> None:
+        """New items become tasks on every participating platform but the one that found them.
+
+        `recorded` pairs each decision id with the items it admitted. A few items travel in
+        the signal (a sighting reaches the others without another read); more go as the
+        decision ids, and the platform reads them from the ledger, so neither this history nor
+        one workflow task carries a thousand items to every platform (first versions did)."""
+        items = [i for _, admitted in recorded for i in admitted]
         for_each = {p: [i for i in items if i.source != p] for p in self.s.platforms}
+        if workflow.patched(ITEMS_BY_REFERENCE):
+            for p, mine in for_each.items():
+                if len(mine) > INLINE_ITEMS:
+                    ids = [d for d, admitted in recorded if any(i.source != p for i in admitted)]
+                    self.outbox.assign_recorded(p, ids)
+                elif mine:
+                    self.outbox.assign(p, mine)
+            return
         if workflow.patched(FAN_OUT_BESIDE):  # the answer no longer waits for the signals
             for p, mine in for_each.items():
                 if mine:

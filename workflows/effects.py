@@ -14,12 +14,13 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.ledger import RecordDecisions, Recorded
+    from activities.ledger import Items, ReadItems, RecordDecisions, Recorded
     from activities.report import ReportFiles, WriteReport
     from eucp.decisions import Decision, DecisionKind
     from eucp.notifications import Delivery, Notification, NotificationKind, Route
     from eucp.participants import Actor
     from eucp.state import Counters
+    from eucp.tasks import ContentItem
 
 # The ledger must eventually take every decision: retry without limit, backing off.
 LEDGER_RETRY = RetryPolicy(
@@ -91,6 +92,17 @@ class Effects:
             retry_policy=LEDGER_RETRY,
         )
         return decisions
+
+    async def items_of(self, decision_ids: list[str]) -> list[ContentItem]:
+        """The content items the given recorded decisions admitted, read from the ledger."""
+        read: Items = await workflow.execute_activity(
+            "read_items",
+            ReadItems(decision_ids=decision_ids),
+            result_type=Items,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=LEDGER_RETRY,
+        )
+        return read.items
 
     def notify(
         self,

@@ -21,20 +21,37 @@ from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
 
 
 @dataclass
+class _Recorded:
+    """New items by reference: the recorded decisions that admitted them."""
+
+    decision_ids: list[str]
+
+
+# new items to assign, given or by reference; a withdrawal; None for "the incident is closed"
+_Message = list[ContentItem] | _Recorded | WithdrawTasks | None
+
+
+@dataclass
 class _Queue:
-    # each entry: new items to assign, a withdrawal, or None for "the incident is closed"
-    messages: list[list[ContentItem] | WithdrawTasks | None] = field(default_factory=list)
+    messages: list[_Message] = field(default_factory=list)
     sending: bool = False
 
 
 class Outbox:
-    def __init__(self, incident_id: str, fx: Effects) -> None:
+    """`merge_up_to` caps the items merged into one signal: every platform's signal may go in
+    the same workflow task, whose completion Temporal takes up to 4 MB of."""
+
+    def __init__(self, incident_id: str, fx: Effects, merge_up_to: int) -> None:
         self.incident_id = incident_id
         self.fx = fx
+        self.merge_up_to = merge_up_to
         self._queues: dict[str, _Queue] = {}
 
     def assign(self, platform_id: str, items: list[ContentItem]) -> None:
         self._post(platform_id, items)
+
+    def assign_recorded(self, platform_id: str, decision_ids: list[str]) -> None:
+        self._post(platform_id, _Recorded(decision_ids))
 
     def withdraw(self, platform_id: str, cmd: WithdrawTasks) -> None:
         self._post(platform_id, cmd)
@@ -42,7 +59,7 @@ class Outbox:
     def finish(self, platform_id: str) -> None:
         self._post(platform_id, None)
 
-    def _post(self, platform_id: str, message: list[ContentItem] | WithdrawTasks | None) -> None:
+    def _post(self, platform_id: str, message: _Message) -> None:
         queue = self._queues.setdefault(platform_id, _Queue())
         queue.messages.append(message)
         if not queue.sending:
@@ -57,10 +74,20 @@ class Outbox:
             first = queue.messages.pop(0)
             if isinstance(first, list):
                 items = list(first)
-                while queue.messages and isinstance(more := queue.messages[0], list):
+                while (
+                    queue.messages
+                    and isinstance(more := queue.messages[0], list)
+                    and len(items) + len(more) <= self.merge_up_to
+                ):
                     items += more
                     queue.messages.pop(0)
                 await handle.signal(PlatformTasksWorkflow.assign, items)
+            elif isinstance(first, _Recorded):
+                ids = list(first.decision_ids)
+                while queue.messages and isinstance(more_ids := queue.messages[0], _Recorded):
+                    ids += more_ids.decision_ids
+                    queue.messages.pop(0)
+                await handle.signal(PlatformTasksWorkflow.assign_recorded, ids)
             elif first is None:
                 await handle.signal(PlatformTasksWorkflow.finish)
             else:

@@ -83,6 +83,8 @@ class PlatformTasksWorkflow:
         if start.items:
             async with self.lock:
                 await self._assign(start.items)
+        if start.decisions:
+            await self.assign_recorded(start.decisions)
         while not self.s.finishing:
             self.wake = False
             await sleep_until(self._next_due(), lambda: self.wake or self.s.finishing)
@@ -107,6 +109,14 @@ class PlatformTasksWorkflow:
     async def assign(self, items: list[ContentItem]) -> None:
         async with self.lock:
             await self._assign(items)
+
+    @workflow.signal
+    async def assign_recorded(self, decision_ids: list[str]) -> None:
+        """New items by reference: the recorded decisions that admitted them. The items come
+        from the ledger, so the crisis's history does not carry them to every platform."""
+        async with self.lock:
+            items = await self.fx.items_of(decision_ids)
+            await self._assign([i for i in items if i.source != self.s.platform_id])
 
     @workflow.signal
     async def withdraw(self, cmd: WithdrawTasks) -> None:
