@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from eucp.devserver import test_server
 from eucp.service import Incidents
 from eucp.settings import SlaSettings
+from eucp.state import TaskQuery
 from eucp.tasks import CannotComplyReason, Outcome, TaskReport
 from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, REGISTRY, SLOWTUBE, a_report, settings_in
 from tests.protocol_steps import ALL_MET, AN_ORDER, MANIFESTO, VIDEO, VIDEO_REENCODED, url
@@ -86,6 +87,26 @@ async def not_activated(incidents: Incidents, env: WorkflowEnvironment, incident
     await incidents.result(incident)
 
 
+async def bulk(incidents: Incidents, env: WorkflowEnvironment, incident: str) -> None:
+    """Waves larger than a signal carries: the platforms read them from the ledger."""
+    await incidents.report(incident, a_report(), REGISTRY.public(), SlaSettings())
+    iru = incidents.as_participant(incident, COORDINATOR)
+    await iru.assess(ALL_MET)
+    await iru.activate("criteria met", identifiers=[url(1000 + n) for n in range(150)])
+    await iru.add_content([url(2000 + n) for n in range(120)])
+    fastbook = incidents.as_participant(incident, FASTBOOK)
+    while (await fastbook.my_tasks()).total < 270:
+        await env.sleep(timedelta(seconds=1))
+    page = await fastbook.my_tasks(TaskQuery(limit=1000))
+    await fastbook.report_tasks(
+        [TaskReport(task_id=t.task_id, outcome=Outcome.removed) for t in page.tasks]
+    )
+    await iru.de_escalate("contained", withdraw_open_tasks=True)
+    await iru.start_review()
+    await iru.close("done")
+    await incidents.result(incident)
+
+
 async def save(client: Client, workflow_id: str, name: str) -> None:
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     (HERE / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1))
@@ -104,6 +125,9 @@ async def main(tag: str) -> None:
                 incidents = Incidents(env.client, settings)
                 await full_crisis(incidents, env, "full")
                 await not_activated(incidents, env, "declined")
+                await bulk(incidents, env, "bulk")  # recorded from v4 on
+            await save(env.client, "bulk", f"{tag}-crisis-bulk")
+            await save(env.client, platform_workflow_id("bulk", FASTBOOK.id), f"{tag}-platform-bulk")
             await save(env.client, "full", f"{tag}-crisis-full")
             await save(env.client, "declined", f"{tag}-crisis-declined")
             for platform in (FASTBOOK.id, SLOWTUBE.id, CHOOSY.id):
