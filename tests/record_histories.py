@@ -127,7 +127,8 @@ async def main(tag: str) -> None:
                 await not_activated(incidents, env, "declined")
                 await bulk(incidents, env, "bulk")  # recorded from v4 on
             await save(env.client, "bulk", f"{tag}-crisis-bulk")
-            await save(env.client, platform_workflow_id("bulk", FASTBOOK.id), f"{tag}-platform-bulk")
+            bulk_platform = platform_workflow_id("bulk", FASTBOOK.id)
+            await save(env.client, bulk_platform, f"{tag}-platform-bulk")
             await save(env.client, "full", f"{tag}-crisis-full")
             await save(env.client, "declined", f"{tag}-crisis-declined")
             for platform in (FASTBOOK.id, SLOWTUBE.id, CHOOSY.id):
