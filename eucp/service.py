@@ -9,9 +9,15 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from eucp.commands import (
     MAX_BATCH,
@@ -52,6 +58,7 @@ from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
 
 R = TypeVar("R", bound=BaseModel)
 VOLUNTARY = VoluntaryReferral()
+CLOSED = "the incident is closed: it takes no more actions or reports"
 
 
 class Rejected(Exception):
@@ -207,8 +214,22 @@ class Incidents:
                     d = cause.details[0]
                     raise Rejected(d["field"], d["rule"], Refusal(d["refusal"])) from None
                 raise
+            except RPCError as err:
+                if err.status is RPCStatusCode.NOT_FOUND and await self._ended(handle):
+                    raise Rejected("incident", CLOSED) from None
+                raise
         assert isinstance(result, rtype)
         return result
+
+    async def _ended(self, handle: WorkflowHandle[Any, Any]) -> bool:
+        """Whether the workflow exists and has ended (Updates to it are NOT_FOUND either way)."""
+        try:
+            described = await handle.describe()
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return described.status is not WorkflowExecutionStatus.RUNNING
 
 
 class Session:

@@ -227,3 +227,43 @@ async def test_the_api_counts_its_answers_for_prometheus(api: Api) -> None:
     )
     assert 'route="/v1/incidents/{incident_id}/closure",status="409"' in text
     assert incident not in text  # labels are route templates, never ids
+
+
+async def test_a_closed_incident_says_so_to_those_who_took_part_only(
+    api: Api, eucp: Protocol
+) -> None:
+    """A late report on a closed incident is refused as closed (409), not as unknown, to the
+    platforms that took part; to anyone else it stays the 404 of an unknown incident."""
+    iru = api.as_(COORDINATOR.id)
+    reported = await iru.post("/v1/incidents", json=report_body())
+    incident = str(reported.json()["incident_id"])
+    await iru.post(
+        f"/v1/incidents/{incident}/assessment", json={"assessment": ALL_MET.model_dump(mode="json")}
+    )
+    await iru.post(
+        f"/v1/incidents/{incident}/activation",
+        json={"reason": "criteria met", "platforms": [FASTBOOK.id]},
+    )
+    for step in ("de-escalation", "review", "closure"):
+        done = await iru.post(f"/v1/incidents/{incident}/{step}", json={"reason": "over"})
+        assert done.status_code == 200, done.text
+    await eucp.incidents.result(incident)
+
+    fastbook = api.as_(FASTBOOK.id)
+    late = await fastbook.post(
+        f"/v1/incidents/{incident}/sightings",
+        json={"identifiers": [url(9).model_dump(mode="json")]},
+    )
+    assert late.status_code == 409, late.text
+    assert late.json()["error"]["field"] == "incident"
+    assert "closed" in late.json()["error"]["rule"]
+    late_report = await fastbook.post(
+        f"/v1/incidents/{incident}/tasks/reports",
+        json={"reports": [{"task_id": "fastbook-000001", "outcome": "removed"}]},
+    )
+    assert late_report.status_code == 409, late_report.text
+    stranger = await api.as_(SLOWTUBE.id).post(
+        f"/v1/incidents/{incident}/sightings",
+        json={"identifiers": [url(9).model_dump(mode="json")]},
+    )
+    assert stranger.status_code == 404, stranger.text

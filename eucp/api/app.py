@@ -167,6 +167,12 @@ ACTIONS: dict[str, tuple[Any, type[Command]]] = {
 }
 
 
+async def took_part(ctx: Context, incident_id: str, actor: Actor) -> bool:
+    """Whether a platform took part in the incident's takedown."""
+    status = await ctx.incidents.handle(incident_id).query(CrisisWorkflow.status)
+    return actor.id in status.platforms
+
+
 def _action_route(
     path: str, update: Callable[..., Awaitable[Answer]], command: type[Command]
 ) -> None:
@@ -179,7 +185,11 @@ def _action_route(
         try:
             return await ctx.incidents.act(incident_id, update, cmd, request_id(actor, key))
         except Rejected as refused:
-            if refused.field == "actor.id" and actor.kind not in STAFF:
+            if actor.kind not in STAFF and (
+                refused.field == "actor.id"
+                # closed: only those who took part may learn it existed
+                or (refused.field == "incident" and not await took_part(ctx, incident_id, actor))
+            ):
                 raise errors.unknown_incident() from None  # not one of its participants
             raise
 
