@@ -54,11 +54,14 @@ from eucp.state import (
 )
 from eucp.tasks import LegalBasis, TaskReport, VoluntaryReferral
 from workflows.crisis import CrisisWorkflow
+from workflows.errors import MOVING
 from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
 
 R = TypeVar("R", bound=BaseModel)
 VOLUNTARY = VoluntaryReferral()
 CLOSED = "the incident is closed: it takes no more actions or reports"
+# pauses before sending an Update again to a workflow that is continuing as new (~30 s in all)
+MOVING_RETRIES = [0.02, 0.05, 0.1, 0.2] + [0.5] * 58
 
 
 class Rejected(Exception):
@@ -207,7 +210,7 @@ class Incidents:
         the same `update_id` twice gives the first call's answer, never a second change."""
         async with self.gate.slot(handle.id):
             try:
-                result = await handle.execute_update(update, cmd, id=update_id)
+                result = await self._update(handle, update, cmd, update_id)
             except WorkflowUpdateFailedError as err:
                 cause = err.cause
                 if isinstance(cause, ApplicationError) and cause.type == "Rejected":
@@ -220,6 +223,21 @@ class Incidents:
                 raise
         assert isinstance(result, rtype)
         return result
+
+    async def _update(
+        self, handle: WorkflowHandle[Any, Any], update: Any, cmd: BaseModel, update_id: str | None
+    ) -> Any:
+        """`execute_update`, sent again while the workflow drains for continue-as-new (it
+        refuses new Updates then, changing nothing, until its next run takes them)."""
+        for wait in MOVING_RETRIES:
+            try:
+                return await handle.execute_update(update, cmd, id=update_id)
+            except WorkflowUpdateFailedError as err:
+                cause = err.cause
+                if not (isinstance(cause, ApplicationError) and cause.type == MOVING):
+                    raise
+            await asyncio.sleep(wait)
+        return await handle.execute_update(update, cmd, id=update_id)
 
     async def _ended(self, handle: WorkflowHandle[Any, Any]) -> bool:
         """Whether the workflow exists and has ended (Updates to it are NOT_FOUND either way)."""

@@ -3,6 +3,7 @@ continue-as-new after 60 events (4,096 by default), so a small crisis crosses it
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 
@@ -85,3 +86,29 @@ async def test_a_long_crisis_continues_as_new_and_loses_nothing(
     assert per_task[(None, DecisionKind.content_added)] == 6
     assert all(n == 1 for key, n in per_task.items() if key[0] is not None)
     assert sum(1 for r in rows if r.decision.kind is DecisionKind.task_removed) == 31 * 3
+
+
+async def test_a_steady_stream_of_sightings_cannot_hold_a_run_open(
+    eucp_small_histories: Protocol,
+) -> None:
+    """While a run drains for continue-as-new it refuses new Updates and the service sends
+    them again, so the run ends even though calls never stop; none is lost or doubled."""
+    eucp = eucp_small_histories
+    incident = await eucp.report()
+    await activated(eucp.incidents.as_participant(incident, COORDINATOR), url(0))
+    fastbook = eucp.incidents.as_participant(incident, eucp.actor(PLATFORMS[0]))
+
+    async def sight(n: int) -> list[int]:
+        await asyncio.sleep(n * 0.02)  # a call every 20 ms, overlapping the previous ones
+        return (await fastbook.report_sightings([url(1000 + n)])).accepted_items
+
+    accepted = await asyncio.gather(*(sight(n) for n in range(120)))
+
+    assert sorted(no for items in accepted for no in items) == list(range(2, 122))
+    assert await runs_of(eucp.env, incident) > 2
+    async for run in eucp.env.client.list_workflows(f'WorkflowId = "{incident}"'):
+        assert (run.history_length or 0) <= THRESHOLD * 5, run.run_id
+    sighted = [
+        r for r in eucp.ledger.rows(incident) if r.decision.kind is DecisionKind.sighting_reported
+    ]
+    assert len(sighted) == 120 and len({r.decision.decision_id for r in sighted}) == 120

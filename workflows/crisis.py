@@ -53,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
     from eucp.tasks import ContentItem, LegalBasis, Stage
 
 from workflows.effects import Draft, Effects, sleep_until
-from workflows.errors import rejected
+from workflows.errors import moving, rejected
 from workflows.outbox import Outbox
 from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
 
@@ -78,6 +78,7 @@ class CrisisWorkflow:
         )
         self.lock = asyncio.Lock()
         self.changed = False
+        self.moving = False
 
     @workflow.run
     async def run(self, state: CrisisState) -> CrisisResult:
@@ -118,6 +119,7 @@ class CrisisWorkflow:
 
     @assess.validator
     def _validate_assess(self, cmd: Assess) -> None:
+        self._open()
         self._check(Action.assess, cmd)
 
     @workflow.update
@@ -144,6 +146,10 @@ class CrisisWorkflow:
             return answer
 
     @activate.validator
+    def _validate_activate(self, cmd: Activate) -> None:
+        self._open()
+        self._check_activate(cmd)
+
     def _check_activate(self, cmd: Activate) -> None:
         self._check(Action.activate, cmd)
         for i, platform in enumerate(cmd.platforms or []):
@@ -164,6 +170,7 @@ class CrisisWorkflow:
 
     @decline.validator
     def _validate_decline(self, cmd: Command) -> None:
+        self._open()
         self._check(Action.decline, cmd)
 
     @workflow.update
@@ -184,6 +191,7 @@ class CrisisWorkflow:
 
     @add_content.validator
     def _validate_add_content(self, cmd: AddContent) -> None:
+        self._open()
         self._check(Action.add_content, cmd)
 
     @workflow.update
@@ -197,6 +205,10 @@ class CrisisWorkflow:
             return answer
 
     @withdraw_content.validator
+    def _validate_withdraw(self, cmd: WithdrawContent) -> None:
+        self._open()
+        self._check_withdraw(cmd)
+
     def _check_withdraw(self, cmd: WithdrawContent) -> None:
         self._check(Action.withdraw_content, cmd)
         self._check_items("items", cmd.items)
@@ -214,6 +226,7 @@ class CrisisWorkflow:
 
     @de_escalate.validator
     def _validate_de_escalate(self, cmd: DeEscalate) -> None:
+        self._open()
         self._check(Action.de_escalate, cmd)
 
     @workflow.update
@@ -224,6 +237,7 @@ class CrisisWorkflow:
 
     @re_escalate.validator
     def _validate_re_escalate(self, cmd: Command) -> None:
+        self._open()
         self._check(Action.re_escalate, cmd)
 
     @workflow.update
@@ -240,6 +254,7 @@ class CrisisWorkflow:
 
     @start_review.validator
     def _validate_start_review(self, cmd: Command) -> None:
+        self._open()
         self._check(Action.start_review, cmd)
 
     @workflow.update
@@ -250,6 +265,7 @@ class CrisisWorkflow:
 
     @close.validator
     def _validate_close(self, cmd: Command) -> None:
+        self._open()
         self._check(Action.close, cmd)
 
     # ---- participant reports --------------------------------------------------------------
@@ -265,6 +281,10 @@ class CrisisWorkflow:
             return answer
 
     @report_sightings.validator
+    def _validate_sightings(self, cmd: ReportSightings) -> None:
+        self._open()
+        self._check_sightings(cmd)
+
     def _check_sightings(self, cmd: ReportSightings) -> None:
         self._check(Action.report_sightings, cmd)
         if cmd.actor.kind is ParticipantKind.platform and cmd.actor.id not in self.s.platforms:
@@ -312,6 +332,7 @@ class CrisisWorkflow:
     def _check_sightings_batch(self, batch: SightingsBatch) -> None:
         """Refuses the batch if any call in it would be refused, so the API can send each
         alone and give every caller its own rejection, with no trace in history."""
+        self._open()
         for req in batch.requests:
             if req.request_id not in self.s.answered:
                 self._check_sightings(req.cmd)
@@ -332,6 +353,10 @@ class CrisisWorkflow:
             return answer
 
     @report_false_positive.validator
+    def _validate_false_positive(self, cmd: ReportFalsePositive) -> None:
+        self._open()
+        self._check_false_positive(cmd)
+
     def _check_false_positive(self, cmd: ReportFalsePositive) -> None:
         self._check(Action.report_false_positive, cmd)
         self._check_items("item", [cmd.item])
@@ -346,6 +371,7 @@ class CrisisWorkflow:
 
     @submit_review_input.validator
     def _validate_review_input(self, cmd: SubmitReviewInput) -> None:
+        self._open()
         self._check(Action.submit_review_input, cmd)
 
     @workflow.signal
@@ -387,6 +413,12 @@ class CrisisWorkflow:
             yield
 
     # ---- the rules ------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        """Refuses new Updates while this run drains for continue-as-new (the service sends
+        them again; the next run takes them), so that a steady stream cannot hold it open."""
+        if self.moving:
+            raise moving()
 
     def _check(self, action: Action, cmd: Command) -> None:
         """Raises the rejection a participant sees; runs in validators and again under the lock."""
@@ -603,6 +635,7 @@ class CrisisWorkflow:
         )
 
     async def _continue_as_new(self) -> None:
+        self.moving = True
         await self.fx.settle()
         self.s.index = self.index.snapshot()
         workflow.continue_as_new(self.s)

@@ -1,4 +1,5 @@
-"""The one way workflows refuse input: an ApplicationError that names the field and the rule."""
+"""How workflows refuse input: an ApplicationError that names the field and the rule, or (while
+a run drains for continue-as-new) one that asks for the Update again."""
 
 from __future__ import annotations
 
@@ -16,4 +17,15 @@ def rejected(field: str, rule: str, refusal: Refusal = Refusal.conflict) -> Appl
         {"field": field, "rule": rule, "refusal": refusal},
         type="Rejected",
         non_retryable=True,
+    )
+
+
+MOVING = "ContinuingAsNew"
+
+
+def moving() -> ApplicationError:
+    """Refuses an Update while the workflow drains for continue-as-new: nothing changed, and
+    the service sends the Update again until the next run takes it."""
+    return ApplicationError(
+        "the workflow is continuing as new; send the Update again", type=MOVING, non_retryable=True
     )

@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows.effects import Draft, Effects, sleep_until
-from workflows.errors import rejected
+from workflows.errors import moving, rejected
 
 HOUR_RESTARTS = "tco-hour-restarts-on-resumption"
 ESCALATION_LADDER = "escalation-ladder-with-backup"
@@ -74,6 +74,7 @@ class PlatformTasksWorkflow:
         )
         self.lock = asyncio.Lock()
         self.wake = False
+        self.moving = False
         # task id -> when its next escalation rung is due; kept up to date on every change
         # so a wake-up costs a look at the due tasks, not a walk over every clock
         self._dues: dict[str, datetime] | None = None
@@ -91,6 +92,7 @@ class PlatformTasksWorkflow:
             async with self.lock:
                 await self._on_deadlines()
             if workflow.info().is_continue_as_new_suggested() and not self.s.finishing:
+                self.moving = True  # new reports wait for the next run
                 await self.fx.settle()
                 workflow.continue_as_new(PlatformStart(state=self.s))
         async with self.lock:
@@ -168,7 +170,10 @@ class PlatformTasksWorkflow:
     @report.validator
     def _check_report(self, cmd: ReportTasks) -> None:
         """Refuses a batch from another participant, after the close, or with no report that
-        could apply (so a wholly bad batch leaves no trace in history)."""
+        could apply (so a wholly bad batch leaves no trace in history), and any batch while
+        this run drains for continue-as-new (the service sends it again to the next run)."""
+        if self.moving:
+            raise moving()
         if cmd.actor.kind is not ParticipantKind.platform or cmd.actor.id != self.s.platform_id:
             raise rejected(
                 "actor",
