@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -213,6 +214,9 @@ class ApiClient:
         params: dict[str, Any] | None = None,
         key: str | None = None,
     ) -> httpx.Response:
+        if method == "POST" and key is None:
+            # every change carries a key, so that sending it again below is always safe
+            key = f"auto-{uuid.uuid4().hex}"
         headers = {"Idempotency-Key": key} if key else None
         query = {k: v for k, v in (params or {}).items() if v is not None}
         attempt = 0
@@ -226,6 +230,12 @@ class ApiClient:
                     f"the eucp API at {self.base_url} did not answer {method} {path} in time"
                 ) from err
             except httpx.TransportError as err:
+                # e.g. a kept-alive connection the server closed as the request went out: the
+                # same request again, with the same key, changes nothing twice
+                if attempt < self.max_retries:
+                    await asyncio.sleep(min(self.max_wait, 0.1 * 2**attempt))
+                    attempt += 1
+                    continue
                 raise ApiUnavailable(
                     f"cannot reach the eucp API at {self.base_url}: {err}"
                 ) from err

@@ -401,3 +401,22 @@ async def test_bulk_reports_go_in_batches_and_a_refusal_says_what_was_applied() 
     applied = refused.value.applied
     assert isinstance(applied, ReportAnswer)
     assert len(applied.changed) == 500
+
+
+async def test_a_dropped_connection_is_retried_with_the_same_key() -> None:
+    """A change the server may not have seen is sent again under the same Idempotency-Key,
+    generated when the caller gave none, so the retry cannot apply it twice."""
+    keys: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        keys.append(request.headers.get("Idempotency-Key"))
+        if len(keys) == 1:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response")
+        return httpx.Response(200, json={"phase": "active", "decisions": ["d-1"]})
+
+    async with ApiClient(
+        "http://api.test", "tok", transport=httpx.MockTransport(handler)
+    ) as client:
+        answer = await client.report_sightings("inc-1", [UrlIdentifier(value="https://a.test/1")])
+    assert answer.decisions == ["d-1"]
+    assert len(keys) == 2 and keys[0] == keys[1] and keys[0] is not None
