@@ -10,6 +10,7 @@ setting that cannot work, fails at once because retrying cannot help.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -140,7 +141,18 @@ class NotifyActivities:
 
     @activity.defn(name="notify")
     async def notify(self, n: Notification) -> Delivery:
-        """Deliver `n` on every channel of the routed contact; raise if any channel fails."""
+        """Deliver `n` on every channel of the routed contact; raise if any channel fails.
+
+        It heartbeats while it works, so that a worker dying mid-delivery is noticed within the
+        heartbeat timeout and the delivery retried, not given up when `deliver_within` is short.
+        """
+        beating = asyncio.create_task(_heartbeat())
+        try:
+            return await self._deliver(n)
+        finally:
+            beating.cancel()
+
+    async def _deliver(self, n: Notification) -> Delivery:
         try:
             contact = self._registry.get(n.recipient_id)
         except KeyError:
@@ -269,3 +281,9 @@ def _misconfigured(contact: Contact, route: Route, field: str) -> ApplicationErr
         type="MisconfiguredChannel",
         non_retryable=True,
     )
+
+
+async def _heartbeat(every: float = 1.0) -> None:
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(every)

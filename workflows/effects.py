@@ -99,7 +99,7 @@ class Effects:
             "read_items",
             ReadItems(decision_ids=decision_ids),
             result_type=Items,
-            start_to_close_timeout=timedelta(seconds=30),
+            start_to_close_timeout=timedelta(seconds=10),
             retry_policy=LEDGER_RETRY,
         )
         return read.items
@@ -134,6 +134,7 @@ class Effects:
                 result_type=Delivery,
                 schedule_to_close_timeout=self.deliver_within,
                 start_to_close_timeout=timedelta(seconds=30),
+                heartbeat_timeout=timedelta(seconds=5),  # a dead worker is noticed in seconds
                 retry_policy=NOTIFY_RETRY,
             )
         except ActivityError as err:
