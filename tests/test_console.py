@@ -39,6 +39,7 @@ from tests.protocol_steps import ALL_MET
 from tests.test_simulator import SECRET, running
 
 CHROMIUM = "/usr/bin/chromium"
+HAVE_CHROMIUM = Path(CHROMIUM).exists()  # .ci/run installs it
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -58,8 +59,6 @@ SHORT_SLA = SlaSettings(  # choosy misses its deadlines within seconds
 )
 WAIT = 20_000  # ms: the longest a page may take to show what the test waits for
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
-
 
 # ---- fixtures ------------------------------------------------------------------------------
 
@@ -67,6 +66,10 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debia
 @pytest.fixture(scope="module")
 async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Browser]:
     """One chromium per module, each test in a context of its own (fresh cookies)."""
+    if not HAVE_CHROMIUM:  # fail loudly: a skipped browser test proves nothing
+        pytest.fail(
+            f"the console tests need Debian's chromium at {CHROMIUM}: apt-get install chromium"
+        )
     async with async_playwright() as pw:
         launched = await pw.chromium.launch(
             executable_path=CHROMIUM,
