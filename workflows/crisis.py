@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         DeEscalate,
         ReportFalsePositive,
         ReportSightings,
+        SightingRequest,
         SightingsBatch,
         SubmitReviewInput,
         WithdrawContent,
@@ -273,12 +274,12 @@ class CrisisWorkflow:
     @workflow.update
     async def report_sightings(self, cmd: ReportSightings) -> Answer:
         async with self._turn():
-            self._check_sightings(cmd)
-            items, answer = self._admit(cmd.identifiers, None, cmd.actor.id)
-            [decision] = await self.fx.record([self._sighting_draft(cmd, items, answer)])
-            answer.decisions = [decision.decision_id]
-            await self._fan_out([(decision.decision_id, items)])
-            return answer
+            [outcome] = await self._sightings([SightingRequest(cmd=cmd)])
+            if outcome.rejection is not None:
+                r = outcome.rejection
+                raise rejected(r.field, r.rule, r.refusal)
+            assert outcome.answer is not None
+            return outcome.answer
 
     @report_sightings.validator
     def _validate_sightings(self, cmd: ReportSightings) -> None:
@@ -297,36 +298,7 @@ class CrisisWorkflow:
         """Sighting calls the API merged: a decision and an answer for each, one ledger batch
         and one fan-out for all. A request id answered before gets that answer again."""
         async with self._turn():
-            outcomes: list[SightingOutcome] = []
-            fresh: list[tuple[str | None, Answer, list[ContentItem]]] = []
-            drafts: list[Draft] = []
-            this_batch: dict[str, SightingOutcome] = {}
-            for req in batch.requests:
-                rid = req.request_id
-                if rid is not None and (rid in self.s.answered or rid in this_batch):
-                    earlier = this_batch.get(rid) or SightingOutcome(answer=self.s.answered[rid])
-                    outcomes.append(earlier)
-                    continue
-                try:  # again under the lock: an Update before this one may have moved the phase
-                    self._check_sightings(req.cmd)
-                except ApplicationError as err:
-                    outcomes.append(SightingOutcome(rejection=Rejection(**err.details[0])))
-                    continue
-                items, answer = self._admit(req.cmd.identifiers, None, req.cmd.actor.id)
-                drafts.append(self._sighting_draft(req.cmd, items, answer))
-                outcomes.append(SightingOutcome(answer=answer))
-                fresh.append((rid, answer, items))
-                if rid is not None:
-                    this_batch[rid] = outcomes[-1]
-            decisions = await self.fx.record(drafts)
-            for (rid, answer, _), decision in zip(fresh, decisions, strict=True):
-                answer.decisions = [decision.decision_id]
-                if rid is not None:
-                    self._remember(rid, answer)
-            await self._fan_out(
-                [(d.decision_id, items) for (_, _, items), d in zip(fresh, decisions, strict=True)]
-            )
-            return SightingAnswers(outcomes=outcomes)
+            return SightingAnswers(outcomes=await self._sightings(batch.requests))
 
     @report_sightings_batch.validator
     def _check_sightings_batch(self, batch: SightingsBatch) -> None:
@@ -470,6 +442,41 @@ class CrisisWorkflow:
         answer.accepted_items = [i.no for i in items]
         return items, answer
 
+    async def _sightings(self, requests: list[SightingRequest]) -> list[SightingOutcome]:
+        """Sighting reports, under the lock: each checked again (an Update before may have
+        moved the phase) and answered, or refused, on its own; one ledger batch and one
+        fan-out for all of them."""
+        outcomes: list[SightingOutcome] = []
+        fresh: list[tuple[str | None, Answer, list[ContentItem]]] = []
+        drafts: list[Draft] = []
+        this_batch: dict[str, SightingOutcome] = {}
+        for req in requests:
+            rid = req.request_id
+            if rid is not None and (rid in self.s.answered or rid in this_batch):
+                earlier = this_batch.get(rid) or SightingOutcome(answer=self.s.answered[rid])
+                outcomes.append(earlier)
+                continue
+            try:
+                self._check_sightings(req.cmd)
+            except ApplicationError as err:
+                outcomes.append(SightingOutcome(rejection=Rejection(**err.details[0])))
+                continue
+            items, answer = self._admit(req.cmd.identifiers, None, req.cmd.actor.id)
+            drafts.append(self._sighting_draft(req.cmd, items, answer))
+            outcomes.append(SightingOutcome(answer=answer))
+            fresh.append((rid, answer, items))
+            if rid is not None:
+                this_batch[rid] = outcomes[-1]
+        decisions = await self.fx.record(drafts)
+        for (rid, answer, _), decision in zip(fresh, decisions, strict=True):
+            answer.decisions = [decision.decision_id]
+            if rid is not None:
+                self._remember(rid, answer)
+        await self._fan_out(
+            [(d.decision_id, items) for (_, _, items), d in zip(fresh, decisions, strict=True)]
+        )
+        return outcomes
+
     def _sighting_draft(
         self, cmd: ReportSightings, items: list[ContentItem], answer: Answer
     ) -> Draft:
@@ -551,6 +558,8 @@ class CrisisWorkflow:
         decision ids, and the platform reads them from the ledger, so neither this history nor
         one workflow task carries a thousand items to every platform (first versions did)."""
         items = [i for _, admitted in recorded for i in admitted]
+        if not items:  # nothing new (repeats only, or refused): no signal, no patch marker
+            return
         for_each = {p: [i for i in items if i.source != p] for p in self.s.platforms}
         if workflow.patched(ITEMS_BY_REFERENCE):
             for p, mine in for_each.items():
