@@ -7,7 +7,9 @@ temporary name and renamed, so a retried attempt never leaves half a report behi
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 from pathlib import Path
 
 import structlog
@@ -68,10 +70,15 @@ class ReportActivities:
             "report.json": render.to_json(computed),
             "report.html": render.to_html(computed),
         }
-        for name, text in paths.items():
-            _write_atomically(folder / name, text)
+        with _WRITING:
+            # the review-start report may finish after the one started at close: the report
+            # from more of the ledger stays
+            newer = _rows_in(folder / "report.json")
+            if newer <= len(rows):
+                for name, text in paths.items():
+                    _write_atomically(folder / name, text)
         structlog.get_logger().info(
-            "review report written",
+            "review report written" if newer <= len(rows) else "newer review report kept",
             incident_id=request.incident_id,
             folder=str(folder),
             rows=len(rows),
@@ -85,6 +92,17 @@ class ReportActivities:
             head_hash=computed.ledger.head_hash,
             chain_ok=computed.ledger.chain_ok,
         )
+
+
+_WRITING = threading.Lock()  # one check-and-write at a time in this worker
+
+
+def _rows_in(report_json: Path) -> int:
+    """How many ledger rows an existing report was computed from (0 for none or unreadable)."""
+    try:
+        return int(json.loads(report_json.read_text(encoding="utf-8"))["ledger"]["rows"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
 
 
 def _write_atomically(path: Path, text: str) -> None:

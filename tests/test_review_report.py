@@ -605,3 +605,24 @@ def test_the_activity_writes_the_three_files(tmp_path: Path) -> None:
         with pytest.raises(ApplicationError) as raised:
             ActivityEnvironment().run(activities.write_report, WriteReport(incident_id="nope"))
         assert raised.value.non_retryable
+
+
+def test_a_report_from_fewer_rows_never_replaces_a_newer_one(tmp_path: Path) -> None:
+    """The report started at the review may finish after the one started at the close: the
+    one computed from more of the ledger stays."""
+    rows = hand_built().rows
+    write = WriteReport(incident_id="inc-unit")
+    reports = tmp_path / "reports"
+    with (
+        open_ledger(f"sqlite:///{tmp_path / 'at-close.sqlite3'}") as at_close,
+        open_ledger(f"sqlite:///{tmp_path / 'at-review.sqlite3'}") as at_review,
+    ):
+        at_close.append([row.decision for row in rows])
+        at_review.append([row.decision for row in rows[:-1]])
+        newer = ActivityEnvironment().run(ReportActivities(at_close, reports).write_report, write)
+        kept = Path(newer.markdown_path).read_text()
+
+        ActivityEnvironment().run(ReportActivities(at_review, reports).write_report, write)
+
+    assert Path(newer.markdown_path).read_text() == kept
+    assert json.loads(Path(newer.json_path).read_text())["ledger"]["rows"] == len(rows)
