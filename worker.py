@@ -22,11 +22,11 @@ from temporalio.worker import Worker
 from activities.ledger import LedgerActivities
 from activities.notify import Mailer, NotifyActivities
 from activities.report import ReportActivities
-from eucp import logs
-from eucp.ledger import open_ledger
-from eucp.participants import Registry
-from eucp.settings import Settings, get_settings
-from eucp.temporal import connect
+from eucp.runtime import logs
+from eucp.runtime.ledger import open_ledger
+from eucp.runtime.registry import Registry
+from eucp.runtime.settings import Settings, get_settings
+from eucp.runtime.temporal import connect
 from workflows.crisis import CrisisWorkflow
 from workflows.platform import PlatformTasksWorkflow
 

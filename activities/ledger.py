@@ -11,9 +11,9 @@ import structlog
 from pydantic import BaseModel, Field
 from temporalio import activity
 
-from eucp.decisions import Decision
-from eucp.ledger import Ledger
-from eucp.tasks import ContentItem
+from eucp.protocol.decisions import Decision
+from eucp.protocol.tasks import ContentItem
+from eucp.runtime.ledger import Ledger
 
 
 class RecordDecisions(BaseModel):

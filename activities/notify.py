@@ -21,11 +21,12 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from eucp.mail import compose
-from eucp.notifications import Delivery, Notification, Route
-from eucp.participants import Backup, Channel, Contact, Reach, Registry
-from eucp.settings import Settings, SmtpSettings, SmtpTls
-from eucp.signing import (
+from eucp.protocol.notifications import Delivery, Notification, Route
+from eucp.protocol.participants import Backup, Channel, Contact, Reach
+from eucp.runtime.mail import compose
+from eucp.runtime.registry import Registry
+from eucp.runtime.settings import Settings, SmtpSettings, SmtpTls
+from eucp.runtime.signing import (
     DELIVERY_HEADER,
     EVENT_HEADER,
     SIGNATURE_HEADER,

@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from eucp.ledger import Ledger
 from eucp.review import figures, render
+from eucp.runtime.ledger import Ledger
 
 DEFAULT_REPORTS_DIR = Path("var/reports")
 

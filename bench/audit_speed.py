@@ -10,7 +10,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from eucp.ledger import open_ledger, verify_chain
+from eucp.runtime.ledger import open_ledger, verify_chain
 from worker import WORKFLOWS
 
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from bench.env import COORDINATOR, QUIET_SLA, World, start_simulators, takedown_platform
 from bench.profile import Profiles
 from eucp.client import ApiClient
-from eucp.devserver import wait_for_port
-from eucp.identifiers import UrlIdentifier
-from eucp.incident import Assessment, Criterion, CriterionStatus, IncidentReport
-from eucp.service import IncidentStatus
-from eucp.tasks import RESOLVED
+from eucp.protocol.identifiers import UrlIdentifier
+from eucp.protocol.incident import Assessment, Criterion, CriterionStatus, IncidentReport
+from eucp.protocol.state import IncidentStatus
+from eucp.protocol.tasks import RESOLVED
+from eucp.runtime.devserver import wait_for_port
 
 MET = Criterion(status=CriterionStatus.met, evidence="benchmark")
 ASSESSMENT = Assessment(

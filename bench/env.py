@@ -15,11 +15,12 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from eucp.devserver import dev_server_args, wait_for_port
-from eucp.participants import Channel, Contact, ParticipantKind, Registry
-from eucp.settings import SlaSettings
-from eucp.stack import EUCP, Stack, free_port
-from eucp.tokens import TokenStore
+from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.participants import Channel, Contact, ParticipantKind
+from eucp.runtime.devserver import dev_server_args, wait_for_port
+from eucp.runtime.registry import Registry
+from eucp.runtime.stack import EUCP, Stack, free_port
+from eucp.runtime.tokens import TokenStore
 
 K = ParticipantKind
 COORDINATOR = "eu-iru"
@@ -210,7 +211,7 @@ def start_simulators(world: World, platforms: list[str], act_after: float) -> No
     `act_after` seconds after the notification. Token and secret go by environment."""
     for pid in platforms:
         port, secret = world.takedown_hooks[pid]
-        args = [sys.executable, "-m", "eucp.simulator", "--platform-id", pid]
+        args = [sys.executable, "-m", "eucp.demo.simulator", "--platform-id", pid]
         args += ["--api", world.api_url, "--port", str(port), "--ack-after", "0"]
         args += ["--act-after", str(act_after)]
         env = {"EUCP_TOKEN": world.tokens[pid], "EUCP_WEBHOOK_SECRET": secret}

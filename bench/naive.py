@@ -17,9 +17,9 @@ from temporalio.worker import Worker
 
 from bench.naive_models import NaiveDecision, NaiveStep
 from bench.naive_workflow import NaiveTasksWorkflow
-from eucp.decisions import Decision, DecisionKind
-from eucp.ledger import Ledger, open_ledger
-from eucp.participants import Actor, ParticipantKind
+from eucp.protocol.decisions import Decision, DecisionKind
+from eucp.protocol.participants import Actor, ParticipantKind
+from eucp.runtime.ledger import Ledger, open_ledger
 
 TASK_QUEUE = "eucp-bench-naive"
 IN_FLIGHT = 8

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from eucp.signing import DELIVERY_HEADER
+from eucp.runtime.signing import DELIVERY_HEADER
 
 Arrival = tuple[float, str, str, str]  # arrived at, platform, url, delivery id
 

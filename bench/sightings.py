@@ -19,8 +19,8 @@ from bench import receivers
 from bench.crisis import prepare
 from bench.env import World, sighting_platform
 from eucp.client import ApiClient, ClientError
-from eucp.devserver import wait_for_port
-from eucp.identifiers import UrlIdentifier
+from eucp.protocol.identifiers import UrlIdentifier
+from eucp.runtime.devserver import wait_for_port
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -16,14 +16,14 @@ from chaos.results import Result
 from chaos.rig import Rig
 from chaos.tally import Accepted, tally
 from eucp.client import ApiClient, ApiRefusal, ApiUnavailable
-from eucp.decisions import LedgerRow
-from eucp.identifiers import UrlIdentifier
-from eucp.incident import Assessment, Criterion, CriterionStatus, IncidentReport
-from eucp.ledger import open_ledger, verify_chain
-from eucp.participants import Backup, Channel, Contact, ParticipantKind
-from eucp.settings import SlaSettings
-from eucp.state import Answer, ReportAnswer
-from eucp.tasks import Outcome, TaskReport
+from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.decisions import LedgerRow
+from eucp.protocol.identifiers import UrlIdentifier
+from eucp.protocol.incident import Assessment, Criterion, CriterionStatus, IncidentReport
+from eucp.protocol.participants import Backup, Channel, Contact, ParticipantKind
+from eucp.protocol.state import Answer, ReportAnswer
+from eucp.protocol.tasks import Outcome, TaskReport
+from eucp.runtime.ledger import open_ledger, verify_chain
 
 T = TypeVar("T")
 K = ParticipantKind

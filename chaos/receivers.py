@@ -17,14 +17,14 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from eucp.signing import (
+from eucp.runtime.signing import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     SignatureError,
     verify,
 )
-from eucp.stack import free_port
+from eucp.runtime.stack import free_port
 
 
 class Webhook:

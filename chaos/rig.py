@@ -1,6 +1,6 @@
 """One scenario's eucp, every piece a real process: the Temporal dev server on a SQLite file of
 its own (so it can be killed and restarted on it), worker processes (`eucp worker`) and the HTTP
-API (`eucp api`), on free loopback ports and a task queue of its own. Built on `eucp.stack`;
+API (`eucp api`), on free loopback ports and a task queue of its own. Built on `eucp.runtime.stack`;
 everything started is stopped on exit, whatever happened.
 """
 
@@ -17,10 +17,10 @@ from pathlib import Path
 from types import TracebackType
 
 from eucp.client import ApiClient
-from eucp.devserver import dev_server_args, wait_for_port
-from eucp.participants import Registry
-from eucp.stack import EUCP, Stack, free_port
-from eucp.tokens import TokenStore
+from eucp.runtime.devserver import dev_server_args, wait_for_port
+from eucp.runtime.registry import Registry
+from eucp.runtime.stack import EUCP, Stack, free_port
+from eucp.runtime.tokens import TokenStore
 
 REPO = Path(__file__).resolve().parent.parent  # where `python -m chaos.audit` is found
 STARTUP = 60.0  # seconds a process may take to listen or poll (2 busy cores)

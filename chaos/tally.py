@@ -12,10 +12,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from eucp.decisions import DecisionKind, LedgerRow
-from eucp.participants import ParticipantKind
-from eucp.state import Answer, ReportAnswer
-from eucp.tasks import DECISION_OF_OUTCOME, TaskReport
+from eucp.protocol.decisions import DecisionKind, LedgerRow
+from eucp.protocol.participants import ParticipantKind
+from eucp.protocol.state import Answer, ReportAnswer
+from eucp.protocol.tasks import DECISION_OF_OUTCOME, TaskReport
 
 K = DecisionKind
 # decisions an incident takes once at most: a second one is a duplicate whatever its id

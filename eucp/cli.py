@@ -25,23 +25,29 @@ import click
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_core import to_jsonable_python
 
-from eucp import logs
 from eucp.audit.cli import audit
 from eucp.client import DEFAULT_API, ApiClient, ApiRefusal, ApiTimeout, ApiUnavailable
-from eucp.identifiers import AnyIdentifier, HashIdentifier, PlatformItemIdentifier, UrlIdentifier
-from eucp.incident import Assessment, Criterion, CriterionStatus, IncidentReport
-from eucp.participants import Contact, ParticipantKind, Registry
-from eucp.phases import RULES, Action
-from eucp.settings import Settings, get_settings
-from eucp.simulator import simulate_platform
-from eucp.state import Answer, PlatformSummary, ReportAnswer, TaskPage
-from eucp.tasks import CannotComplyReason, Outcome, RemovalOrder, TaskReport, TaskState
-from eucp.tokens import TokenStore
+from eucp.demo.simulator import simulate_platform
+from eucp.protocol.identifiers import (
+    AnyIdentifier,
+    HashIdentifier,
+    PlatformItemIdentifier,
+    UrlIdentifier,
+)
+from eucp.protocol.incident import Assessment, Criterion, CriterionStatus, IncidentReport
+from eucp.protocol.participants import Contact, ParticipantKind
+from eucp.protocol.phases import RULES, Action
+from eucp.protocol.state import Answer, PlatformSummary, ReportAnswer, TaskPage
+from eucp.protocol.tasks import CannotComplyReason, Outcome, RemovalOrder, TaskReport, TaskState
+from eucp.runtime import logs
+from eucp.runtime.registry import Registry
+from eucp.runtime.settings import Settings, get_settings
+from eucp.runtime.tokens import TokenStore
 
 if TYPE_CHECKING:  # the API's wire models: fastapi and temporalio load only when needed
     from eucp.api.app import Listing, PlatformView, Reported
-    from eucp.decisions import LedgerRow
-    from eucp.service import IncidentStatus
+    from eucp.protocol.decisions import LedgerRow
+    from eucp.protocol.state import IncidentStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
 Call = Callable[[ApiClient], Awaitable[Any]]
@@ -141,14 +147,14 @@ def up() -> None:
 
     Ctrl-C stops both.
     """
-    from eucp.devserver import embedded_temporal
+    from eucp.runtime.devserver import embedded_temporal
     from worker import serve
 
     settings = get_settings()
     logs.configure(json=settings.log_json)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     if not settings.registry_path.exists():
-        from eucp.demo import registry
+        from eucp.demo.run import registry
 
         registry().save(settings.registry_path)
         click.echo(f"wrote a starter participants registry to {settings.registry_path}: edit it")
@@ -180,7 +186,7 @@ def api() -> None:
 @main.command()
 def demo() -> None:
     """Run a Christchurch-like crisis end to end on the embedded default."""
-    from eucp.demo import main as demo_main
+    from eucp.demo.run import main as demo_main
 
     settings = get_settings()
     logs.configure(json=False, level=30)
@@ -197,7 +203,7 @@ def ledger() -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def ledger_verify(incident_id: str, as_json: bool) -> None:
     """Recompute an incident's hash chain; exit 1 on any break."""
-    from eucp.ledger import open_ledger
+    from eucp.runtime.ledger import open_ledger
 
     with open_ledger(_settings().ledger_url) as opened:
         report = opened.verify(incident_id)
@@ -214,7 +220,7 @@ def ledger_verify(incident_id: str, as_json: bool) -> None:
 @click.argument("incident_id", required=False)
 def ledger_list(incident_id: str | None) -> None:
     """Incidents in the ledger, or one incident's decisions as JSON lines."""
-    from eucp.ledger import open_ledger
+    from eucp.runtime.ledger import open_ledger
 
     with open_ledger(_settings().ledger_url) as opened:
         if incident_id is None:
@@ -464,7 +470,7 @@ def platform_table(summaries: Sequence[PlatformSummary], final: Iterable[str] = 
 
 
 def show_status(status: IncidentStatus | PlatformView) -> str:
-    from eucp.service import IncidentStatus
+    from eucp.protocol.state import IncidentStatus
 
     if not isinstance(status, IncidentStatus):
         head = pairs(

@@ -18,17 +18,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from eucp.commands import MAX_BATCH
-from eucp.decisions import LedgerRow
-from eucp.identifiers import AnyIdentifier
-from eucp.incident import Assessment, IncidentReport
-from eucp.settings import SlaSettings
-from eucp.state import Answer, ReportAnswer, TaskPage
-from eucp.tasks import LegalBasis, Task, TaskReport, TaskState
+from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.commands import MAX_BATCH
+from eucp.protocol.decisions import LedgerRow
+from eucp.protocol.identifiers import AnyIdentifier
+from eucp.protocol.incident import Assessment, IncidentReport
+from eucp.protocol.state import Answer, ReportAnswer, TaskPage
+from eucp.protocol.tasks import LegalBasis, Task, TaskReport, TaskState
 
 if TYPE_CHECKING:  # the API's own wire models; imported when first needed (fastapi, temporalio)
     from eucp.api.app import Listing, PlatformView, Reported
-    from eucp.service import IncidentStatus
+    from eucp.protocol.state import IncidentStatus
 
 T = TypeVar("T")
 
@@ -320,7 +320,7 @@ class ApiClient:
     async def status(self, incident_id: str) -> IncidentStatus | PlatformView:
         """Staff see the crisis and every platform; a platform sees the phase and its tasks."""
         from eucp.api.app import PlatformView
-        from eucp.service import IncidentStatus
+        from eucp.protocol.state import IncidentStatus
 
         adapter = TypeAdapter(IncidentStatus | PlatformView)
         return await self._call(adapter, "GET", f"/v1/incidents/{incident_id}")

@@ -12,12 +12,14 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from eucp.devserver import temporal_cli, test_server
-from eucp.incident import IncidentReport
-from eucp.ledger import Ledger, open_ledger
-from eucp.participants import Actor, Backup, Channel, Contact, ParticipantKind, Registry
-from eucp.service import Incidents
-from eucp.settings import Settings, SlaSettings
+from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.incident import IncidentReport
+from eucp.protocol.participants import Actor, Backup, Channel, Contact, ParticipantKind
+from eucp.runtime.devserver import temporal_cli, test_server
+from eucp.runtime.ledger import Ledger, open_ledger
+from eucp.runtime.registry import Registry
+from eucp.runtime.settings import Settings
+from eucp.service.incidents import Incidents
 from worker import running_worker
 
 K = ParticipantKind

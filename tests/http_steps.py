@@ -11,9 +11,9 @@ import uvicorn
 from temporalio.client import Client
 
 from eucp.api.app import create_app
-from eucp.settings import Settings
-from eucp.stack import free_port
-from eucp.tokens import TokenStore
+from eucp.runtime.settings import Settings
+from eucp.runtime.stack import free_port
+from eucp.runtime.tokens import TokenStore
 from tests.conftest import ACTORS
 
 

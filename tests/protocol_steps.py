@@ -10,10 +10,10 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
-from eucp.identifiers import AnyIdentifier, HashAlgorithm, HashIdentifier, UrlIdentifier
-from eucp.incident import Assessment, Criterion, CriterionStatus
-from eucp.service import Session
-from eucp.tasks import RemovalOrder
+from eucp.protocol.identifiers import AnyIdentifier, HashAlgorithm, HashIdentifier, UrlIdentifier
+from eucp.protocol.incident import Assessment, Criterion, CriterionStatus
+from eucp.protocol.tasks import RemovalOrder
+from eucp.service.incidents import Session
 
 MET = Criterion(status=CriterionStatus.met, evidence="seen by the EU IRU")
 ALL_MET = Assessment(

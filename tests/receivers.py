@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from eucp.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from eucp.runtime.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 SECRET = "platform-a-shared-secret"
 

@@ -15,11 +15,11 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from eucp.devserver import test_server
-from eucp.service import Incidents
-from eucp.settings import SlaSettings
-from eucp.state import TaskQuery
-from eucp.tasks import CannotComplyReason, Outcome, TaskReport
+from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.state import TaskQuery
+from eucp.protocol.tasks import CannotComplyReason, Outcome, TaskReport
+from eucp.runtime.devserver import test_server
+from eucp.service.incidents import Incidents
 from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, REGISTRY, SLOWTUBE, a_report, settings_in
 from tests.protocol_steps import ALL_MET, AN_ORDER, MANIFESTO, VIDEO, VIDEO_REENCODED, url
 from worker import running_worker

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from eucp.participants import Contact, ParticipantKind, Registry
-from eucp.tokens import TokenStore
+from eucp.protocol.participants import Contact, ParticipantKind
+from eucp.runtime.registry import Registry
+from eucp.runtime.tokens import TokenStore
 from tests.conftest import (
     AUDITOR,
     CHOOSY,

@@ -30,15 +30,15 @@ from eucp.audit.cli import audit
 from eucp.audit.models import Check, EntryStatus, Evidence
 from eucp.audit.reconstruct import reconstruct
 from eucp.audit.replay import replay_evidence
-from eucp.codec import is_encrypted, payloads_in
-from eucp.decisions import Decision, DecisionKind, LedgerRow, canonical_json, row_hash
-from eucp.ledger import Ledger
-from eucp.participants import SYSTEM
-from eucp.phases import Phase
-from eucp.service import Incidents
-from eucp.settings import Settings
-from eucp.tasks import ContentItem, Outcome, TaskReport, TaskState
-from eucp.temporal import data_converter
+from eucp.protocol.decisions import Decision, DecisionKind, LedgerRow, canonical_json, row_hash
+from eucp.protocol.participants import SYSTEM
+from eucp.protocol.phases import Phase
+from eucp.protocol.tasks import ContentItem, Outcome, TaskReport, TaskState
+from eucp.runtime.codec import is_encrypted, payloads_in
+from eucp.runtime.ledger import Ledger
+from eucp.runtime.settings import Settings
+from eucp.runtime.temporal import data_converter
+from eucp.service.incidents import Incidents
 from tests.conftest import (
     CHOOSY,
     COORDINATOR,

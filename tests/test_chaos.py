@@ -14,10 +14,10 @@ from chaos.__main__ import main
 from chaos.results import Result, table
 from chaos.scenarios import server_restart
 from chaos.tally import Accepted, tally, task_key, undelivered
-from eucp.decisions import Decision, DecisionKind, LedgerRow
-from eucp.participants import SYSTEM, Actor, ParticipantKind
-from eucp.state import Answer, ReportAnswer
-from eucp.tasks import Outcome, TaskReport
+from eucp.protocol.decisions import Decision, DecisionKind, LedgerRow
+from eucp.protocol.participants import SYSTEM, Actor, ParticipantKind
+from eucp.protocol.state import Answer, ReportAnswer
+from eucp.protocol.tasks import Outcome, TaskReport
 
 K = DecisionKind
 INCIDENT = "inc-1"

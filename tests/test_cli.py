@@ -21,12 +21,12 @@ from click.testing import CliRunner
 from eucp.api.app import ACTIONS
 from eucp.cli import main, parse_identifier
 from eucp.client import ACTION_PATHS, ApiClient, ApiRefusal
-from eucp.identifiers import HashIdentifier, UrlIdentifier
-from eucp.phases import Phase
-from eucp.settings import Settings
-from eucp.state import Answer, ReportAnswer
-from eucp.tasks import Outcome, TaskReport
-from eucp.tokens import TokenStore
+from eucp.protocol.identifiers import HashIdentifier, UrlIdentifier
+from eucp.protocol.phases import Phase
+from eucp.protocol.state import Answer, ReportAnswer
+from eucp.protocol.tasks import Outcome, TaskReport
+from eucp.runtime.settings import Settings
+from eucp.runtime.tokens import TokenStore
 from tests.conftest import AUDITOR, COORDINATOR, FASTBOOK, Protocol
 from tests.http_steps import issue_tokens, serving
 

@@ -29,7 +29,12 @@ from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from eucp.codec import (
+from eucp.api.codec_server import SESSION_COOKIE, create_codec_app
+from eucp.protocol.identifiers import UrlIdentifier
+from eucp.protocol.incident import IncidentReport
+from eucp.protocol.phases import Phase
+from eucp.protocol.tasks import Outcome, TaskReport
+from eucp.runtime.codec import (
     ENCODING,
     KEY_ID,
     NONCE_BYTES,
@@ -42,16 +47,11 @@ from eucp.codec import (
     is_encrypted,
     payloads_in,
 )
-from eucp.codec_server import SESSION_COOKIE, create_codec_app
-from eucp.devserver import temporal_cli
-from eucp.identifiers import UrlIdentifier
-from eucp.incident import IncidentReport
-from eucp.phases import Phase
-from eucp.service import Incidents
-from eucp.settings import CodecKeyError, Settings
-from eucp.tasks import Outcome, TaskReport
-from eucp.temporal import connect, data_converter
-from eucp.tokens import TokenStore
+from eucp.runtime.devserver import temporal_cli
+from eucp.runtime.settings import CodecKeyError, Settings
+from eucp.runtime.temporal import connect, data_converter
+from eucp.runtime.tokens import TokenStore
+from eucp.service.incidents import Incidents
 from tests.conftest import (
     AUDITOR,
     CHOOSY,

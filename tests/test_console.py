@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from eucp.incident import Assessment
-from eucp.settings import Settings, SlaSettings
-from eucp.simulator import WEBHOOK_PATH, Behaviour, Simulator
-from eucp.stack import free_port
+from eucp.demo.simulator import WEBHOOK_PATH, Behaviour, Simulator
+from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.incident import Assessment
+from eucp.runtime.settings import Settings
+from eucp.runtime.stack import free_port
 from tests.conftest import (
     AUDITOR,
     CHOOSY,

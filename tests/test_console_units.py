@@ -15,8 +15,8 @@ from eucp.console.csrf import Csrf, CsrfRefused
 from eucp.console.routes import set_cookie
 from eucp.console.session import Sessions, SignInRefused, authenticate
 from eucp.console.views import span
-from eucp.identifiers import HashIdentifier, UrlIdentifier
-from eucp.tokens import TokenStore
+from eucp.protocol.identifiers import HashIdentifier, UrlIdentifier
+from eucp.runtime.tokens import TokenStore
 from tests.conftest import AUDITOR, COORDINATOR, FASTBOOK, REGISTRY
 
 

@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from eucp.decisions import DecisionKind
-from eucp.ledger import Ledger
-from eucp.service import Session
-from eucp.settings import Settings
-from eucp.tasks import Outcome, TaskReport, TaskState
+from eucp.protocol.decisions import DecisionKind
+from eucp.protocol.tasks import Outcome, TaskReport, TaskState
+from eucp.runtime.ledger import Ledger
+from eucp.runtime.settings import Settings
+from eucp.service.incidents import Session
 from tests.conftest import COORDINATOR, PLATFORMS, Protocol, protocol_on, start_dev_env
 from tests.protocol_steps import activated, eventually, url
 from workflows.platform import platform_workflow_id

@@ -13,9 +13,11 @@ import pytest
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
-from eucp.ledger import Ledger
-from eucp.participants import Backup, Channel, Registry
-from eucp.settings import Settings, SlaSettings
+from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.participants import Backup, Channel
+from eucp.runtime.ledger import Ledger
+from eucp.runtime.registry import Registry
+from eucp.runtime.settings import Settings
 from tests.conftest import COORDINATOR, FASTBOOK, REGISTRY, Protocol, protocol_on
 from tests.http_steps import free_port
 from tests.protocol_steps import activated, url

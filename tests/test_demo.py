@@ -9,7 +9,7 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from eucp.stack import EUCP
+from eucp.runtime.stack import EUCP
 
 
 async def test_the_demo_runs_a_crisis_end_to_end_over_http(

@@ -34,11 +34,12 @@ with workflow.unsafe.imports_passed_through():
     import httpx
 
     from activities.notify import Mailer, NotifyActivities
-    from eucp.notifications import Delivery, Notification, NotificationKind, Route
-    from eucp.participants import Backup, Channel, Contact, ParticipantKind, Registry
-    from eucp.settings import Settings, SmtpSettings, SmtpTls
-    from eucp.signing import DELIVERY_HEADER, EVENT_HEADER
-    from eucp.stack import free_port
+    from eucp.protocol.notifications import Delivery, Notification, NotificationKind, Route
+    from eucp.protocol.participants import Backup, Channel, Contact, ParticipantKind
+    from eucp.runtime.registry import Registry
+    from eucp.runtime.settings import Settings, SmtpSettings, SmtpTls
+    from eucp.runtime.signing import DELIVERY_HEADER, EVENT_HEADER
+    from eucp.runtime.stack import free_port
 
 SENDER = "eucp@eucp.test"
 TAKEDOWN_DESK = "takedown@platform-a.example"

@@ -21,9 +21,9 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from eucp.api.app import ACTIONS
-from eucp.participants import ID_PATTERN
-from eucp.service import Rejected
-from eucp.tasks import Outcome, TaskState
+from eucp.protocol.participants import ID_PATTERN
+from eucp.protocol.tasks import Outcome, TaskState
+from eucp.service.incidents import Rejected
 from tests.conftest import (
     ACTORS,
     COORDINATOR,

@@ -27,7 +27,7 @@ from structlog.testing import capture_logs
 from temporalio.testing import ActivityEnvironment
 
 from activities.ledger import LedgerActivities, RecordDecisions, Recorded
-from eucp.decisions import (
+from eucp.protocol.decisions import (
     GENESIS_HASH,
     Decision,
     DecisionKind,
@@ -35,8 +35,8 @@ from eucp.decisions import (
     canonical_json,
     row_hash,
 )
-from eucp.ledger import Ledger, open_ledger, verify_chain
-from eucp.participants import SYSTEM, Actor, ParticipantKind
+from eucp.protocol.participants import SYSTEM, Actor, ParticipantKind
+from eucp.runtime.ledger import Ledger, open_ledger, verify_chain
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 INCIDENT = "inc-2025-001"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from eucp.decisions import DecisionKind
-from eucp.incident import Criterion
-from eucp.phases import Phase
-from eucp.tasks import Outcome, TaskReport, TaskState
+from eucp.protocol.decisions import DecisionKind
+from eucp.protocol.incident import Criterion
+from eucp.protocol.phases import Phase
+from eucp.protocol.tasks import Outcome, TaskReport, TaskState
 from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, PLATFORMS, SLOWTUBE, Protocol
 from tests.protocol_steps import ALL_MET, MANIFESTO, VIDEO, url
 

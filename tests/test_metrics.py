@@ -15,9 +15,10 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from eucp.api.metrics import SCRAPE_BUDGET
-from eucp.ledger import Ledger
-from eucp.settings import Settings, SlaSettings
-from eucp.temporal import connect
+from eucp.protocol.clocks import SlaSettings
+from eucp.runtime.ledger import Ledger
+from eucp.runtime.settings import Settings
+from eucp.runtime.temporal import connect
 from tests.conftest import AUDITOR, COORDINATOR, FASTBOOK, Protocol, start_dev_env
 from tests.http_steps import Api, free_port, issue_tokens, serving
 from tests.protocol_steps import activated, url

@@ -30,10 +30,11 @@ with workflow.unsafe.imports_passed_through():
     import httpx
 
     from activities.notify import NotifyActivities
-    from eucp.notifications import Delivery, Notification, NotificationKind
-    from eucp.participants import Channel, Contact, ParticipantKind, Registry
+    from eucp.protocol.notifications import Delivery, Notification, NotificationKind
+    from eucp.protocol.participants import Channel, Contact, ParticipantKind
+    from eucp.runtime.registry import Registry
     from tests.receivers import SECRET, Received, Receiver
-from eucp.signing import (
+from eucp.runtime.signing import (
     DELIVERY_HEADER,
     EVENT_HEADER,
     SIGNATURE_HEADER,

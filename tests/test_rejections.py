@@ -9,14 +9,10 @@ import pytest
 from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 
-from eucp.commands import AddContent
-from eucp.participants import Actor, ParticipantKind
-from eucp.service import Rejected
-from eucp.tasks import (
-    CannotComplyReason,
-    Outcome,
-    TaskReport,
-)
+from eucp.protocol.commands import AddContent
+from eucp.protocol.participants import Actor, ParticipantKind
+from eucp.protocol.tasks import CannotComplyReason, Outcome, TaskReport
+from eucp.service.incidents import Rejected
 from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, MEMBER_STATE, SLOWTUBE, Protocol
 from tests.protocol_steps import ALL_MET, AN_ORDER, VIDEO, activated, assigned, update_events, url
 from workflows.crisis import CrisisWorkflow

@@ -20,10 +20,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.report import ReportActivities, ReportFiles, WriteReport
-from eucp.decisions import GENESIS_HASH, Decision, DecisionKind, LedgerRow, row_hash
-from eucp.identifiers import HashAlgorithm, HashIdentifier
-from eucp.ledger import open_ledger
-from eucp.participants import SYSTEM, Actor
+from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.decisions import GENESIS_HASH, Decision, DecisionKind, LedgerRow, row_hash
+from eucp.protocol.identifiers import HashAlgorithm, HashIdentifier
+from eucp.protocol.participants import SYSTEM, Actor
+from eucp.protocol.tasks import CannotComplyReason, ContentItem, Outcome, TaskReport, task_id
 from eucp.review import render
 from eucp.review.figures import (
     PlatformFigures,
@@ -32,8 +33,7 @@ from eucp.review.figures import (
     duration_stats,
     nearest_rank,
 )
-from eucp.settings import SlaSettings
-from eucp.tasks import CannotComplyReason, ContentItem, Outcome, TaskReport, task_id
+from eucp.runtime.ledger import open_ledger
 from tests.conftest import (
     CHOOSY,
     COORDINATOR,

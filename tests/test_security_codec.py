@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from eucp.settings import Settings
+from eucp.runtime.settings import Settings
 from tests.conftest import settings_in
 from tests.test_audit import Audit
 from tests.test_codec import (  # noqa: F401  (the fixtures)

@@ -9,8 +9,9 @@ from typing import Any
 
 import httpx
 
-from eucp.participants import Contact, ParticipantKind, Registry
-from eucp.tokens import TokenStore
+from eucp.protocol.participants import Contact, ParticipantKind
+from eucp.runtime.registry import Registry
+from eucp.runtime.tokens import TokenStore
 from tests.conftest import (
     ACTORS,
     AUDITOR,

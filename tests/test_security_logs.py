@@ -14,8 +14,8 @@ import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eucp import logs
-from eucp.logs import REDACTED, redact
+from eucp.runtime import logs
+from eucp.runtime.logs import REDACTED, redact
 from tests.conftest import FASTBOOK
 from tests.http_steps import Api
 from tests.test_api import (

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from eucp.signing import sign
+from eucp.runtime.signing import sign
 
 DOC = Path(__file__).parent.parent / "docs" / "platforms.md"
 SECRET = "shared-secret-of-fastbook"

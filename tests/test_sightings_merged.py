@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from eucp.decisions import DecisionKind
-from eucp.service import Rejected
+from eucp.protocol.decisions import DecisionKind
+from eucp.service.incidents import Rejected
 from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, SLOWTUBE, Protocol
 from tests.protocol_steps import ALL_MET, VIDEO, eventually, update_events, url
 

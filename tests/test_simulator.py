@@ -18,16 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from eucp.notifications import Notification, NotificationKind
-from eucp.settings import Settings
-from eucp.signing import (
-    DELIVERY_HEADER,
-    EVENT_HEADER,
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
-    sign,
-)
-from eucp.simulator import (
+from eucp.demo.simulator import (
     ACK,
     ACT,
     DECLINE_REASON,
@@ -42,7 +33,16 @@ from eucp.simulator import (
     plan,
     retry_delay,
 )
-from eucp.tasks import Outcome, TaskReport
+from eucp.protocol.notifications import Notification, NotificationKind
+from eucp.protocol.tasks import Outcome, TaskReport
+from eucp.runtime.settings import Settings
+from eucp.runtime.signing import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    sign,
+)
 from tests.conftest import AUDITOR, COORDINATOR, FASTBOOK, REGISTRY, Protocol, a_report
 from tests.http_steps import Api, free_port, issue_tokens, serving
 from tests.protocol_steps import ALL_MET, url
@@ -335,7 +335,7 @@ def test_the_process_stops_cleanly_on_sigterm() -> None:
     env = {**os.environ, "EUCP_TOKEN": "eucp_unused", "EUCP_WEBHOOK_SECRET": SECRET}
     process = subprocess.Popen(
         [
-            *(sys.executable, "-m", "eucp.simulator", "--platform-id", FASTBOOK.id),
+            *(sys.executable, "-m", "eucp.demo.simulator", "--platform-id", FASTBOOK.id),
             *("--api", "http://127.0.0.1:9", "--port", str(port), "--log-text"),
         ],
         env=env,

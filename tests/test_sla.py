@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from eucp.decisions import DecisionKind
-from eucp.service import Session
-from eucp.settings import SlaSettings
-from eucp.tasks import CannotComplyReason, Outcome, TaskReport
+from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.decisions import DecisionKind
+from eucp.protocol.tasks import CannotComplyReason, Outcome, TaskReport
+from eucp.service.incidents import Session
 from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, SLOWTUBE, Protocol
 from tests.protocol_steps import ALL_MET, AN_ORDER, activated, assigned, url
 

@@ -3,9 +3,9 @@ without duplicates, repeats change nothing, and false positives can be withdrawn
 
 from __future__ import annotations
 
-from eucp.decisions import DecisionKind
-from eucp.identifiers import HashAlgorithm, HashIdentifier
-from eucp.tasks import Outcome, TaskReport, TaskState
+from eucp.protocol.decisions import DecisionKind
+from eucp.protocol.identifiers import HashAlgorithm, HashIdentifier
+from eucp.protocol.tasks import Outcome, TaskReport, TaskState
 from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, PLATFORMS, SLOWTUBE, Protocol
 from tests.protocol_steps import MANIFESTO, VIDEO, VIDEO_REENCODED, activated, eventually, url
 

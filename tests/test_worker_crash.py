@@ -22,12 +22,12 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from eucp.decisions import DecisionKind
-from eucp.ledger import Ledger, open_ledger
-from eucp.service import Incidents, Rejected, Session
-from eucp.settings import Settings
-from eucp.state import ReportAnswer, TaskQuery
-from eucp.tasks import Outcome, TaskReport, TaskState
+from eucp.protocol.decisions import DecisionKind
+from eucp.protocol.state import ReportAnswer, TaskQuery
+from eucp.protocol.tasks import Outcome, TaskReport, TaskState
+from eucp.runtime.ledger import Ledger, open_ledger
+from eucp.runtime.settings import Settings
+from eucp.service.incidents import Incidents, Rejected, Session
 from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, PLATFORMS, REGISTRY, SLOWTUBE, a_report
 from tests.protocol_steps import ALL_MET, assigned, url
 

@@ -18,8 +18,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from eucp import phases
-    from eucp.commands import (
+    from eucp.protocol import phases
+    from eucp.protocol.commands import (
         Activate,
         AddContent,
         Assess,
@@ -33,12 +33,12 @@ with workflow.unsafe.imports_passed_through():
         WithdrawContent,
         WithdrawTasks,
     )
-    from eucp.decisions import DecisionKind
-    from eucp.identifiers import AnyIdentifier, IdentifierIndex, Verdict
-    from eucp.notifications import NotificationKind
-    from eucp.participants import SYSTEM, Actor, ParticipantKind
-    from eucp.phases import DECISION_OF, Action, Phase, Refusal
-    from eucp.state import (
+    from eucp.protocol.decisions import DecisionKind
+    from eucp.protocol.identifiers import AnyIdentifier, IdentifierIndex, Verdict
+    from eucp.protocol.notifications import NotificationKind
+    from eucp.protocol.participants import SYSTEM, Actor, ParticipantKind
+    from eucp.protocol.phases import DECISION_OF, Action, Phase, Refusal
+    from eucp.protocol.state import (
         Answer,
         CrisisResult,
         CrisisState,
@@ -51,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
         SightingAnswers,
         SightingOutcome,
     )
-    from eucp.tasks import ContentItem, LegalBasis, Stage
+    from eucp.protocol.tasks import ContentItem, LegalBasis, Stage
 
 from workflows.effects import Draft, Effects, sleep_until
 from workflows.errors import moving, rejected

@@ -16,11 +16,11 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.ledger import Items, ReadItems, RecordDecisions, Recorded
     from activities.report import ReportFiles, WriteReport
-    from eucp.decisions import Decision, DecisionKind
-    from eucp.notifications import Delivery, Notification, NotificationKind, Route
-    from eucp.participants import Actor
-    from eucp.state import Counters
-    from eucp.tasks import ContentItem
+    from eucp.protocol.decisions import Decision, DecisionKind
+    from eucp.protocol.notifications import Delivery, Notification, NotificationKind, Route
+    from eucp.protocol.participants import Actor
+    from eucp.protocol.state import Counters
+    from eucp.protocol.tasks import ContentItem
 
 # The ledger must eventually take every decision: retry without limit, backing off.
 LEDGER_RETRY = RetryPolicy(

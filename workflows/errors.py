@@ -7,7 +7,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from eucp.phases import Refusal
+    from eucp.protocol.phases import Refusal
 
 
 def rejected(field: str, rule: str, refusal: Refusal = Refusal.conflict) -> ApplicationError:

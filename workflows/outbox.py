@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from eucp.commands import WithdrawTasks
-    from eucp.tasks import ContentItem
+    from eucp.protocol.commands import WithdrawTasks
+    from eucp.protocol.tasks import ContentItem
 
 from workflows.effects import Effects
 from workflows.platform import PlatformTasksWorkflow, platform_workflow_id

@@ -14,19 +14,19 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from eucp.commands import ReportTasks, WithdrawTasks
-    from eucp.decisions import DecisionKind
-    from eucp.notifications import NotificationKind, Route
-    from eucp.participants import SYSTEM, Actor, ParticipantKind
-    from eucp.phases import Refusal
-    from eucp.state import (
+    from eucp.protocol.commands import ReportTasks, WithdrawTasks
+    from eucp.protocol.decisions import DecisionKind
+    from eucp.protocol.notifications import NotificationKind, Route
+    from eucp.protocol.participants import SYSTEM, Actor, ParticipantKind
+    from eucp.protocol.phases import Refusal
+    from eucp.protocol.state import (
         PlatformStart,
         PlatformSummary,
         ReportAnswer,
         TaskPage,
         TaskQuery,
     )
-    from eucp.tasks import (
+    from eucp.protocol.tasks import (
         DECISION_OF_OUTCOME,
         FIRST_LADDER,
         LADDER,

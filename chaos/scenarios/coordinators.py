@@ -15,9 +15,9 @@ from chaos.results import Result
 from chaos.rig import Rig
 from chaos.tally import combine, tally
 from eucp.client import ApiClient, ApiRefusal
-from eucp.participants import Registry
-from eucp.phases import Phase
-from eucp.state import Answer
+from eucp.protocol.phases import Phase
+from eucp.protocol.state import Answer
+from eucp.runtime.registry import Registry
 
 RIVAL = "nl-nctv"
 PLATFORMS = ["fastbook", "choosy"]

@@ -18,7 +18,7 @@ import psycopg
 from chaos.crisis import Crisis, platform, staff
 from chaos.results import Result
 from chaos.rig import Rig
-from eucp.participants import Registry
+from eucp.runtime.registry import Registry
 
 SERVER = "postgresql://postgres@127.0.0.1:5432/test"
 PLATFORMS = ["fastbook", "slowtube", "choosy"]

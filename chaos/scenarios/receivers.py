@@ -24,7 +24,8 @@ from chaos.receivers import Mailbox, Webhook
 from chaos.results import Result
 from chaos.rig import Rig
 from chaos.tally import undelivered
-from eucp.participants import Backup, Channel, Contact, ParticipantKind, Registry
+from eucp.protocol.participants import Backup, Channel, Contact, ParticipantKind
+from eucp.runtime.registry import Registry
 
 K = ParticipantKind
 DOWN = 30.0  # seconds the misbehaving webhooks misbehave

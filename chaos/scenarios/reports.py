@@ -19,10 +19,10 @@ from chaos.crisis import CALM_SLA, Crisis, in_ledger, platform, staff, url
 from chaos.results import Result
 from chaos.rig import Rig
 from eucp.client import ApiRefusal
-from eucp.decisions import DecisionKind
-from eucp.participants import Registry
-from eucp.state import Answer
-from eucp.tasks import Outcome, TaskReport
+from eucp.protocol.decisions import DecisionKind
+from eucp.protocol.state import Answer
+from eucp.protocol.tasks import Outcome, TaskReport
+from eucp.runtime.registry import Registry
 
 K = DecisionKind
 PLATFORMS = ["fastbook", "choosy"]

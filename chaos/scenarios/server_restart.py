@@ -10,7 +10,7 @@ from pathlib import Path
 from chaos.crisis import Crisis, platform, staff
 from chaos.results import Result
 from chaos.rig import Rig
-from eucp.participants import Registry
+from eucp.runtime.registry import Registry
 
 PLATFORMS = ["fastbook", "slowtube", "choosy"]
 ITEMS = 120

@@ -25,9 +25,9 @@ from chaos.receivers import Webhook
 from chaos.results import Result
 from chaos.rig import Rig
 from chaos.tally import task_key
-from eucp.decisions import DecisionKind, LedgerRow
-from eucp.participants import Registry
-from eucp.settings import SlaSettings
+from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.decisions import DecisionKind, LedgerRow
+from eucp.runtime.registry import Registry
 
 K = DecisionKind
 PLATFORMS = ["fastbook", "slowtube", "choosy"]

@@ -21,7 +21,8 @@ from eucp.api.auth import Gatekeeper, require
 from eucp.api.errors import ApiError
 from eucp.api.limits import BodyLimit, RateLimiter
 from eucp.api.metrics import ApiMetrics, MeasureRequests
-from eucp.commands import (
+from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.commands import (
     Activate,
     AddContent,
     Assess,
@@ -32,17 +33,25 @@ from eucp.commands import (
     SubmitReviewInput,
     WithdrawContent,
 )
-from eucp.decisions import LedgerRow
-from eucp.incident import IncidentReport
-from eucp.ledger import Ledger, open_ledger
-from eucp.participants import ID_PATTERN, Actor, ParticipantKind, Registry
-from eucp.phases import Phase
-from eucp.service import Incidents, IncidentStatus, Rejected
-from eucp.settings import Settings, SlaSettings
-from eucp.state import Answer, PlatformSummary, ReportAnswer, TaskPage, TaskQuery
-from eucp.tasks import TaskReport, TaskState
-from eucp.temporal import connect
-from eucp.tokens import TokenStore
+from eucp.protocol.decisions import LedgerRow
+from eucp.protocol.incident import IncidentReport
+from eucp.protocol.participants import ID_PATTERN, Actor, ParticipantKind
+from eucp.protocol.phases import Phase
+from eucp.protocol.state import (
+    Answer,
+    IncidentStatus,
+    PlatformSummary,
+    ReportAnswer,
+    TaskPage,
+    TaskQuery,
+)
+from eucp.protocol.tasks import TaskReport, TaskState
+from eucp.runtime.ledger import Ledger, open_ledger
+from eucp.runtime.registry import Registry
+from eucp.runtime.settings import Settings
+from eucp.runtime.temporal import connect
+from eucp.runtime.tokens import TokenStore
+from eucp.service.incidents import Incidents, Rejected
 from workflows.crisis import CrisisWorkflow
 from workflows.platform import platform_workflow_id
 

@@ -11,8 +11,9 @@ from fastapi import Request
 from eucp.api.access_log import PARTICIPANT
 from eucp.api.errors import ApiError
 from eucp.api.limits import RateLimiter
-from eucp.participants import Actor, ParticipantKind, Registry
-from eucp.tokens import TokenStore
+from eucp.protocol.participants import Actor, ParticipantKind
+from eucp.runtime.registry import Registry
+from eucp.runtime.tokens import TokenStore
 
 log = structlog.get_logger("eucp.api")
 

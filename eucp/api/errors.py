@@ -8,9 +8,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
-from eucp.gate import Busy
-from eucp.phases import Refusal
-from eucp.service import Rejected
+from eucp.protocol.phases import Refusal
+from eucp.service.incidents import Rejected
+from eucp.service.update_gate import Busy
 
 STATUS = {
     Refusal.invalid: 422,

@@ -24,8 +24,8 @@ from temporalio.client import Client
 
 from eucp.api.access_log import log_request
 from eucp.api.auth import require
-from eucp.participants import ParticipantKind
-from eucp.state import PlatformSummary
+from eucp.protocol.participants import ParticipantKind
+from eucp.protocol.state import PlatformSummary
 from workflows.platform import PlatformTasksWorkflow
 
 # Per-platform figures are for the coordination's staff: a platform, which can reach the API,

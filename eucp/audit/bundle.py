@@ -29,7 +29,7 @@ from temporalio.client import WorkflowHistory
 from eucp.audit.events import run_info
 from eucp.audit.history import assemble
 from eucp.audit.models import Check, Evidence, ExportReport, Finding, UnreadableRow
-from eucp.decisions import LedgerRow, canonical_json
+from eucp.protocol.decisions import LedgerRow, canonical_json
 
 FORMAT: Literal["eucp-audit-bundle"] = "eucp-audit-bundle"
 VERSION = 1

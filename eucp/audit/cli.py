@@ -39,11 +39,11 @@ from eucp.audit.replay import replay_evidence
 from eucp.audit.sources import gather
 from eucp.audit.timeline import build_timeline
 from eucp.audit.verify import verify_evidence
-from eucp.codec import CodecError
-from eucp.ledger import Ledger, open_ledger
-from eucp.participants import ID_PATTERN
-from eucp.settings import Settings, get_settings
-from eucp.temporal import connect
+from eucp.protocol.participants import ID_PATTERN
+from eucp.runtime.codec import CodecError
+from eucp.runtime.ledger import Ledger, open_ledger
+from eucp.runtime.settings import Settings, get_settings
+from eucp.runtime.temporal import connect
 
 T = TypeVar("T")
 

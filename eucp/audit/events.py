@@ -16,8 +16,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.ledger import RecordDecisions, Recorded
-from eucp.decisions import Decision
-from eucp.state import PlatformStart
+from eucp.protocol.decisions import Decision
+from eucp.protocol.state import PlatformStart
 from workflows.crisis import CrisisWorkflow
 from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
 

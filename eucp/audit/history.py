@@ -21,7 +21,7 @@ from eucp.audit.events import (
     run_info,
 )
 from eucp.audit.models import Check, Finding
-from eucp.codec import decrypt_history
+from eucp.runtime.codec import decrypt_history
 from workflows.platform import platform_workflow_id
 
 
@@ -89,7 +89,7 @@ async def fetch_runs(
 ) -> tuple[list[WorkflowHistory], list[Finding]]:
     """The named runs (the latest if none), plus every run their continue-as-new links reach;
     decrypted, so they read and replay without a key. A payload under a key the client lacks
-    raises `eucp.codec.UnknownKeyError`, which names the key."""
+    raises `eucp.runtime.codec.UnknownKeyError`, which names the key."""
     todo: list[str | None] = [*sorted(run_ids)] or [None]
     fetched: dict[str, WorkflowHistory] = {}
     findings: list[Finding] = []

@@ -12,9 +12,9 @@ from eucp.audit.history import crisis_executions, fetch_runs
 from eucp.audit.models import Check, Finding, IncidentListing, ListReport
 from eucp.audit.reconstruct import reconstruct
 from eucp.audit.sources import read_rows
-from eucp.decisions import Decision
-from eucp.ledger import Ledger
-from eucp.phases import FINAL
+from eucp.protocol.decisions import Decision
+from eucp.protocol.phases import FINAL
+from eucp.runtime.ledger import Ledger
 
 
 async def list_incidents(client: Client, ledger: Ledger) -> ListReport:

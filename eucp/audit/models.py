@@ -10,11 +10,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 from temporalio.client import WorkflowHistory
 
-from eucp.decisions import DecisionKind, LedgerRow
-from eucp.ledger import ChainReport
-from eucp.phases import Phase
-from eucp.state import PhaseChange
-from eucp.tasks import TaskState
+from eucp.protocol.decisions import DecisionKind, LedgerRow
+from eucp.protocol.phases import Phase
+from eucp.protocol.state import PhaseChange
+from eucp.protocol.tasks import TaskState
+from eucp.runtime.ledger import ChainReport
 
 
 class Check(StrEnum):

@@ -12,13 +12,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from eucp import phases
 from eucp.audit.models import Breach, IncidentState
-from eucp.decisions import Decision, DecisionKind
-from eucp.phases import DECISION_OF, Phase, ProtocolViolation
-from eucp.settings import SlaSettings
-from eucp.state import PhaseChange
-from eucp.tasks import (
+from eucp.protocol import phases
+from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.decisions import Decision, DecisionKind
+from eucp.protocol.phases import DECISION_OF, Phase, ProtocolViolation
+from eucp.protocol.state import PhaseChange
+from eucp.protocol.tasks import (
     DECISION_OF_OUTCOME,
     ContentItem,
     Task,

@@ -6,8 +6,8 @@ from temporalio.client import Client
 
 from eucp.audit.history import fetch_incident
 from eucp.audit.models import Evidence, UnreadableRow
-from eucp.decisions import LedgerRow
-from eucp.ledger import Ledger
+from eucp.protocol.decisions import LedgerRow
+from eucp.runtime.ledger import Ledger
 
 PAGE = 1000
 

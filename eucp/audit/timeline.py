@@ -15,16 +15,9 @@ from typing import Any
 
 from eucp.audit.events import Batch, decision_batches, run_info
 from eucp.audit.history import subject
-from eucp.audit.models import (
-    Check,
-    EntryStatus,
-    Evidence,
-    Finding,
-    TimelineEntry,
-    TimelineReport,
-)
+from eucp.audit.models import Check, EntryStatus, Evidence, Finding, TimelineEntry, TimelineReport
 from eucp.audit.reconstruct import reconstruct, scope_and_number
-from eucp.decisions import Decision, LedgerRow
+from eucp.protocol.decisions import Decision, LedgerRow
 
 _PREVIEW = 80
 

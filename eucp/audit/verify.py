@@ -1,9 +1,10 @@
-"""Verify: recompute the ledger's hash chain from the rows alone (`eucp.ledger.verify_chain`)."""
+"""Verify: recompute the ledger's hash chain from the rows alone
+(`eucp.runtime.ledger.verify_chain`)."""
 
 from __future__ import annotations
 
 from eucp.audit.models import Check, Evidence, Finding, VerifyReport
-from eucp.ledger import ChainReport, verify_chain
+from eucp.runtime.ledger import ChainReport, verify_chain
 
 
 def verify_evidence(evidence: Evidence) -> VerifyReport:

@@ -13,16 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from eucp.console.csrf import CsrfRefused
 from eucp.console.reads import NoSuchIncident, Unanswered
-from eucp.console.routes import (
-    HERE,
-    PREFIX,
-    Console,
-    Refused,
-    SignInNeeded,
-    page,
-    router,
-    visit,
-)
+from eucp.console.routes import HERE, PREFIX, Console, Refused, SignInNeeded, page, router, visit
 
 
 def install(app: FastAPI) -> None:

@@ -1,8 +1,9 @@
 """The coordinator's actions as console forms: what each asks for, how a submitted form is read
 (every pasted identifier checked on its own line), and which service verb it calls.
 
-Which actions are offered, and whether a reason is required, is asked of `eucp.phases`; whether
-an action is accepted is decided by the workflow's Update, whose answer the page shows.
+Which actions are offered, and whether a reason is required, is asked of
+`eucp.protocol.phases`; whether an action is accepted is decided by the workflow's Update,
+whose answer the page shows.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from eucp.cli import lines_of, parse_identifier
-from eucp.commands import MAX_BATCH
 from eucp.console.views import CRITERIA
-from eucp.identifiers import AnyIdentifier
-from eucp.incident import Assessment, Criterion, CriterionStatus
-from eucp.participants import ParticipantKind
-from eucp.phases import RULES, Action, Phase, ProtocolViolation, check
-from eucp.service import Session
-from eucp.state import Answer
+from eucp.protocol.commands import MAX_BATCH
+from eucp.protocol.identifiers import AnyIdentifier
+from eucp.protocol.incident import Assessment, Criterion, CriterionStatus
+from eucp.protocol.participants import ParticipantKind
+from eucp.protocol.phases import RULES, Action, Phase, ProtocolViolation, check
+from eucp.protocol.state import Answer
+from eucp.service.incidents import Session
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from eucp.audit.events import CRISIS_TYPE
 from eucp.audit.sources import read_rows
-from eucp.decisions import LedgerRow
-from eucp.ledger import Ledger
+from eucp.protocol.decisions import LedgerRow
+from eucp.protocol.state import IncidentStatus
 from eucp.review import figures, render
 from eucp.review.figures import ReviewFigures
-from eucp.service import Incidents, IncidentStatus
+from eucp.runtime.ledger import Ledger
+from eucp.service.incidents import Incidents
 
 QUERIES_AT_ONCE = 8
 QUERY_TIMEOUT = 5.0

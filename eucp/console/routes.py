@@ -34,13 +34,13 @@ from eucp.console.session import (
     authenticate,
     new_cookie,
 )
-from eucp.gate import Busy
-from eucp.incident import CriterionStatus
-from eucp.ledger import Ledger
-from eucp.participants import Registry
-from eucp.phases import Phase, allowed_actions
-from eucp.service import Incidents, Rejected
-from eucp.settings import Settings
+from eucp.protocol.incident import CriterionStatus
+from eucp.protocol.phases import Phase, allowed_actions
+from eucp.runtime.ledger import Ledger
+from eucp.runtime.registry import Registry
+from eucp.runtime.settings import Settings
+from eucp.service.incidents import Incidents, Rejected
+from eucp.service.update_gate import Busy
 
 PREFIX = "/console"
 HERE = Path(__file__).parent

@@ -18,7 +18,8 @@ from fastapi import Request
 
 from eucp.api.auth import Gatekeeper
 from eucp.api.errors import ApiError
-from eucp.participants import Actor, ParticipantKind, Registry
+from eucp.protocol.participants import Actor, ParticipantKind
+from eucp.runtime.registry import Registry
 
 COOKIE = "eucp_console"
 IDLE = timedelta(minutes=30)

@@ -8,13 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eucp.console.reads import Listed
-from eucp.decisions import LedgerRow
-from eucp.incident import Assessment, Criterion
-from eucp.phases import Phase
+from eucp.protocol.decisions import LedgerRow
+from eucp.protocol.incident import Assessment, Criterion
+from eucp.protocol.phases import Phase
+from eucp.protocol.state import IncidentStatus, PlatformSummary
+from eucp.protocol.tasks import RESOLVED, TaskState
 from eucp.review.figures import TASK_KINDS, PlatformFigures, ReviewFigures, summarise
-from eucp.service import IncidentStatus
-from eucp.state import PlatformSummary
-from eucp.tasks import RESOLVED, TaskState
 
 CRITERIA: dict[str, str] = {
     "real_world_event": "Content stems from an ongoing or recent real-world event",

@@ -17,9 +17,9 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from eucp.decisions import DecisionKind, LedgerRow
-from eucp.ledger import verify_chain
-from eucp.tasks import task_id as make_task_id
+from eucp.protocol.decisions import DecisionKind, LedgerRow
+from eucp.protocol.tasks import task_id as make_task_id
+from eucp.runtime.ledger import verify_chain
 
 K = DecisionKind
 ONE_HOUR = timedelta(hours=1)

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from eucp.participants import ID_PATTERN
+from eucp.protocol.participants import ID_PATTERN
 
 
 class Labels(BaseModel):

@@ -19,7 +19,8 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from eucp.commands import (
+from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.commands import (
     MAX_BATCH,
     Activate,
     AddContent,
@@ -34,25 +35,25 @@ from eucp.commands import (
     SubmitReviewInput,
     WithdrawContent,
 )
-from eucp.gate import UpdateGate
-from eucp.identifiers import AnyIdentifier
-from eucp.incident import Assessment, IncidentReport
-from eucp.merge import Merger
-from eucp.participants import ID_PATTERN, Actor, Participant, ParticipantKind
-from eucp.phases import Refusal
-from eucp.settings import Settings, SlaSettings
-from eucp.state import (
+from eucp.protocol.identifiers import AnyIdentifier
+from eucp.protocol.incident import Assessment, IncidentReport
+from eucp.protocol.participants import ID_PATTERN, Actor, Participant, ParticipantKind
+from eucp.protocol.phases import Refusal
+from eucp.protocol.state import (
     Answer,
     CrisisResult,
     CrisisState,
-    CrisisStatus,
+    IncidentStatus,
     PlatformSummary,
     ReportAnswer,
     SightingAnswers,
     TaskPage,
     TaskQuery,
 )
-from eucp.tasks import LegalBasis, TaskReport, VoluntaryReferral
+from eucp.protocol.tasks import LegalBasis, TaskReport, VoluntaryReferral
+from eucp.runtime.settings import Settings
+from eucp.service.merge import Merger
+from eucp.service.update_gate import UpdateGate
 from workflows.crisis import CrisisWorkflow
 from workflows.errors import MOVING
 from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
@@ -72,13 +73,6 @@ class Rejected(Exception):
         self.field = field
         self.rule = rule
         self.refusal = refusal
-
-
-class IncidentStatus(BaseModel):
-    """The crisis and each platform's tasks, read in one go."""
-
-    crisis: CrisisStatus
-    platforms: dict[str, PlatformSummary]
 
 
 class Incidents:

@@ -1,4 +1,5 @@
-"""The synthetic crises shipped with eucp (see eucp/scenarios/): platforms, waves, sightings."""
+"""The synthetic crises shipped with eucp (see eucp/demo/scenarios/): platforms, waves,
+sightings."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from importlib import resources
 
 from pydantic import BaseModel, ConfigDict
 
-from eucp.identifiers import ContentIdentifier
-from eucp.incident import CriterionStatus
+from eucp.protocol.identifiers import ContentIdentifier
+from eucp.protocol.incident import CriterionStatus
 
 
 class ScenarioPlatform(BaseModel):
@@ -63,5 +64,5 @@ class Scenario(BaseModel):
 
 
 def load(name: str = "christchurch-like") -> Scenario:
-    text = resources.files("eucp").joinpath("scenarios", f"{name}.json").read_text()
+    text = resources.files("eucp.demo").joinpath("scenarios", f"{name}.json").read_text()
     return Scenario.model_validate_json(text)

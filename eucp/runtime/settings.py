@@ -14,24 +14,8 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from eucp.participants import EmailAddress
-
-
-class SlaSettings(BaseModel):
-    """Every protocol duration; a crisis may override any of them at report time."""
-
-    acknowledge_within: timedelta = timedelta(minutes=15)
-    act_within: timedelta = timedelta(minutes=60)
-    escalate_after: timedelta = Field(
-        default=timedelta(minutes=15),
-        description="time from a missed deadline's reminder to the escalation to coordinators",
-    )
-    assessment_within: timedelta = timedelta(minutes=60)
-    review_within: timedelta = timedelta(days=7)
-    deliver_within: timedelta = Field(
-        default=timedelta(hours=1),
-        description="how long a notification is retried before its backup contact is told",
-    )
+from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.participants import EmailAddress
 
 
 class SmtpTls(StrEnum):

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from eucp.decisions import DecisionKind
-from eucp.participants import ParticipantKind
+from eucp.protocol.decisions import DecisionKind
+from eucp.protocol.participants import ParticipantKind
 
 
 class Phase(StrEnum):

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from eucp.participants import Actor
+from eucp.protocol.participants import Actor
 
 
 class DecisionKind(StrEnum):

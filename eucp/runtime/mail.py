@@ -15,8 +15,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from eucp.notifications import Notification
-from eucp.signing import DELIVERY_HEADER, EVENT_HEADER
+from eucp.protocol.notifications import Notification
+from eucp.runtime.signing import DELIVERY_HEADER, EVENT_HEADER
 
 SENDER_NAME = "eucp"
 SUBJECT_MAX = 200

@@ -6,8 +6,8 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from eucp.identifiers import ContentIdentifier
-from eucp.participants import ID_PATTERN
+from eucp.protocol.identifiers import ContentIdentifier
+from eucp.protocol.participants import ID_PATTERN
 
 
 class IncidentReport(BaseModel):

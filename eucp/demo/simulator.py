@@ -1,13 +1,14 @@
 """A reference platform receiver: what a platform's side of eucp looks like, runnable as a process.
 
-It receives eucp webhooks at `POST /eucp/webhook`, checks each one with `eucp.signing.verify`
-before reading it, drops repeated delivery ids, and answers its `task_assigned` notifications
+It receives eucp webhooks at `POST /eucp/webhook`, checks each one with
+`eucp.runtime.signing.verify` before reading it, drops repeated delivery ids, and answers its
+`task_assigned` notifications
 over the HTTP API with a configurable behaviour (delays, declines, missed deadlines). It is
 both a working example for platform engineers (docs/platforms.md) and a load and SLA driver.
 
 The pure parts (what to answer and when, deduplication, batching, retry timing) are plain
 functions and classes without clocks or I/O; `Simulator` wires them to Starlette, httpx and an
-asyncio timer. Run it with `eucp simulate-platform` or `python -m eucp.simulator`.
+asyncio timer. Run it with `eucp simulate-platform` or `python -m eucp.demo.simulator`.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from eucp import logs
-from eucp.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
-from eucp.tasks import Outcome, TaskReport
+from eucp.protocol.tasks import Outcome, TaskReport
+from eucp.runtime import logs
+from eucp.runtime.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 
 log = structlog.get_logger("eucp.simulator")
 
@@ -799,7 +800,7 @@ def simulate_platform(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m eucp.simulator [OPTIONS]`, the same as `eucp simulate-platform`."""
+    """`python -m eucp.demo.simulator [OPTIONS]`, the same as `eucp simulate-platform`."""
     simulate_platform.main(
         args=None if argv is None else list(argv), prog_name="eucp simulate-platform"
     )

@@ -7,12 +7,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from eucp.identifiers import IndexSnapshot
-from eucp.incident import Assessment, IncidentReport
-from eucp.participants import Participant, ParticipantKind
-from eucp.phases import Phase, Refusal
-from eucp.settings import SlaSettings
-from eucp.tasks import ContentItem, Stage, Task, TaskState
+from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.identifiers import IndexSnapshot
+from eucp.protocol.incident import Assessment, IncidentReport
+from eucp.protocol.participants import Participant, ParticipantKind
+from eucp.protocol.phases import Phase, Refusal
+from eucp.protocol.tasks import ContentItem, Stage, Task, TaskState
 
 
 class PhaseChange(BaseModel):
@@ -193,3 +193,10 @@ class ReportAnswer(BaseModel):
         default_factory=dict,
         description="tasks whose state moved on between validation and handling, with the rule",
     )
+
+
+class IncidentStatus(BaseModel):
+    """The crisis and each platform's tasks, read in one go."""
+
+    crisis: CrisisStatus
+    platforms: dict[str, PlatformSummary]

@@ -8,7 +8,7 @@ participant tokens); platforms and member states may not. A caller authenticates
 `GET /` in the browser and gets a session cookie, which the Web UI sends when its codec setting
 "Include cross-origin credentials" is on. Every use is logged with the caller, never the token.
 
-Run it with `python -m eucp.codec_server` (on `EUCP_CODEC_SERVER_HOST:PORT`, 127.0.0.1:8234).
+Run it with `python -m eucp.api.codec_server` (on `EUCP_CODEC_SERVER_HOST:PORT`, 127.0.0.1:8234).
 """
 
 from __future__ import annotations
@@ -35,10 +35,11 @@ from starlette.routing import Route
 from temporalio.api.common.v1 import Payload, Payloads
 
 from eucp.api.limits import RateLimiter
-from eucp.codec import CodecError, EncryptionCodec
-from eucp.participants import ParticipantKind, Registry
-from eucp.settings import Settings, get_settings
-from eucp.tokens import TokenStore
+from eucp.protocol.participants import ParticipantKind
+from eucp.runtime.codec import CodecError, EncryptionCodec
+from eucp.runtime.registry import Registry
+from eucp.runtime.settings import Settings, get_settings
+from eucp.runtime.tokens import TokenStore
 
 log = structlog.get_logger("eucp.codec")
 
@@ -319,7 +320,7 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    from eucp import logs
+    from eucp.runtime import logs
 
     settings = get_settings()
     logs.configure(json=settings.log_json)

@@ -23,18 +23,20 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from eucp.client import ApiClient
-from eucp.decisions import DecisionKind
-from eucp.devserver import embedded_temporal, wait_for_port
-from eucp.incident import Assessment, Criterion, IncidentReport
-from eucp.ledger import verify_chain
-from eucp.participants import Channel, Contact, ParticipantKind, Registry
-from eucp.phases import Phase
-from eucp.scenario import Scenario, Sighting, Wave, load
-from eucp.service import IncidentStatus
-from eucp.settings import Settings, SlaSettings
-from eucp.stack import EUCP, Stack, free_port
-from eucp.tasks import RESOLVED
-from eucp.tokens import TokenStore
+from eucp.demo.scenario import Scenario, Sighting, Wave, load
+from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.decisions import DecisionKind
+from eucp.protocol.incident import Assessment, Criterion, IncidentReport
+from eucp.protocol.participants import Channel, Contact, ParticipantKind
+from eucp.protocol.phases import Phase
+from eucp.protocol.state import IncidentStatus
+from eucp.protocol.tasks import RESOLVED
+from eucp.runtime.devserver import embedded_temporal, wait_for_port
+from eucp.runtime.ledger import verify_chain
+from eucp.runtime.registry import Registry
+from eucp.runtime.settings import Settings
+from eucp.runtime.stack import EUCP, Stack, free_port
+from eucp.runtime.tokens import TokenStore
 
 K = ParticipantKind
 SECONDS_PER_SCENARIO_MINUTE = 0.05
@@ -262,7 +264,7 @@ async def main(settings: Settings) -> None:
                     [
                         sys.executable,
                         "-m",
-                        "eucp.simulator",
+                        "eucp.demo.simulator",
                         "--platform-id",
                         pid,
                         "--api",

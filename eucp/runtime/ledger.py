@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import psycopg
 from pydantic import BaseModel, ConfigDict
 
-from eucp.decisions import GENESIS_HASH, Decision, LedgerRow, canonical_json, row_hash
+from eucp.protocol.decisions import GENESIS_HASH, Decision, LedgerRow, canonical_json, row_hash
 
 _T = TypeVar("_T")
 

@@ -11,10 +11,10 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from eucp.decisions import DecisionKind
-from eucp.identifiers import ContentIdentifier
-from eucp.phases import ProtocolViolation, Refusal
-from eucp.settings import SlaSettings
+from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.decisions import DecisionKind
+from eucp.protocol.identifiers import ContentIdentifier
+from eucp.protocol.phases import ProtocolViolation, Refusal
 
 
 class VoluntaryReferral(BaseModel):

@@ -24,7 +24,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowHistory
 from temporalio.converter import PayloadCodec
 
-from eucp.settings import CODEC_KEY_BYTES, Settings
+from eucp.runtime.settings import CODEC_KEY_BYTES, Settings
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"

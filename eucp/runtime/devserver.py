@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from eucp.settings import Settings
+from eucp.runtime.settings import Settings
 
 
 def _binary(name: str, package: str) -> Path:

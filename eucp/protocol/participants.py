@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Self
 
 from pydantic import (
@@ -154,34 +153,3 @@ class Contact(Reach, Participant):
         if problems:
             raise ValueError(f"participant {self.id!r}: " + "; ".join(problems))
         return self
-
-
-class Registry(BaseModel):
-    """The participants registry file (JSON)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    participants: list[Contact]
-
-    @classmethod
-    def load(cls, path: Path) -> Registry:
-        return cls.model_validate_json(path.read_text())
-
-    def save(self, path: Path) -> None:
-        """Writes the registry with its secrets in clear (JSON dumps mask them by default),
-        readable by its owner only."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.touch(mode=0o600)
-        tmp.write_text(self.model_dump_json(indent=2, context={"reveal_secrets": True}))
-        tmp.replace(path)
-
-    def get(self, participant_id: str) -> Contact:
-        for contact in self.participants:
-            if contact.id == participant_id:
-                return contact
-        raise KeyError(f"participant {participant_id!r} is not in the registry")
-
-    def public(self) -> list[Participant]:
-        """The participants without their contact details, as workflows may see them."""
-        return [Participant(id=c.id, kind=c.kind, name=c.name) for c in self.participants]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from eucp.identifiers import ContentIdentifier
-from eucp.incident import Assessment
-from eucp.participants import Actor
-from eucp.tasks import LegalBasis, TaskReport, VoluntaryReferral
+from eucp.protocol.identifiers import ContentIdentifier
+from eucp.protocol.incident import Assessment
+from eucp.protocol.participants import Actor
+from eucp.protocol.tasks import LegalBasis, TaskReport, VoluntaryReferral
 
 MAX_BATCH = 1000
 

@@ -11,8 +11,8 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
-from eucp.codec import EncryptionCodec
-from eucp.settings import Settings
+from eucp.runtime.codec import EncryptionCodec
+from eucp.runtime.settings import Settings
 
 
 def data_converter(settings: Settings) -> DataConverter:

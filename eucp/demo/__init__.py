@@ -1,0 +1,2 @@
+"""The demo: a Christchurch-like crisis over HTTP (`make demo`), its scenarios, and the
+reference platform simulator."""

@@ -1,0 +1,40 @@
+"""The participants registry file: who takes part and how to reach them (never in history)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from eucp.protocol.participants import Contact, Participant
+
+
+class Registry(BaseModel):
+    """The participants registry file (JSON)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    participants: list[Contact]
+
+    @classmethod
+    def load(cls, path: Path) -> Registry:
+        return cls.model_validate_json(path.read_text())
+
+    def save(self, path: Path) -> None:
+        """Writes the registry with its secrets in clear (JSON dumps mask them by default),
+        readable by its owner only."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.touch(mode=0o600)
+        tmp.write_text(self.model_dump_json(indent=2, context={"reveal_secrets": True}))
+        tmp.replace(path)
+
+    def get(self, participant_id: str) -> Contact:
+        for contact in self.participants:
+            if contact.id == participant_id:
+                return contact
+        raise KeyError(f"participant {participant_id!r} is not in the registry")
+
+    def public(self) -> list[Participant]:
+        """The participants without their contact details, as workflows may see them."""
+        return [Participant(id=c.id, kind=c.kind, name=c.name) for c in self.participants]
