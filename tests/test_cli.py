@@ -19,9 +19,9 @@ import pytest
 from click.testing import CliRunner
 
 from eucp.api.app import ACTIONS
-from eucp.cli import main, parse_identifier
+from eucp.cli import main
 from eucp.client import ACTION_PATHS, ApiClient, ApiRefusal
-from eucp.protocol.identifiers import HashIdentifier, UrlIdentifier
+from eucp.protocol.identifiers import HashIdentifier, UrlIdentifier, parse_identifier
 from eucp.protocol.phases import Phase
 from eucp.protocol.state import Answer, ReportAnswer
 from eucp.protocol.tasks import Outcome, TaskReport

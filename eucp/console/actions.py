@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from eucp.cli import lines_of, parse_identifier
 from eucp.console.views import CRITERIA
 from eucp.protocol.commands import MAX_BATCH
-from eucp.protocol.identifiers import AnyIdentifier
+from eucp.protocol.identifiers import AnyIdentifier, lines_of, parse_identifier
 from eucp.protocol.incident import Assessment, Criterion, CriterionStatus
 from eucp.protocol.participants import ParticipantKind
 from eucp.protocol.phases import RULES, Action, Phase, ProtocolViolation, check

@@ -1,7 +1,12 @@
-"""The participants registry file: who takes part and how to reach them (never in history)."""
+"""The participants registry file: who takes part and how to reach them (never in history);
+read, changed and written by one operator command at a time (`Registry.locked`)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -19,6 +24,24 @@ class Registry(BaseModel):
     @classmethod
     def load(cls, path: Path) -> Registry:
         return cls.model_validate_json(path.read_text())
+
+    @classmethod
+    def load_or_empty(cls, path: Path) -> Registry:
+        """The registry at `path`, or an empty one if there is none yet."""
+        return cls.load(path) if path.exists() else cls(participants=[])
+
+    @staticmethod
+    @contextlib.contextmanager
+    def locked(path: Path) -> Iterator[None]:
+        """Serialises the commands that read, change and write the registry at `path` by
+        locking its folder, so no lock file is left behind."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(folder)  # releases the lock
 
     def save(self, path: Path) -> None:
         """Writes the registry with its secrets in clear (JSON dumps mask them by default),

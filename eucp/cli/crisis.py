@@ -1,0 +1,234 @@
+"""`eucp crisis`: report, steer and follow incidents over the HTTP API. Every action a
+coordinator or platform takes on an incident is one command here, each a typed `ApiClient`
+call; the reading commands (`list`, `status`, `decisions`) are here too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import IO, Any
+
+import click
+from pydantic import ValidationError
+
+from eucp.cli.framework import Call, Invalid, command
+from eucp.cli.inputs import (
+    AwareTime,
+    identifiers_input,
+    load_model,
+    parse_criterion,
+    read_text,
+    reason_option,
+    removal_order_option,
+)
+from eucp.cli.render import show_answer, show_listings, show_reported, show_rows, show_status
+from eucp.protocol.identifiers import AnyIdentifier, describe_invalid
+from eucp.protocol.incident import Assessment, IncidentReport
+
+
+@click.group()
+def crisis() -> None:
+    """Report, steer and follow incidents over the API (coordinators; platforms: sightings,
+    false-positive, review-input). Every command takes --api, --token and --json."""
+
+
+@command(crisis, "report", show_reported, incident=False, idempotent=True)
+@click.option("--title", required=True, help="a short name of the event")
+@click.option("--place", required=True, help="where the event takes place")
+@click.option(
+    "--event-started",
+    type=AwareTime(),
+    default="now",
+    show_default=True,
+    help="when the event began, ISO 8601 with its time zone",
+)
+@click.option("--description", default="", help="what is known so far")
+@click.option("--member-state", multiple=True, metavar="CC", help="affected Member State (repeat)")
+@click.option("--reporter", required=True, help="your participant id (the token's)")
+@click.option("--incident-id", help="choose the incident id (default: one is made up)")
+@identifiers_input(required=False)
+def crisis_report(
+    title: str,
+    place: str,
+    event_started: datetime,
+    description: str,
+    member_state: tuple[str, ...],
+    reporter: str,
+    incident_id: str | None,
+    identifiers: list[AnyIdentifier],
+    idempotency_key: str | None,
+) -> Call:
+    """Report a potential crisis, with its first identifiers if any."""
+    try:
+        report = IncidentReport(
+            title=title,
+            event_place=place,
+            event_started_at=event_started,
+            description=description,
+            affected_member_states=[state.upper() for state in member_state],
+            reporter=reporter,
+            first_identifiers=identifiers,
+        )
+    except ValidationError as err:
+        raise Invalid(describe_invalid(err)) from None
+    return lambda api: api.report(report, incident_id, idempotency_key=idempotency_key)
+
+
+@command(crisis, "list", show_listings, incident=False)
+def crisis_list() -> Call:
+    """The incidents you may see."""
+    return lambda api: api.incidents()
+
+
+@command(crisis, "status", show_status)
+def crisis_status(incident_id: str) -> Call:
+    """Where an incident stands: phase, items, each platform's tasks by state."""
+    return lambda api: api.status(incident_id)
+
+
+@command(crisis, "decisions", show_rows)
+@click.option("--after", type=click.IntRange(min=0), default=0, help="after this ledger row")
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option("--all", "every", is_flag=True, help="every row, page after page")
+def crisis_decisions(incident_id: str, after: int, limit: int, every: bool) -> Call:
+    """The incident's decisions as the ledger recorded them (coordinators, auditors)."""
+    if every:
+        return lambda api: api.all_decisions(incident_id)
+    return lambda api: api.decisions(incident_id, after, limit)
+
+
+@command(crisis, "assess", show_answer, idempotent=True)
+@click.option(
+    "--criterion",
+    "criteria",
+    multiple=True,
+    metavar="NAME=STATUS[:EVIDENCE]",
+    help="e.g. real_world_event=met:'livestream seen on 3 services' (repeat for each)",
+)
+@click.option(
+    "--file",
+    "from_file",
+    type=click.File("r"),
+    help="the assessment as JSON ('-': stdin); --criterion overrides its entries",
+)
+@reason_option("assess")
+def crisis_assess(
+    incident_id: str,
+    criteria: tuple[str, ...],
+    from_file: IO[str] | None,
+    reason: str | None,
+    idempotency_key: str | None,
+) -> Call:
+    """Record the five-criteria assessment (real_world_event, depicts_harm, intimidation,
+    tve_link, multi_platform_virality: met, not_met or unknown, with evidence)."""
+    if not criteria and from_file is None:
+        raise Invalid("no assessment", "give --criterion NAME=STATUS[:EVIDENCE] or --file FILE")
+    base = load_model(Assessment, from_file, "assessment") if from_file else Assessment()
+    assessment = base.model_copy(update=dict(parse_criterion(criterion) for criterion in criteria))
+    return lambda api: api.assess(incident_id, assessment, reason, idempotency_key)
+
+
+@command(crisis, "activate", show_answer, idempotent=True)
+@identifiers_input(required=False)
+@reason_option("activate")
+@click.option(
+    "--platform", "platforms", multiple=True, help="a participating platform (repeat); all if none"
+)
+@removal_order_option
+def crisis_activate(
+    incident_id: str,
+    identifiers: list[AnyIdentifier],
+    reason: str,
+    platforms: tuple[str, ...],
+    basis: Any,
+    idempotency_key: str | None,
+) -> Call:
+    """Activate the protocol: every platform gets a task per identifier."""
+    return lambda api: api.activate(
+        incident_id, reason, identifiers, list(platforms) or None, basis, idempotency_key
+    )
+
+
+@command(crisis, "decline", show_answer, idempotent=True)
+@reason_option("decline")
+def crisis_decline(incident_id: str, reason: str, idempotency_key: str | None) -> Call:
+    """Decide not to activate (a final phase)."""
+    return lambda api: api.decline(incident_id, reason, idempotency_key)
+
+
+@command(crisis, "add-content", show_answer, idempotent=True)
+@identifiers_input(required=True)
+@removal_order_option
+def crisis_add_content(
+    incident_id: str, identifiers: list[AnyIdentifier], basis: Any, idempotency_key: str | None
+) -> Call:
+    """New identifiers for every participating platform (1,000 per request)."""
+    return lambda api: api.add_content(incident_id, identifiers, basis, None, idempotency_key)
+
+
+@command(crisis, "withdraw", show_answer, idempotent=True)
+@click.argument("items", nargs=-1, required=True, type=click.IntRange(min=1))
+@reason_option("withdraw_content")
+def crisis_withdraw(
+    incident_id: str, items: tuple[int, ...], reason: str, idempotency_key: str | None
+) -> Call:
+    """Withdraw content items (by number): their open tasks are withdrawn."""
+    return lambda api: api.withdraw_content(incident_id, list(items), reason, idempotency_key)
+
+
+@command(crisis, "de-escalate", show_answer, idempotent=True)
+@reason_option("de_escalate")
+@click.option("--withdraw-open-tasks", is_flag=True, help="withdraw every task still open")
+def crisis_de_escalate(
+    incident_id: str, reason: str, withdraw_open_tasks: bool, idempotency_key: str | None
+) -> Call:
+    """Move the crisis to de-escalation."""
+    return lambda api: api.de_escalate(incident_id, reason, withdraw_open_tasks, idempotency_key)
+
+
+@command(crisis, "re-escalate", show_answer, idempotent=True)
+@reason_option("re_escalate")
+def crisis_re_escalate(incident_id: str, reason: str, idempotency_key: str | None) -> Call:
+    """Back from de-escalation to active."""
+    return lambda api: api.re_escalate(incident_id, reason, idempotency_key)
+
+
+@command(crisis, "review", show_answer, idempotent=True)
+@reason_option("start_review")
+def crisis_review(incident_id: str, reason: str | None, idempotency_key: str | None) -> Call:
+    """Start the post-incident review."""
+    return lambda api: api.start_review(incident_id, reason, idempotency_key)
+
+
+@command(crisis, "close", show_answer, idempotent=True)
+@reason_option("close")
+def crisis_close(incident_id: str, reason: str | None, idempotency_key: str | None) -> Call:
+    """Close the review and the incident."""
+    return lambda api: api.close(incident_id, reason, idempotency_key)
+
+
+@command(crisis, "review-input", show_answer, idempotent=True)
+@click.argument("text")
+def crisis_review_input(incident_id: str, text: str, idempotency_key: str | None) -> Call:
+    """Submit lessons learned during the review (TEXT, or '-' to read stdin)."""
+    body = read_text(text)
+    return lambda api: api.submit_review_input(incident_id, body, idempotency_key)
+
+
+@command(crisis, "sightings", show_answer, idempotent=True)
+@identifiers_input(required=True)
+def crisis_sightings(
+    incident_id: str, identifiers: list[AnyIdentifier], idempotency_key: str | None
+) -> Call:
+    """Report new copies seen (they become tasks for the other platforms)."""
+    return lambda api: api.report_sightings(incident_id, identifiers, None, idempotency_key)
+
+
+@command(crisis, "false-positive", show_answer, idempotent=True)
+@click.argument("item", type=click.IntRange(min=1))
+@reason_option("report_false_positive")
+def crisis_false_positive(
+    incident_id: str, item: int, reason: str, idempotency_key: str | None
+) -> Call:
+    """Report a content item as a false positive."""
+    return lambda api: api.report_false_positive(incident_id, item, reason, idempotency_key)

@@ -1,0 +1,166 @@
+"""The API's answers as text for people (`--json` prints them as they are): aligned tables and
+`name  value` lines, times in UTC, item numbers as ranges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from eucp.protocol.decisions import LedgerRow
+from eucp.protocol.identifiers import AnyIdentifier, UrlIdentifier
+from eucp.protocol.state import Answer, IncidentStatus, PlatformSummary, ReportAnswer, TaskPage
+from eucp.protocol.tasks import TaskState
+
+if TYPE_CHECKING:  # the API's wire models: fastapi loads only when needed
+    from eucp.api.app import Listing, PlatformView, Reported
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """Plain aligned columns."""
+    cells = [[str(header) for header in headers]] + [
+        ["" if cell is None else str(cell) for cell in row] for row in rows
+    ]
+    widths = [max(len(row[column]) for row in cells) for column in range(len(headers))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    )
+
+
+def pairs(items: Iterable[tuple[str, object]]) -> str:
+    """`name  value` lines, the values aligned."""
+    rows = list(items)
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
+
+
+def utc(at: datetime) -> str:
+    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M:%SZ}"
+
+
+def ranges(numbers: Sequence[int]) -> str:
+    """1, 2, 3, 5 -> "1-3, 5"."""
+    spans: list[list[int]] = []
+    for number in sorted(numbers):
+        if spans and number == spans[-1][1] + 1:
+            spans[-1][1] = number
+        else:
+            spans.append([number, number])
+    return (
+        ", ".join(str(first) if first == last else f"{first}-{last}" for first, last in spans)
+        or "none"
+    )
+
+
+def show_answer(answer: Answer) -> str:
+    return pairs(
+        [
+            ("phase", answer.phase),
+            ("decisions", ", ".join(answer.decisions) or "none"),
+            ("accepted items", ranges(answer.accepted_items)),
+            ("duplicates", answer.duplicates),
+            ("low quality", answer.low_quality),
+        ]
+    )
+
+
+def show_reported(reported: Reported) -> str:
+    return f"reported {reported.incident_id}"
+
+
+def show_listings(listings: list[Listing]) -> str:
+    rows = [(listing.incident_id, listing.status, listing.started_at) for listing in listings]
+    return table(["INCIDENT", "WORKFLOW", "STARTED"], rows) if rows else "no incidents"
+
+
+def platform_table(summaries: Sequence[PlatformSummary], final: Iterable[str] = ()) -> str:
+    done = set(final)
+    states = [
+        state for state in TaskState if any(state in summary.by_state for summary in summaries)
+    ]
+    headers = ["PLATFORM", "TASKS", *[state.value.upper() for state in states]]
+    headers += ["OPEN BREACHES", "BREACHES", "ESCALATIONS"]
+    rows = [
+        [
+            summary.platform_id + (" (final)" if summary.platform_id in done else ""),
+            summary.tasks,
+            *[summary.by_state.get(state, 0) for state in states],
+            len(summary.open_breaches),
+            summary.breaches,
+            summary.escalations,
+        ]
+        for summary in summaries
+    ]
+    return table(headers, rows)
+
+
+def show_status(status: IncidentStatus | PlatformView) -> str:
+    if not isinstance(status, IncidentStatus):
+        head = pairs(
+            [("incident", status.incident_id), ("title", status.title), ("phase", status.phase)]
+        )
+        return f"{head}\n\n{platform_table([status.tasks])}"
+    crisis = status.crisis
+    since = crisis.phases[-1] if crisis.phases else None
+    phase = f"{crisis.phase} since {utc(since.at)} by {since.by}" if since else crisis.phase
+    overdue = " (activation decision overdue)" if crisis.assessment_overdue else ""
+    head = pairs(
+        [
+            ("incident", crisis.incident_id),
+            ("title", crisis.title),
+            ("phase", phase + overdue),
+            ("items", crisis.items),
+            ("decisions", crisis.decisions),
+            ("false positives", ranges(crisis.false_positives)),
+            ("review inputs", crisis.review_inputs),
+        ]
+    )
+    platforms = [status.platforms[name] for name in crisis.platforms if name in status.platforms]
+    return f"{head}\n\n{platform_table(platforms, crisis.finals)}" if platforms else head
+
+
+def _identifier(identifier: AnyIdentifier) -> str:
+    return identifier.value if isinstance(identifier, UrlIdentifier) else identifier.key
+
+
+def show_tasks(page: TaskPage) -> str:
+    rows = [
+        (
+            task.task_id,
+            task.item_no,
+            task.state,
+            task.basis.kind,
+            utc(task.assigned_at),
+            _identifier(task.identifier),
+        )
+        for task in page.tasks
+    ]
+    text = table(["TASK", "ITEM", "STATE", "BASIS", "ASSIGNED", "IDENTIFIER"], rows)
+    more = f"; next page: --offset {page.next_offset}" if page.next_offset is not None else ""
+    return f"{text}\n{len(page.tasks)} of {page.total} tasks{more}"
+
+
+def show_report_answer(answer: ReportAnswer) -> str:
+    head = (
+        f"changed {len(answer.changed)}, unchanged {len(answer.unchanged)}, "
+        f"refused {len(answer.refused)}"
+    )
+    return "\n".join([head, *(f"  {task}: {rule}" for task, rule in answer.refused.items())])
+
+
+def show_rows(rows: list[LedgerRow]) -> str:
+    return table(
+        ["SEQ", "AT", "KIND", "ACTOR", "REASON"],
+        [
+            (
+                row.seq,
+                utc(row.decision.at),
+                row.decision.kind,
+                row.decision.actor.id,
+                row.decision.reason,
+            )
+            for row in rows
+        ],
+    )

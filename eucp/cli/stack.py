@@ -1,0 +1,67 @@
+"""The commands that run eucp: the worker, the embedded stack (`up`), the HTTP API and the demo,
+each configured from the EUCP_* environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+import uvicorn
+
+from eucp.demo.run import main as demo_main
+from eucp.demo.run import registry as starter_registry
+from eucp.runtime import logs
+from eucp.runtime.devserver import embedded_temporal
+from eucp.runtime.settings import get_settings
+from worker import main as worker_main
+from worker import serve
+
+
+@click.command()
+def worker() -> None:
+    """Run the worker against the configured Temporal (EUCP_TEMPORAL_ADDRESS)."""
+    worker_main()
+
+
+@click.command()
+def up() -> None:
+    """The embedded stack in the foreground: dev server (var/temporal.db, UI on 8233) and worker.
+
+    Ctrl-C stops both.
+    """
+    settings = get_settings()
+    logs.configure(json=settings.log_json)
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.registry_path.exists():
+        starter_registry().save(settings.registry_path)
+        click.echo(f"wrote a starter participants registry to {settings.registry_path}: edit it")
+
+    async def run() -> None:
+        async with embedded_temporal(settings) as ui:
+            click.echo(
+                f"Temporal at {settings.temporal_address}, Web UI {ui or '(existing server)'}"
+            )
+            await serve(settings)
+
+    asyncio.run(run())
+
+
+@click.command()
+def api() -> None:
+    """Serve the HTTP API (EUCP_API_HOST:EUCP_API_PORT) until Ctrl-C."""
+    from eucp.api.app import create_app  # here, so that other commands do not load fastapi
+
+    settings = get_settings()
+    logs.configure(json=settings.log_json)
+    uvicorn.run(
+        create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None
+    )
+
+
+@click.command()
+def demo() -> None:
+    """Run a Christchurch-like crisis end to end on the embedded default."""
+    settings = get_settings()
+    logs.configure(json=False, level=30)
+    asyncio.run(demo_main(settings))
