@@ -8,31 +8,23 @@ import secrets
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
-from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from eucp.protocol.clocks import SlaSettings
-from eucp.protocol.participants import Channel, Contact, ParticipantKind
+from eucp.demo import presets
+from eucp.demo.presets import COORDINATOR as COORDINATOR  # re-exported for bench.crisis
+from eucp.demo.presets import SignedWebhook, compressed_clocks, simulator_webhook
 from eucp.runtime.devserver import dev_server_args, wait_for_port
 from eucp.runtime.registry import Registry
 from eucp.runtime.stack import EUCP, Stack, free_port
 from eucp.runtime.tokens import TokenStore
 
-K = ParticipantKind
-COORDINATOR = "eu-iru"
 TASK_QUEUE = "eucp-bench"
 # SLA clocks that never fire during a benchmark: their timers would be load of their own
-QUIET_SLA = SlaSettings(
-    acknowledge_within=timedelta(hours=1),
-    act_within=timedelta(hours=2),
-    escalate_after=timedelta(hours=1),
-    assessment_within=timedelta(hours=1),
-    review_within=timedelta(days=1),
-    deliver_within=timedelta(minutes=10),
+QUIET_SLA = compressed_clocks(
+    acknowledge=3600, act=7200, assessment=3600, review=86400, deliver=600
 )
 
 
@@ -97,24 +89,12 @@ def registry(
 ) -> Registry:
     """The coordinator, an auditor, the takedown platforms (webhooks to their simulators) and
     the sighting platforms (webhooks to the benchmark's own receivers)."""
-    people = [
-        Contact(id=COORDINATOR, kind=K.coordinator, name="Europol EU IRU"),
-        Contact(id="auditor", kind=K.auditor, name="Auditor"),
-    ]
-    hooks = {p: (f"http://127.0.0.1:{port}/eucp/webhook", s) for p, (port, s) in takedown.items()}
-    hooks |= {p: (f"http://127.0.0.1:{sighting_port}/hook/{p}", secret) for p in sighting}
-    platforms = [
-        Contact(
-            id=pid,
-            kind=K.platform,
-            name=f"Platform {pid}",
-            channels=[Channel.webhook],
-            webhook_url=url,
-            webhook_secret=SecretStr(key),
-        )
-        for pid, (url, key) in hooks.items()
-    ]
-    return Registry(participants=people + platforms)
+    hooks = {pid: simulator_webhook(port, key) for pid, (port, key) in takedown.items()}
+    hooks |= {
+        pid: SignedWebhook(f"http://127.0.0.1:{sighting_port}/hook/{pid}", secret)
+        for pid in sighting
+    }
+    return presets.registry(hooks, names={pid: f"Platform {pid}" for pid in hooks})
 
 
 SIGHTING_SECRET = secrets.token_urlsafe(24)

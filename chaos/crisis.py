@@ -16,30 +16,24 @@ from chaos.results import Result
 from chaos.rig import Rig
 from chaos.tally import Accepted, tally
 from eucp.client import ApiClient, ApiRefusal, ApiUnavailable
+from eucp.demo.presets import AUDITOR as AUDITOR  # re-exported for the scenarios
+from eucp.demo.presets import COORDINATOR as COORDINATOR  # re-exported for the scenarios
+from eucp.demo.presets import SignedWebhook, compressed_clocks, contact, on_call_desk
 from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.decisions import LedgerRow
 from eucp.protocol.identifiers import UrlIdentifier
 from eucp.protocol.incident import Assessment, Criterion, CriterionStatus, IncidentReport
-from eucp.protocol.participants import Backup, Channel, Contact, ParticipantKind
+from eucp.protocol.participants import Backup, Contact, ParticipantKind
 from eucp.protocol.state import Answer, ReportAnswer
 from eucp.protocol.tasks import Outcome, TaskReport
 from eucp.runtime.ledger import open_ledger, verify_chain
 
 T = TypeVar("T")
 K = ParticipantKind
-COORDINATOR = "eu-iru"
-AUDITOR = "auditor"
 PATIENCE = 120.0  # seconds a client keeps resending one request
 BATCH = 100  # task reports per request
 # SLA clocks long enough that they fire only where a scenario wants them to
-CALM_SLA = SlaSettings(
-    acknowledge_within=timedelta(minutes=5),
-    act_within=timedelta(minutes=10),
-    escalate_after=timedelta(minutes=5),
-    assessment_within=timedelta(minutes=10),
-    review_within=timedelta(minutes=10),
-    deliver_within=timedelta(seconds=30),
-)
+CALM_SLA = compressed_clocks(acknowledge=300, act=600, assessment=600, review=600, deliver=30)
 MET = Criterion(status=CriterionStatus.met, evidence="chaos suite")
 ALL_MET = Assessment(**dict.fromkeys(Assessment.model_fields, MET))
 
@@ -51,8 +45,8 @@ def url(n: int) -> UrlIdentifier:
 def staff(coordinators: Sequence[str] = (COORDINATOR,)) -> list[Contact]:
     """Coordinators and the auditor, told on the log channel."""
     return [
-        *(Contact(id=c, kind=K.coordinator, name=c.upper()) for c in coordinators),
-        Contact(id=AUDITOR, kind=K.auditor, name="Auditor"),
+        *(contact(c, K.coordinator, c.upper()) for c in coordinators),
+        contact(AUDITOR, K.auditor),
     ]
 
 
@@ -61,19 +55,9 @@ def platform(
 ) -> Contact:
     """A platform told by signed webhook (or on the log); its backup desk on the log unless
     given."""
-    desk = desk or Backup(name=f"{platform_id} on-call desk", channels=[Channel.log])
-    if webhook_url is None:
-        return Contact(id=platform_id, kind=K.platform, name=platform_id, backup=desk)
-    return Contact.model_validate(
-        {
-            "id": platform_id,
-            "kind": K.platform,
-            "name": platform_id,
-            "channels": [Channel.webhook],
-            "webhook_url": webhook_url,
-            "webhook_secret": secret,
-            "backup": desk,
-        }
+    webhook = None if webhook_url is None else SignedWebhook(webhook_url, secret)
+    return contact(
+        platform_id, K.platform, webhook=webhook, backup=desk or on_call_desk(platform_id)
     )
 
 

@@ -5,44 +5,38 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from eucp.demo import presets
 from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.incident import IncidentReport
-from eucp.protocol.participants import Actor, Backup, Channel, Contact, ParticipantKind
+from eucp.protocol.participants import Actor, ParticipantKind
 from eucp.runtime.devserver import temporal_cli, test_server
 from eucp.runtime.ledger import Ledger, open_ledger
-from eucp.runtime.registry import Registry
 from eucp.runtime.settings import Settings
 from eucp.service.incidents import Incidents
 from worker import running_worker
 
 K = ParticipantKind
-COORDINATOR = Actor(id="eu-iru", kind=K.coordinator)
+COORDINATOR = Actor(id=presets.COORDINATOR, kind=K.coordinator)
 MEMBER_STATE = Actor(id="fr-pharos", kind=K.member_state)
-AUDITOR = Actor(id="auditor", kind=K.auditor)
+AUDITOR = Actor(id=presets.AUDITOR, kind=K.auditor)
 FASTBOOK = Actor(id="fastbook", kind=K.platform)
 SLOWTUBE = Actor(id="slowtube", kind=K.platform)
 CHOOSY = Actor(id="choosy", kind=K.platform)
 ACTORS = [COORDINATOR, MEMBER_STATE, AUDITOR, FASTBOOK, SLOWTUBE, CHOOSY]
 PLATFORMS = [FASTBOOK.id, SLOWTUBE.id, CHOOSY.id]
-
-REGISTRY = Registry(
-    participants=[
-        Contact(
-            id=a.id,
-            kind=a.kind,
-            name=a.id.title(),
-            channels=[Channel.log],
-            backup=Backup(name=f"{a.id} on-call desk", channels=[Channel.log]),
-        )
-        for a in ACTORS
-    ]
+# everyone told on the log, with an on-call desk
+REGISTRY = presets.registry(
+    dict.fromkeys(PLATFORMS),
+    member_states=[MEMBER_STATE.id],
+    names={actor.id: actor.id.title() for actor in ACTORS},
+    desks=True,
 )
 
 
@@ -149,12 +143,3 @@ async def eucp_skipping(
 ) -> AsyncIterator[Protocol]:
     async for p in protocol_on(skipping_env, settings, ledger):
         yield p
-
-
-FAST_SLA = SlaSettings(
-    acknowledge_within=timedelta(seconds=30),
-    act_within=timedelta(seconds=60),
-    escalate_after=timedelta(seconds=30),
-    assessment_within=timedelta(seconds=60),
-    review_within=timedelta(seconds=60),
-)

@@ -16,18 +16,16 @@ import secrets
 import shutil
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pydantic import SecretStr
-
 from eucp.client import ApiClient
+from eucp.demo import presets
+from eucp.demo.presets import COORDINATOR, SignedWebhook, compressed_clocks, simulator_webhook
 from eucp.demo.scenario import Scenario, Sighting, Wave, load
-from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.decisions import DecisionKind
 from eucp.protocol.incident import Assessment, Criterion, IncidentReport
-from eucp.protocol.participants import Channel, Contact, ParticipantKind
 from eucp.protocol.phases import Phase
 from eucp.protocol.state import IncidentStatus
 from eucp.protocol.tasks import RESOLVED
@@ -38,17 +36,8 @@ from eucp.runtime.settings import Settings
 from eucp.runtime.stack import EUCP, Stack, free_port
 from eucp.runtime.tokens import TokenStore
 
-K = ParticipantKind
 SECONDS_PER_SCENARIO_MINUTE = 0.05
-SLA = SlaSettings(
-    acknowledge_within=timedelta(seconds=3),
-    act_within=timedelta(seconds=8),
-    escalate_after=timedelta(seconds=3),
-    assessment_within=timedelta(minutes=5),
-    review_within=timedelta(minutes=2),
-    deliver_within=timedelta(seconds=30),
-)
-COORDINATOR = "eu-iru"
+SLA = compressed_clocks(acknowledge=3, act=8, assessment=300, review=120, deliver=30)
 # how each simulated platform answers (eucp simulate-platform options)
 BEHAVIOURS = {
     "facebook": ["--ack-after", "0.3", "--act-after", "1.0"],
@@ -61,29 +50,16 @@ def say(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')}  {message}", flush=True)
 
 
-def registry(webhooks: dict[str, tuple[str, str]] | None = None) -> Registry:
-    """The demo's participants. Each platform's webhook URL and secret are its simulator's;
-    without webhooks (a starter registry for `eucp up`) notifications go to the log."""
+def registry(webhooks: Mapping[str, SignedWebhook] | None = None) -> Registry:
+    """The demo's participants. Each platform's webhook is its simulator's; without webhooks
+    (a starter registry for `eucp up`) notifications go to the log."""
     scenario = load()
-    people = [
-        Contact(id=COORDINATOR, kind=K.coordinator, name="Europol EU IRU"),
-        Contact(id="nz-dia", kind=K.member_state, name="Affected government contact"),
-        Contact(id="auditor", kind=K.auditor, name="Auditor"),
-    ]
-    platforms = []
-    for pid in BEHAVIOURS:
-        hook = (webhooks or {}).get(pid)
-        platforms.append(
-            Contact(
-                id=pid,
-                kind=K.platform,
-                name=scenario.platform(pid).name,
-                channels=[Channel.webhook] if hook else [Channel.log],
-                webhook_url=hook[0] if hook else None,
-                webhook_secret=SecretStr(hook[1]) if hook else None,
-            )
-        )
-    return Registry(participants=people + platforms)
+    return presets.registry(
+        {pid: (webhooks or {}).get(pid) for pid in BEHAVIOURS},
+        member_states=["nz-dia"],
+        names={"nz-dia": "Affected government contact"}
+        | {pid: scenario.platform(pid).name for pid in BEHAVIOURS},
+    )
 
 
 def report_of(scenario: Scenario) -> IncidentReport:
@@ -235,12 +211,12 @@ async def main(settings: Settings) -> None:
     shutil.rmtree(run, ignore_errors=True)
     api_port, hooks = free_port(), {pid: free_port() for pid in BEHAVIOURS}
     webhooks = {
-        pid: (f"http://127.0.0.1:{port}/eucp/webhook", secrets.token_urlsafe(24))
-        for pid, port in hooks.items()
+        pid: simulator_webhook(port, secrets.token_urlsafe(24)) for pid, port in hooks.items()
     }
-    registry(webhooks).save(run / "participants.json")
+    participants = registry(webhooks)
+    participants.save(run / "participants.json")
     store = TokenStore(run / "tokens.json")
-    tokens = {p.id: store.issue(p.id) for p in registry(webhooks).participants}
+    tokens = {p.id: store.issue(p.id) for p in participants.participants}
     api = f"http://127.0.0.1:{api_port}"
     env = {
         "EUCP_REGISTRY_PATH": str(run / "participants.json"),
@@ -258,7 +234,7 @@ async def main(settings: Settings) -> None:
             stack.start("worker", [EUCP, "worker"])
             stack.start("api", [EUCP, "api"])
             for pid, flags in BEHAVIOURS.items():
-                secret = webhooks[pid][1]
+                secret = webhooks[pid].secret
                 stack.start(
                     f"platform-{pid}",
                     [
