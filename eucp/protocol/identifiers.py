@@ -1,13 +1,15 @@
-"""Content identifiers (never the content itself) and the rule that says two of them match."""
+"""Content identifiers (never the content itself), how people write them (`parse_identifier`,
+read from the command line and the console), and the rule that says two of them match."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from eucp.protocol.participants import ID_PATTERN
 
@@ -103,6 +105,57 @@ class HashIdentifier(BaseModel):
 
 AnyIdentifier = UrlIdentifier | PlatformItemIdentifier | HashIdentifier
 ContentIdentifier = Annotated[AnyIdentifier, Field(discriminator="kind")]
+
+
+def describe_invalid(err: ValidationError) -> str:
+    """A pydantic error as one line per problem, without pydantic's boilerplate."""
+    return "; ".join(
+        ".".join(str(part) for part in error["loc"])
+        + ": "
+        + error["msg"].removeprefix("Value error, ")
+        if error["loc"]
+        else error["msg"].removeprefix("Value error, ")
+        for error in err.errors()
+    )
+
+
+def parse_identifier(text: str) -> AnyIdentifier:
+    """`https://...`, `md5:HEX`, `sha256:HEX`, `pdq:HEX:QUALITY` or `item:PLATFORM:ITEM_ID`;
+    a `ValueError` saying what is wrong otherwise."""
+    scheme, _, rest = text.partition(":")
+    scheme = scheme.lower()
+    data: dict[str, Any]
+    model: type[UrlIdentifier | HashIdentifier | PlatformItemIdentifier]
+    if scheme in ("http", "https"):
+        model = UrlIdentifier
+        data = {"value": text}
+    elif scheme in ("md5", "sha256"):
+        model, data = HashIdentifier, {"algorithm": scheme, "value": rest}
+    elif scheme == "pdq":
+        value, _, quality = rest.partition(":")
+        if not quality.isdigit():
+            raise ValueError("a pdq hash is pdq:HEX:QUALITY, QUALITY 0-100")
+        model, data = HashIdentifier, {"algorithm": "pdq", "value": value, "quality": int(quality)}
+    elif scheme == "item":
+        platform, _, item_id = rest.partition(":")
+        model, data = PlatformItemIdentifier, {"platform": platform, "item_id": item_id}
+    else:
+        raise ValueError(
+            "expected an http(s) URL, md5:HEX, sha256:HEX, pdq:HEX:QUALITY or item:PLATFORM:ID"
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ValueError(describe_invalid(err)) from None
+
+
+def lines_of(source: Iterable[str]) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a file's non-blank lines that are not `#` comments: identifiers
+    and task ids pasted or read one per line."""
+    for number, line in enumerate(source, 1):
+        text = line.strip()
+        if text and not text.startswith("#"):
+            yield number, text
 
 
 class Verdict(StrEnum):
