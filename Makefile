@@ -4,8 +4,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 CODE   := eucp workflows activities worker.py bench chaos
+# what the tests need that pip does not install: Debian's chromium for the console's browser
+# tests (never a downloaded browser build) and the machine's PostgreSQL for the ledger's
+CHROMIUM     := /usr/bin/chromium
+POSTGRES_URL := postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: install lint typecheck test demo up worker bench chaos clean
+.PHONY: install browser postgres lint typecheck test demo up worker bench chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +20,28 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# installed with apt when missing and make runs as root; otherwise make stops and says how
+$(CHROMIUM):
+	@if [ "$$(id -u)" != 0 ]; then \
+	  echo "the console tests need Debian's chromium at $@; install it with:" >&2; \
+	  echo "  sudo apt-get install -y chromium" >&2; \
+	  exit 1; \
+	fi
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+	test -x $@
+
+browser: $(CHROMIUM)
+
+# the server is the machine's, started by .ci/run when stopped: checked here, never installed
+postgres: install
+	@$(PY) -c 'import psycopg; psycopg.connect("$(POSTGRES_URL)", connect_timeout=5).close()' \
+	  2>/dev/null || { \
+	  echo "the ledger tests need PostgreSQL at $(POSTGRES_URL) and none answers;" >&2; \
+	  echo "start it (as root, as .ci/run does):" >&2; \
+	  echo '  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start' >&2; \
+	  exit 1; }
+
 lint: install
 	$(VENV)/bin/ruff check $(CODE) tests
 	$(VENV)/bin/ruff format --check $(CODE) tests
@@ -23,7 +49,7 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy --strict $(CODE)
 
-test: lint typecheck
+test: browser postgres lint typecheck
 	$(VENV)/bin/pytest -q
 
 demo: install
@@ -38,7 +64,7 @@ worker: install
 bench: install
 	$(VENV)/bin/python -m bench
 
-chaos: install
+chaos: postgres
 	$(VENV)/bin/python -m chaos
 
 clean:

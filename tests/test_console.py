@@ -40,7 +40,7 @@ from tests.protocol_steps import ALL_MET
 from tests.test_simulator import SECRET, running
 
 CHROMIUM = "/usr/bin/chromium"
-HAVE_CHROMIUM = Path(CHROMIUM).exists()  # .ci/run installs it
+HAVE_CHROMIUM = Path(CHROMIUM).exists()  # installed by `make browser`, which `make test` runs
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -69,7 +69,8 @@ async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bro
     """One chromium per module, each test in a context of its own (fresh cookies)."""
     if not HAVE_CHROMIUM:  # fail loudly: a skipped browser test proves nothing
         pytest.fail(
-            f"the console tests need Debian's chromium at {CHROMIUM}: apt-get install chromium"
+            f"the console tests need Debian's chromium at {CHROMIUM}: run `make browser` "
+            "(as root; otherwise `sudo apt-get install -y chromium`)"
         )
     async with async_playwright() as pw:
         launched = await pw.chromium.launch(
