@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from bench.env import COORDINATOR, QUIET_SLA, World, start_simulators, takedown_platform
 from bench.profile import Profiles
 from eucp.client import ApiClient
+from eucp.protocol.actions import Action
 from eucp.protocol.identifiers import UrlIdentifier
 from eucp.protocol.incident import Assessment, Criterion, CriterionStatus, IncidentReport
 from eucp.protocol.state import IncidentStatus
@@ -67,7 +68,7 @@ async def prepare(world: World, incident_id: str, title: str) -> ApiClient:
     """Reports and assesses an incident through the API; returns the coordinator's client."""
     iru = ApiClient(world.api_url, world.tokens[COORDINATOR], timeout=120.0)
     await iru.report(a_report(title), incident_id=incident_id, sla=QUIET_SLA)
-    await iru.assess(incident_id, ASSESSMENT)
+    await iru.act(incident_id, Action.assess, assessment=ASSESSMENT)
     return iru
 
 
@@ -96,9 +97,15 @@ async def run(
         for first in range(0, len(identifiers), 1000):  # one activation, then add_content
             batch = identifiers[first : first + 1000]
             if first == 0:
-                await iru.activate(incident_id, "benchmark", batch, platforms=platforms)
+                await iru.act(
+                    incident_id,
+                    Action.activate,
+                    reason="benchmark",
+                    identifiers=batch,
+                    platforms=platforms,
+                )
             else:
-                await iru.add_content(incident_id, batch)
+                await iru.act(incident_id, Action.add_content, identifiers=batch)
         result.activate_seconds = time.perf_counter() - start
         while True:
             removed = count(ledger, incident_id, "task_removed")

@@ -18,8 +18,10 @@ import httpx
 from bench import receivers
 from bench.crisis import prepare
 from bench.env import World, sighting_platform
-from eucp.client import ApiClient, ClientError
+from eucp.client import ApiClient, ApiUnavailable
+from eucp.protocol.actions import Action
 from eucp.protocol.identifiers import UrlIdentifier
+from eucp.protocol.refusal import Refusal
 from eucp.runtime.devserver import wait_for_port
 
 
@@ -75,7 +77,13 @@ async def run(world: World, incident_id: str = "bench-sightings") -> SightingRes
     out = world.run_dir / "sighting-arrivals.jsonl"
     async with receiving(world.sighting_port, out):
         iru = await prepare(world, incident_id, "Benchmark sightings")
-        await iru.activate(incident_id, "benchmark sightings", [], platforms=platforms)
+        await iru.act(
+            incident_id,
+            Action.activate,
+            reason="benchmark sightings",
+            identifiers=[],
+            platforms=platforms,
+        )
         await iru.aclose()
         sent: dict[str, float] = {}
         api_times: list[float] = []
@@ -92,8 +100,10 @@ async def run(world: World, incident_id: str = "bench-sightings") -> SightingRes
             t = time.time()
             sent[url] = t
             try:
-                await client.report_sightings(incident_id, [UrlIdentifier(value=url)])
-            except ClientError:
+                await client.act(
+                    incident_id, Action.report_sightings, identifiers=[UrlIdentifier(value=url)]
+                )
+            except (Refusal, ApiUnavailable):
                 result.failed_calls += 1
             api_times.append(time.time() - t)
 

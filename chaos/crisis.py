@@ -15,15 +15,17 @@ from typing import TypeVar
 from chaos.results import Result
 from chaos.rig import Rig
 from chaos.tally import Accepted, tally
-from eucp.client import ApiClient, ApiRefusal, ApiUnavailable
+from eucp.client import ApiClient, ApiUnavailable
 from eucp.demo.presets import AUDITOR as AUDITOR  # re-exported for the scenarios
 from eucp.demo.presets import COORDINATOR as COORDINATOR  # re-exported for the scenarios
 from eucp.demo.presets import SignedWebhook, compressed_clocks, contact, on_call_desk
+from eucp.protocol.actions import Action
 from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.decisions import LedgerRow
 from eucp.protocol.identifiers import UrlIdentifier
 from eucp.protocol.incident import Assessment, Criterion, CriterionStatus, IncidentReport
 from eucp.protocol.participants import Backup, Contact, ParticipantKind
+from eucp.protocol.refusal import Refusal
 from eucp.protocol.state import Answer, ReportAnswer
 from eucp.protocol.tasks import Outcome, TaskReport
 from eucp.runtime.ledger import open_ledger, verify_chain
@@ -70,7 +72,7 @@ class Desk:
         self.resent = 0
 
     async def call(self, request: Callable[[str], Awaitable[T]]) -> T:
-        """`request(key)` until it answers; an `ApiRefusal` (4xx) is an answer and raised."""
+        """`request(key)` until it answers; an `Refusal` (4xx) is an answer and raised."""
         key = uuid.uuid4().hex
         loop = asyncio.get_running_loop()
         deadline = loop.time() + PATIENCE
@@ -79,8 +81,8 @@ class Desk:
                 return await request(key)
             except ApiUnavailable:
                 pass
-            except ApiRefusal as refused:
-                if refused.refusal != "busy":
+            except Refusal as refused:
+                if refused.kind != "busy":
                     raise
             if loop.time() > deadline:
                 raise TimeoutError(f"no answer after resending for {PATIENCE:.0f}s")
@@ -130,16 +132,21 @@ class Crisis:
 
     async def assess(self) -> Answer:
         iru, incident = self.coordinator, self.incident_id
-        return await iru.act(lambda key: iru.api.assess(incident, ALL_MET, idempotency_key=key))
+        return await iru.act(
+            lambda key: iru.api.act(
+                incident, Action.assess, assessment=ALL_MET, idempotency_key=key
+            )
+        )
 
     async def activate(self, items: int) -> Answer:
         """The activation with `items` URLs for every platform."""
         iru, incident = self.coordinator, self.incident_id
         identifiers = [url(n) for n in range(1, items + 1)]
         return await iru.act(
-            lambda key: iru.api.activate(
+            lambda key: iru.api.act(
                 incident,
-                "all five criteria met; viral spread",
+                Action.activate,
+                reason="all five criteria met; viral spread",
                 identifiers=identifiers,
                 platforms=self.platforms,
                 idempotency_key=key,
@@ -151,7 +158,9 @@ class Crisis:
         iru, incident = self.coordinator, self.incident_id
         identifiers = [url(n) for n in range(first, first + count)]
         return await iru.act(
-            lambda key: iru.api.add_content(incident, identifiers, idempotency_key=key)
+            lambda key: iru.api.act(
+                incident, Action.add_content, identifiers=identifiers, idempotency_key=key
+            )
         )
 
     async def task_ids(self, platform_id: str) -> list[str]:
@@ -188,16 +197,26 @@ class Crisis:
     async def wind_down(self) -> None:
         """De-escalation, review (every platform's input) and closure."""
         iru, incident = self.coordinator, self.incident_id
-        await iru.act(lambda key: iru.api.de_escalate(incident, "event over", idempotency_key=key))
-        await iru.act(lambda key: iru.api.start_review(incident, idempotency_key=key))
+        await iru.act(
+            lambda key: iru.api.act(
+                incident, Action.de_escalate, reason="event over", idempotency_key=key
+            )
+        )
+        await iru.act(lambda key: iru.api.act(incident, Action.start_review, idempotency_key=key))
         for platform_id in self.platforms:
             await self._review_input(platform_id)
-        await iru.act(lambda key: iru.api.close(incident, "debrief held", idempotency_key=key))
+        await iru.act(
+            lambda key: iru.api.act(
+                incident, Action.close, reason="debrief held", idempotency_key=key
+            )
+        )
 
     async def _review_input(self, platform_id: str) -> Answer:
         api = self.desk(platform_id).api
         return await self.desk(platform_id).act(
-            lambda key: api.submit_review_input(self.incident_id, "lessons", idempotency_key=key)
+            lambda key: api.act(
+                self.incident_id, Action.submit_review_input, text="lessons", idempotency_key=key
+            )
         )
 
     async def completed(self, within: float = 90.0) -> bool:

@@ -17,19 +17,29 @@ from eucp.protocol.participants import ParticipantKind
 from eucp.protocol.state import Answer, ReportAnswer
 from eucp.protocol.tasks import DECISION_OF_OUTCOME, TaskReport
 
-K = DecisionKind
 # decisions an incident takes once at most: a second one is a duplicate whatever its id
-ONCE = frozenset({K.reported, K.activated, K.not_activated, K.review_started, K.closed})
+ONCE = frozenset(
+    {
+        DecisionKind.reported,
+        DecisionKind.activated,
+        DecisionKind.not_activated,
+        DecisionKind.review_started,
+        DecisionKind.closed,
+    }
+)
 # decisions about one task: at most one of each kind per task (and per clock for SLA rungs)
 PER_TASK = frozenset(
     {
         *DECISION_OF_OUTCOME.values(),
-        K.task_withdrawn,
-        K.sla_breached,
-        K.sla_backup_told,
-        K.sla_escalated,
+        DecisionKind.task_withdrawn,
+        DecisionKind.sla_breached,
+        DecisionKind.sla_backup_told,
+        DecisionKind.sla_escalated,
     }
-) - {K.task_resumed, K.task_cannot_comply}  # a task may pause and resume more than once
+) - {
+    DecisionKind.task_resumed,
+    DecisionKind.task_cannot_comply,
+}  # a task may pause and resume more than once
 
 
 def task_key(task_id: str, kind: DecisionKind, clock: str | None = None) -> str:
@@ -120,7 +130,7 @@ def _answerable(row: LedgerRow) -> bool:
     system decides, not a task withdrawn as a consequence of a coordinator's decision)."""
     d = row.decision
     scope = d.decision_id.rsplit("/", 2)[-2]
-    if d.actor.kind is ParticipantKind.system or d.kind is K.reported:
+    if d.actor.kind is ParticipantKind.system or d.kind is DecisionKind.reported:
         return False
     return scope == "crisis" or d.actor.kind is ParticipantKind.platform
 

@@ -1,9 +1,11 @@
-"""An HTTP client for the eucp API: one method per route, typed answers, refusals as exceptions.
+"""An HTTP client for the eucp API: typed answers, refusals as exceptions.
 
-Async (the demo and a platform simulator run many participants on one event loop); the CLI runs
-each call with `asyncio.run`. A 4xx answer raises `ApiRefusal` with the API's error body; 429 is
-retried after its `Retry-After` (a bounded number of times); an API that cannot be reached or
-fails (5xx, an answer of the wrong shape) raises `ApiUnavailable`.
+One method per read and per report, and `act` for every action of the table
+(`eucp.protocol.actions`), so a new action needs no new method. Async (the demo and a platform
+simulator run many participants on one event loop); the CLI runs each call with `asyncio.run`.
+A 4xx answer raises the protocol's `Refusal` from the API's error body; 429 is retried after its
+`Retry-After` (a bounded number of times); an API that cannot be reached or fails (5xx, an
+answer of the wrong shape) raises `ApiUnavailable`. Imports neither FastAPI nor Temporal.
 """
 
 from __future__ import annotations
@@ -13,77 +15,30 @@ import email.utils
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from eucp.api.wire import PlatformView, Reported
+from eucp.protocol.actions import ACTIONS, Action
 from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.commands import MAX_BATCH
 from eucp.protocol.decisions import LedgerRow
-from eucp.protocol.identifiers import AnyIdentifier
-from eucp.protocol.incident import Assessment, IncidentReport
-from eucp.protocol.state import Answer, ReportAnswer, TaskPage
-from eucp.protocol.tasks import LegalBasis, Task, TaskReport, TaskState
-
-if TYPE_CHECKING:  # the API's own wire models; imported when first needed (fastapi, temporalio)
-    from eucp.api.app import Listing, PlatformView, Reported
-    from eucp.protocol.state import IncidentStatus
+from eucp.protocol.incident import IncidentReport
+from eucp.protocol.refusal import Refusal
+from eucp.protocol.state import Answer, IncidentStatus, Listing, ReportAnswer, TaskPage
+from eucp.protocol.tasks import Task, TaskReport, TaskState
 
 T = TypeVar("T")
 
 DEFAULT_API = "http://127.0.0.1:8000"
 REPORT_BATCH = 250  # task reports per request: the sweet spot of the platform's bulk Update
 
-# client method -> the action's path under /v1/incidents/{id}/ (eucp.api.app.ACTIONS)
-ACTION_PATHS = {
-    "assess": "assessment",
-    "activate": "activation",
-    "decline": "non-activation",
-    "add_content": "content",
-    "withdraw_content": "withdrawals",
-    "de_escalate": "de-escalation",
-    "re_escalate": "re-escalation",
-    "start_review": "review",
-    "close": "closure",
-    "report_sightings": "sightings",
-    "report_false_positive": "false-positives",
-    "submit_review_input": "review-input",
-}
 
-
-class ClientError(Exception):
-    """Anything the client could not get an answer for."""
-
-
-class ApiRefusal(ClientError):
-    """The API refused the request (4xx); nothing changed unless `applied` says otherwise.
-
-    `field` is the input at fault, `rule` the rule, `refusal` its kind (`invalid`, `forbidden`,
-    `not_found`, `conflict`, `unauthenticated`, `too_large`, `busy`). `problems` lists every
-    invalid input of a 422. `applied` is what earlier batches of a batched call changed.
-    """
-
-    def __init__(
-        self,
-        status: int,
-        field: str,
-        rule: str,
-        refusal: str,
-        problems: Sequence[dict[str, str]] = (),
-        applied: BaseModel | None = None,
-    ) -> None:
-        super().__init__(f"{status} {refusal}: {field}: {rule}")
-        self.status = status
-        self.field = field
-        self.rule = rule
-        self.refusal = refusal
-        self.problems = list(problems)
-        self.applied = applied
-
-
-class ApiUnavailable(ClientError):
-    """The API could not be reached, failed (5xx) or answered something unexpected."""
+class ApiUnavailable(Exception):
+    """The API could not be reached, failed (5xx) or answered something unexpected; a 4xx
+    answer is a `Refusal` instead."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -93,29 +48,6 @@ class ApiUnavailable(ClientError):
 class ApiTimeout(ApiUnavailable):
     """No answer in time: the request may still have taken effect (retry with the same
     idempotency key to find out without doing it twice)."""
-
-
-_FALLBACK_REFUSAL = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "conflict"}
-
-
-def refusal_of(response: httpx.Response) -> ApiRefusal:
-    """The `ApiRefusal` of a 4xx answer, from the API's error body or, failing that, its text."""
-    status = response.status_code
-    try:
-        body = response.json()
-        error = body["error"]
-        return ApiRefusal(
-            status,
-            str(error["field"]),
-            str(error["rule"]),
-            str(error["refusal"]),
-            body.get("errors", ()),
-        )
-    except (ValueError, KeyError, TypeError):
-        refusal = _FALLBACK_REFUSAL.get(status, "invalid")
-        return ApiRefusal(
-            status, "", response.text.strip()[:500] or response.reason_phrase, refusal
-        )
 
 
 def retry_after(response: httpx.Response, attempt: int, cap: float) -> float:
@@ -246,7 +178,7 @@ class ApiClient:
             if response.is_success:
                 return response
             if response.status_code < 500:
-                raise refusal_of(response)
+                raise _refusal_of(response)
             raise ApiUnavailable(
                 f"the eucp API at {self.base_url} failed: {response.status_code} "
                 f"{response.text.strip()[:300]}",
@@ -271,25 +203,30 @@ class ApiClient:
                 f"{method} {path}: the API answered something unexpected: {err}"
             ) from err
 
-    async def _act(self, incident_id: str, method: str, body: Any, key: str | None) -> Answer:
-        path = f"/v1/incidents/{incident_id}/{ACTION_PATHS[method]}"
-        return await self._call(_ANSWER, "POST", path, body=body, key=key)
-
-    async def _in_batches(
+    async def act(
         self,
         incident_id: str,
-        method: str,
-        fields: dict[str, Any],
-        ids: Sequence[Any],
-        key: str | None,
+        action: Action,
+        *,
+        idempotency_key: str | None = None,
+        **fields: Any,
     ) -> Answer:
-        """An action whose identifiers exceed one request's limit, as consecutive requests."""
+        """Takes `action` on the incident with the body `fields` (its command without the
+        actor: `eucp.protocol.actions.ACTIONS`). A batched action's identifiers go in requests
+        of up to 1,000, their answers merged; a refusal then names what earlier batches
+        changed (`Refusal.applied`)."""
+        row = ACTIONS[action]
+        path = f"/v1/incidents/{incident_id}/{row.path}"
+        if not row.batched:
+            return await self._call(_ANSWER, "POST", path, body=fields, key=idempotency_key)
+        identifiers = fields.get("identifiers", [])
         answers: list[Answer] = []
-        for n, start in enumerate(range(0, max(len(ids), 1), MAX_BATCH)):  # none: let it refuse
-            body = fields | {"identifiers": list(ids[start : start + MAX_BATCH])}
+        for n, start in enumerate(range(0, max(len(identifiers), 1), MAX_BATCH)):
+            batch = fields | {"identifiers": identifiers[start : start + MAX_BATCH]}
+            key = batch_key(idempotency_key, n)
             try:
-                answers.append(await self._act(incident_id, method, body, batch_key(key, n)))
-            except ApiRefusal as refused:
+                answers.append(await self._call(_ANSWER, "POST", path, body=batch, key=key))
+            except Refusal as refused:
                 refused.applied = merge_answers(answers) if answers else None
                 raise
         return merge_answers(answers)
@@ -304,26 +241,17 @@ class ApiClient:
         idempotency_key: str | None = None,
     ) -> Reported:
         """Reports a potential crisis; the answer names the incident (new or, retried, the same)."""
-        from eucp.api.app import Reported
-
         body = {"incident_id": incident_id, "report": report, "sla": sla}
-        return await self._call(
-            TypeAdapter(Reported), "POST", "/v1/incidents", body=body, key=idempotency_key
-        )
+        return await self._call(_REPORTED, "POST", "/v1/incidents", body=body, key=idempotency_key)
 
     async def incidents(self) -> list[Listing]:
         """The incidents the caller may see."""
-        from eucp.api.app import Listing
-
-        return await self._call(TypeAdapter(list[Listing]), "GET", "/v1/incidents")
+        return await self._call(_LISTINGS, "GET", "/v1/incidents")
 
     async def status(self, incident_id: str) -> IncidentStatus | PlatformView:
         """Staff see the crisis and every platform; a platform sees the phase and its tasks."""
-        from eucp.api.app import PlatformView
-        from eucp.protocol.state import IncidentStatus
 
-        adapter = TypeAdapter(IncidentStatus | PlatformView)
-        return await self._call(adapter, "GET", f"/v1/incidents/{incident_id}")
+        return await self._call(_STATUS, "GET", f"/v1/incidents/{incident_id}")
 
     async def decisions(
         self, incident_id: str, after: int = 0, limit: int = 100
@@ -341,115 +269,6 @@ class ApiClient:
             rows += batch
             if len(batch) < page:
                 return rows
-
-    # ---- coordinator decisions (eucp.api.app.ACTIONS) --------------------------------------
-
-    async def assess(
-        self,
-        incident_id: str,
-        assessment: Assessment,
-        reason: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> Answer:
-        body = {"assessment": assessment, "reason": reason}
-        return await self._act(incident_id, "assess", body, idempotency_key)
-
-    async def activate(
-        self,
-        incident_id: str,
-        reason: str | None,
-        identifiers: Sequence[AnyIdentifier] = (),
-        platforms: list[str] | None = None,
-        basis: LegalBasis | None = None,
-        idempotency_key: str | None = None,
-    ) -> Answer:
-        body = {
-            "reason": reason,
-            "identifiers": list(identifiers),
-            "platforms": platforms,
-            "basis": basis,
-        }
-        return await self._act(incident_id, "activate", body, idempotency_key)
-
-    async def decline(
-        self, incident_id: str, reason: str | None, idempotency_key: str | None = None
-    ) -> Answer:
-        return await self._act(incident_id, "decline", {"reason": reason}, idempotency_key)
-
-    async def add_content(
-        self,
-        incident_id: str,
-        identifiers: Sequence[AnyIdentifier],
-        basis: LegalBasis | None = None,
-        reason: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> Answer:
-        """New identifiers for every platform, in requests of up to 1,000."""
-        fields = {"basis": basis, "reason": reason}
-        return await self._in_batches(
-            incident_id, "add_content", fields, identifiers, idempotency_key
-        )
-
-    async def withdraw_content(
-        self,
-        incident_id: str,
-        items: list[int],
-        reason: str | None,
-        idempotency_key: str | None = None,
-    ) -> Answer:
-        body = {"items": items, "reason": reason}
-        return await self._act(incident_id, "withdraw_content", body, idempotency_key)
-
-    async def de_escalate(
-        self,
-        incident_id: str,
-        reason: str | None,
-        withdraw_open_tasks: bool = False,
-        idempotency_key: str | None = None,
-    ) -> Answer:
-        body = {"reason": reason, "withdraw_open_tasks": withdraw_open_tasks}
-        return await self._act(incident_id, "de_escalate", body, idempotency_key)
-
-    async def re_escalate(
-        self, incident_id: str, reason: str | None, idempotency_key: str | None = None
-    ) -> Answer:
-        return await self._act(incident_id, "re_escalate", {"reason": reason}, idempotency_key)
-
-    async def start_review(
-        self, incident_id: str, reason: str | None = None, idempotency_key: str | None = None
-    ) -> Answer:
-        return await self._act(incident_id, "start_review", {"reason": reason}, idempotency_key)
-
-    async def close(
-        self, incident_id: str, reason: str | None = None, idempotency_key: str | None = None
-    ) -> Answer:
-        return await self._act(incident_id, "close", {"reason": reason}, idempotency_key)
-
-    # ---- participants' reports -------------------------------------------------------------
-
-    async def report_sightings(
-        self,
-        incident_id: str,
-        identifiers: Sequence[AnyIdentifier],
-        reason: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> Answer:
-        """New copies seen (they become tasks for the other platforms), in requests of 1,000."""
-        fields = {"reason": reason}
-        return await self._in_batches(
-            incident_id, "report_sightings", fields, identifiers, idempotency_key
-        )
-
-    async def report_false_positive(
-        self, incident_id: str, item: int, reason: str | None, idempotency_key: str | None = None
-    ) -> Answer:
-        body = {"item": item, "reason": reason}
-        return await self._act(incident_id, "report_false_positive", body, idempotency_key)
-
-    async def submit_review_input(
-        self, incident_id: str, text: str, idempotency_key: str | None = None
-    ) -> Answer:
-        return await self._act(incident_id, "submit_review_input", {"text": text}, idempotency_key)
 
     # ---- a platform's tasks ----------------------------------------------------------------
 
@@ -488,7 +307,7 @@ class ApiClient:
         batch: int = REPORT_BATCH,
     ) -> ReportAnswer:
         """A platform's reports on its tasks, `batch` per request, answers merged. A refusal
-        names what earlier batches changed (`ApiRefusal.applied`)."""
+        names what earlier batches changed (`Refusal.applied`)."""
         path = f"/v1/incidents/{incident_id}/tasks/reports"
         answers: list[ReportAnswer] = []
         for n, start in enumerate(range(0, max(len(reports), 1), batch)):  # none: let it refuse
@@ -499,13 +318,25 @@ class ApiClient:
                         _REPORT, "POST", path, body=body, key=batch_key(idempotency_key, n)
                     )
                 )
-            except ApiRefusal as refused:
+            except Refusal as refused:
                 refused.applied = merge_reports(answers) if answers else None
                 raise
         return merge_reports(answers)
 
 
 _ANSWER = TypeAdapter(Answer)
+_REPORTED = TypeAdapter(Reported)
+_LISTINGS = TypeAdapter(list[Listing])
+_STATUS: TypeAdapter[IncidentStatus | PlatformView] = TypeAdapter(IncidentStatus | PlatformView)
 _REPORT = TypeAdapter(ReportAnswer)
 _PAGE = TypeAdapter(TaskPage)
 _ROWS = TypeAdapter(list[LedgerRow])
+
+
+def _refusal_of(response: httpx.Response) -> Refusal:
+    """The `Refusal` of a 4xx answer, from the API's error body or, failing that, its text."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return Refusal.from_body(response.status_code, body, response.text or response.reason_phrase)

@@ -10,10 +10,11 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
+from eucp.protocol.actions import Action
 from eucp.protocol.identifiers import AnyIdentifier, HashAlgorithm, HashIdentifier, UrlIdentifier
 from eucp.protocol.incident import Assessment, Criterion, CriterionStatus
 from eucp.protocol.tasks import RemovalOrder
-from eucp.service.incidents import Session
+from eucp.service.incidents import Participation
 
 MET = Criterion(status=CriterionStatus.met, evidence="seen by the EU IRU")
 ALL_MET = Assessment(
@@ -39,15 +40,17 @@ def url(n: int) -> UrlIdentifier:
     return UrlIdentifier(value=f"https://video.example.test/watch/{n:06d}")
 
 
-async def activated(coordinator: Session, *identifiers: AnyIdentifier) -> None:
+async def activated(coordinator: Participation, *identifiers: AnyIdentifier) -> None:
     """The coordinator assesses (all five criteria met) and activates with these identifiers;
     returns once every platform holds its tasks."""
-    await coordinator.assess(ALL_MET)
-    await coordinator.activate("all five criteria met", identifiers=list(identifiers))
+    await coordinator.act(Action.assess, assessment=ALL_MET)
+    await coordinator.act(
+        Action.activate, reason="all five criteria met", identifiers=list(identifiers)
+    )
     await assigned(coordinator)
 
 
-async def assigned(session: Session) -> None:
+async def assigned(session: Participation) -> None:
     """Waits until every participating platform holds a task for each item: platforms read
     their new items from the ledger a moment after the coordinator's answer."""
 

@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from eucp.protocol.actions import Action
 from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.state import TaskQuery
 from eucp.protocol.tasks import CannotComplyReason, Outcome, TaskReport
@@ -34,15 +35,16 @@ async def full_crisis(incidents: Incidents, env: WorkflowEnvironment, incident: 
         incident, a_report(first_identifiers=[url(1)]), REGISTRY.public(), SlaSettings()
     )
     iru = incidents.as_participant(incident, COORDINATOR)
-    await iru.assess(ALL_MET)
-    await iru.activate("all five criteria met", identifiers=[VIDEO, MANIFESTO])
-    await iru.add_content([url(2)], basis=AN_ORDER)
+    await iru.act(Action.assess, assessment=ALL_MET)
+    await iru.act(Action.activate, reason="all five criteria met", identifiers=[VIDEO, MANIFESTO])
+    await iru.act(Action.add_content, identifiers=[url(2)], basis=AN_ORDER)
     fastbook = incidents.as_participant(incident, FASTBOOK)
     choosy = incidents.as_participant(incident, CHOOSY)
-    await fastbook.report_sightings([url(3), VIDEO_REENCODED])
+    await fastbook.act(Action.report_sightings, identifiers=[url(3), VIDEO_REENCODED])
     slowtube = incidents.as_participant(incident, SLOWTUBE)
     await asyncio.gather(  # concurrent calls: one merged Update
-        fastbook.report_sightings([url(4)]), slowtube.report_sightings([url(5)])
+        fastbook.act(Action.report_sightings, identifiers=[url(4)]),
+        slowtube.act(Action.report_sightings, identifiers=[url(5)]),
     )
     while (await fastbook.my_tasks()).total < 5:  # the fan-out follows the answers
         await env.sleep(timedelta(seconds=1))
@@ -68,13 +70,15 @@ async def full_crisis(incidents: Incidents, env: WorkflowEnvironment, incident: 
             TaskReport(task_id="choosy-999999", outcome=Outcome.removed),
         ]
     )
-    await choosy.report_false_positive(2, "a news report quoting the manifesto")
-    await iru.withdraw_content([2], "false positive confirmed")
+    await choosy.act(
+        Action.report_false_positive, item=2, reason="a news report quoting the manifesto"
+    )
+    await iru.act(Action.withdraw_content, items=[2], reason="false positive confirmed")
     await env.sleep(timedelta(minutes=50))  # slowtube stays silent: reminded, then escalated
-    await iru.de_escalate("re-uploads fell", withdraw_open_tasks=True)
-    await iru.start_review()
-    await fastbook.submit_review_input("upload filters caught most copies")
-    await iru.close("debrief held")
+    await iru.act(Action.de_escalate, reason="re-uploads fell", withdraw_open_tasks=True)
+    await iru.act(Action.start_review)
+    await fastbook.act(Action.submit_review_input, text="upload filters caught most copies")
+    await iru.act(Action.close, reason="debrief held")
     await incidents.result(incident)
 
 
@@ -82,8 +86,8 @@ async def not_activated(incidents: Incidents, env: WorkflowEnvironment, incident
     await incidents.report(incident, a_report(), REGISTRY.public(), SlaSettings())
     iru = incidents.as_participant(incident, COORDINATOR)
     await env.sleep(timedelta(minutes=61))  # the assessment deadline passes: a reminder
-    await iru.assess(ALL_MET)
-    await iru.decline("low virality: hashes shared under normal procedure")
+    await iru.act(Action.assess, assessment=ALL_MET)
+    await iru.act(Action.decline, reason="low virality: hashes shared under normal procedure")
     await incidents.result(incident)
 
 
@@ -91,9 +95,11 @@ async def bulk(incidents: Incidents, env: WorkflowEnvironment, incident: str) ->
     """Waves larger than a signal carries: the platforms read them from the ledger."""
     await incidents.report(incident, a_report(), REGISTRY.public(), SlaSettings())
     iru = incidents.as_participant(incident, COORDINATOR)
-    await iru.assess(ALL_MET)
-    await iru.activate("criteria met", identifiers=[url(1000 + n) for n in range(150)])
-    await iru.add_content([url(2000 + n) for n in range(120)])
+    await iru.act(Action.assess, assessment=ALL_MET)
+    await iru.act(
+        Action.activate, reason="criteria met", identifiers=[url(1000 + n) for n in range(150)]
+    )
+    await iru.act(Action.add_content, identifiers=[url(2000 + n) for n in range(120)])
     fastbook = incidents.as_participant(incident, FASTBOOK)
     while (await fastbook.my_tasks()).total < 270:
         await env.sleep(timedelta(seconds=1))
@@ -101,9 +107,9 @@ async def bulk(incidents: Incidents, env: WorkflowEnvironment, incident: str) ->
     await fastbook.report_tasks(
         [TaskReport(task_id=t.task_id, outcome=Outcome.removed) for t in page.tasks]
     )
-    await iru.de_escalate("contained", withdraw_open_tasks=True)
-    await iru.start_review()
-    await iru.close("done")
+    await iru.act(Action.de_escalate, reason="contained", withdraw_open_tasks=True)
+    await iru.act(Action.start_review)
+    await iru.act(Action.close, reason="done")
     await incidents.result(incident)
 
 

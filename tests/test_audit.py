@@ -30,6 +30,7 @@ from eucp.audit.cli import audit
 from eucp.audit.models import Check, EntryStatus, Evidence
 from eucp.audit.reconstruct import reconstruct
 from eucp.audit.replay import replay_evidence
+from eucp.protocol.actions import Action
 from eucp.protocol.decisions import Decision, DecisionKind, LedgerRow, canonical_json, row_hash
 from eucp.protocol.participants import SYSTEM
 from eucp.protocol.phases import Phase
@@ -103,8 +104,8 @@ async def a_closed_crisis(eucp: Protocol) -> str:
     """Report to closed review: tasks removed, declined and withdrawn on three platforms."""
     incident = await eucp.report(first_identifiers=[url(1)])
     iru = eucp.incidents.as_participant(incident, COORDINATOR)
-    await iru.assess(ALL_MET)
-    await iru.activate("all five criteria met", identifiers=[VIDEO, MANIFESTO])
+    await iru.act(Action.assess, assessment=ALL_MET)
+    await iru.act(Action.activate, reason="all five criteria met", identifiers=[VIDEO, MANIFESTO])
     await assigned(iru)
     fastbook = eucp.incidents.as_participant(incident, FASTBOOK)
     mine = [t.task_id for t in (await fastbook.my_tasks()).tasks]
@@ -115,9 +116,9 @@ async def a_closed_crisis(eucp: Protocol) -> str:
     await choosy.report_tasks(
         [TaskReport(task_id=first, outcome=Outcome.declined, reason="news reporting")]
     )
-    await iru.de_escalate("re-uploads fell", withdraw_open_tasks=True)
-    await iru.start_review()
-    await iru.close("debrief held")
+    await iru.act(Action.de_escalate, reason="re-uploads fell", withdraw_open_tasks=True)
+    await iru.act(Action.start_review)
+    await iru.act(Action.close, reason="debrief held")
     await eucp.incidents.result(incident)
     for platform in PLATFORMS:  # each platform's history ends just after the crisis's
         await eucp.env.client.get_workflow_handle(platform_workflow_id(incident, platform)).result()
@@ -379,7 +380,7 @@ async def test_every_run_of_a_crisis_that_continued_as_new_is_audited(
     iru = eucp.incidents.as_participant(incident, COORDINATOR)
     await activated(iru, url(0))
     for wave in range(1, 4):
-        await iru.add_content([url(wave * 10 + i) for i in range(3)])
+        await iru.act(Action.add_content, identifiers=[url(wave * 10 + i) for i in range(3)])
     fastbook = eucp.incidents.as_participant(incident, FASTBOOK)
     for task in (await fastbook.my_tasks()).tasks:  # one Update each: a long platform history
         await fastbook.report_tasks([TaskReport(task_id=task.task_id, outcome=Outcome.removed)])

@@ -18,11 +18,12 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from eucp.api.app import ACTIONS
 from eucp.cli import main
-from eucp.client import ACTION_PATHS, ApiClient, ApiRefusal
+from eucp.client import ApiClient
+from eucp.protocol.actions import Action
 from eucp.protocol.identifiers import HashIdentifier, UrlIdentifier, parse_identifier
 from eucp.protocol.phases import Phase
+from eucp.protocol.refusal import Refusal
 from eucp.protocol.state import Answer, ReportAnswer
 from eucp.protocol.tasks import Outcome, TaskReport
 from eucp.runtime.settings import Settings
@@ -346,11 +347,6 @@ def test_input_is_checked_before_anything_is_sent(tmp_path: Path) -> None:
     assert not (tmp_path / "r.json").exists()
 
 
-def test_the_client_has_a_method_for_every_action() -> None:
-    assert set(ACTION_PATHS.values()) == set(ACTIONS)
-    assert all(hasattr(ApiClient, method) for method in ACTION_PATHS)
-
-
 async def test_the_client_waits_out_429_and_raises_refusals() -> None:
     calls: list[httpx.Request] = []
     answer = Answer(phase=Phase.active).model_dump(mode="json")
@@ -367,15 +363,15 @@ async def test_the_client_waits_out_429_and_raises_refusals() -> None:
     async with ApiClient(
         "http://api.test", "tok", transport=httpx.MockTransport(handler)
     ) as client:
-        done = await client.de_escalate("inc-1", "over", idempotency_key="k-1")
+        done = await client.act("inc-1", Action.de_escalate, reason="over", idempotency_key="k-1")
         assert done.phase == "active"
         assert len(calls) == 3
         assert calls[-1].headers["Idempotency-Key"] == "k-1"
         assert calls[-1].headers["Authorization"] == "Bearer tok"
-        assert json.loads(calls[-1].content) == {"reason": "over", "withdraw_open_tasks": False}
-        with pytest.raises(ApiRefusal) as refused:
-            await client.close("inc-1")
-        assert (refused.value.status, refused.value.refusal) == (409, "conflict")
+        assert json.loads(calls[-1].content) == {"reason": "over"}  # the body as given
+        with pytest.raises(Refusal) as refused:
+            await client.act("inc-1", Action.close)
+        assert (refused.value.status, refused.value.kind) == (409, "conflict")
 
 
 def test_tokens_file_is_the_one_the_api_reads(local: Eucp) -> None:
@@ -395,7 +391,7 @@ async def test_bulk_reports_go_in_batches_and_a_refusal_says_what_was_applied() 
 
     reports = [TaskReport(task_id=f"t-{n}", outcome=Outcome.removed) for n in range(600)]
     async with ApiClient("http://api.test", "tok", transport=httpx.MockTransport(handler)) as api:
-        with pytest.raises(ApiRefusal) as refused:
+        with pytest.raises(Refusal) as refused:
             await api.report_tasks("inc-1", reports, idempotency_key="wave")
     assert keys == ["wave", "wave#1", "wave#2"]
     applied = refused.value.applied
@@ -417,6 +413,8 @@ async def test_a_dropped_connection_is_retried_with_the_same_key() -> None:
     async with ApiClient(
         "http://api.test", "tok", transport=httpx.MockTransport(handler)
     ) as client:
-        answer = await client.report_sightings("inc-1", [UrlIdentifier(value="https://a.test/1")])
+        answer = await client.act(
+            "inc-1", Action.report_sightings, identifiers=[UrlIdentifier(value="https://a.test/1")]
+        )
     assert answer.decisions == ["d-1"]
     assert len(keys) == 2 and keys[0] == keys[1] and keys[0] is not None

@@ -30,6 +30,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from eucp.api.codec_server import SESSION_COOKIE, create_codec_app
+from eucp.protocol.actions import Action
 from eucp.protocol.identifiers import UrlIdentifier
 from eucp.protocol.incident import IncidentReport
 from eucp.protocol.phases import Phase
@@ -259,8 +260,12 @@ async def first_half(incidents: Incidents, incident: str, s: Secrets) -> None:
     )
     await incidents.report(incident, report, REGISTRY.public(), None)
     iru = incidents.as_participant(incident, COORDINATOR)
-    await iru.assess(ALL_MET)
-    await iru.activate(s.reasons[0], identifiers=[UrlIdentifier(value=u) for u in s.urls[1:]])
+    await iru.act(Action.assess, assessment=ALL_MET)
+    await iru.act(
+        Action.activate,
+        reason=s.reasons[0],
+        identifiers=[UrlIdentifier(value=u) for u in s.urls[1:]],
+    )
     await assigned(iru)
 
 
@@ -278,10 +283,10 @@ async def second_half(incidents: Incidents, incident: str, s: Secrets) -> None:
         + [TaskReport(task_id=t.task_id, outcome=Outcome.removed) for t in rest]
     )
     iru = incidents.as_participant(incident, COORDINATOR)
-    await iru.de_escalate("re-uploads stopped", withdraw_open_tasks=True)
-    await iru.start_review()
-    await fastbook.submit_review_input(s.reasons[2])
-    closed = await iru.close(s.reasons[3])
+    await iru.act(Action.de_escalate, reason="re-uploads stopped", withdraw_open_tasks=True)
+    await iru.act(Action.start_review)
+    await fastbook.act(Action.submit_review_input, text=s.reasons[2])
+    closed = await iru.act(Action.close, reason=s.reasons[3])
     assert closed.phase is Phase.closed
     assert (await incidents.result(incident)).phase is Phase.closed
 

@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from eucp.protocol.actions import Action
 from eucp.protocol.decisions import DecisionKind
 from eucp.protocol.tasks import Outcome, TaskReport, TaskState
 from eucp.runtime.ledger import Ledger
 from eucp.runtime.settings import Settings
-from eucp.service.incidents import Session
+from eucp.service.incidents import Participation
 from tests.conftest import COORDINATOR, PLATFORMS, Protocol, protocol_on, start_dev_env
 from tests.protocol_steps import activated, eventually, url
 from workflows.platform import platform_workflow_id
@@ -43,7 +44,7 @@ async def runs_of(env: WorkflowEnvironment, workflow_id: str) -> int:
     return len([w async for w in env.client.list_workflows(f'WorkflowId = "{workflow_id}"')])
 
 
-async def all_assigned(session: Session, tasks: int) -> bool:
+async def all_assigned(session: Participation, tasks: int) -> bool:
     return (await session.my_tasks()).total == tasks
 
 
@@ -55,7 +56,9 @@ async def test_a_long_crisis_continues_as_new_and_loses_nothing(
     iru = eucp.incidents.as_participant(incident, COORDINATOR)
     await activated(iru, url(0))
     for wave in range(1, 7):
-        answer = await iru.add_content([url(wave * 10 + i) for i in range(5)])
+        answer = await iru.act(
+            Action.add_content, identifiers=[url(wave * 10 + i) for i in range(5)]
+        )
         assert len(answer.accepted_items) == 5
     for platform in PLATFORMS:
         session = eucp.incidents.as_participant(incident, eucp.actor(platform))
@@ -64,9 +67,9 @@ async def test_a_long_crisis_continues_as_new_and_loses_nothing(
         for outcome in (Outcome.acknowledged, Outcome.removed):
             for task in tasks:  # one Update per task: many events per platform history
                 await session.report_tasks([TaskReport(task_id=task.task_id, outcome=outcome)])
-    await iru.de_escalate("over")
-    await iru.start_review()
-    await iru.close("done")
+    await iru.act(Action.de_escalate, reason="over")
+    await iru.act(Action.start_review)
+    await iru.act(Action.close, reason="done")
     result = await eucp.incidents.result(incident)
 
     assert result.items == 31
@@ -100,7 +103,9 @@ async def test_a_steady_stream_of_sightings_cannot_hold_a_run_open(
 
     async def sight(n: int) -> list[int]:
         await asyncio.sleep(n * 0.02)  # a call every 20 ms, overlapping the previous ones
-        return (await fastbook.report_sightings([url(1000 + n)])).accepted_items
+        return (
+            await fastbook.act(Action.report_sightings, identifiers=[url(1000 + n)])
+        ).accepted_items
 
     accepted = await asyncio.gather(*(sight(n) for n in range(120)))
 

@@ -20,10 +20,10 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from eucp.api.app import ACTIONS
+from eucp.protocol.actions import ACTIONS, Action
 from eucp.protocol.participants import ID_PATTERN
+from eucp.protocol.refusal import Refusal
 from eucp.protocol.tasks import Outcome, TaskState
-from eucp.service.incidents import Rejected
 from tests.conftest import (
     ACTORS,
     COORDINATOR,
@@ -212,7 +212,7 @@ async def test_no_body_makes_the_api_fail_or_change_what_it_refused(eucp: Protoc
     async with serving(eucp.settings, eucp.env.client) as base:
         api = Api(base, issue_tokens(eucp.settings))
         # path under the incident -> the Update it reaches
-        actions = {p: u.__name__ for p, (u, _) in ACTIONS.items()} | {"tasks/reports": "report"}
+        actions = {row.path: row.update for row in ACTIONS.values()} | {"tasks/reports": "report"}
         requests = st.sampled_from(sorted(actions)).flatmap(
             lambda action: st.tuples(st.just(action), hostile_input(actions[action], body=True))
         ) | st.tuples(st.just(""), INCIDENT_BODIES)
@@ -362,9 +362,10 @@ async def test_no_update_input_crashes_a_workflow_or_changes_what_it_rejected(
     await crises.open()
     await state()
     try:
-        answer = await eucp.incidents.as_participant(crises.used[-1], COORDINATOR).add_content(
-            [url(99)]
+        answer = await eucp.incidents.as_participant(crises.used[-1], COORDINATOR).act(
+            Action.add_content,
+            identifiers=[url(99)],
         )
         assert answer.accepted_items
-    except Rejected as refusal:  # a random input may have de-escalated it: legal
+    except Refusal as refusal:  # a random input may have de-escalated it: legal
         assert refusal.field == "phase"

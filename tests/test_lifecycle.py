@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from eucp.protocol.actions import Action
 from eucp.protocol.decisions import DecisionKind
 from eucp.protocol.incident import Criterion
 from eucp.protocol.phases import Phase
@@ -16,8 +17,10 @@ async def test_a_crisis_runs_from_report_to_closed_review(eucp: Protocol) -> Non
     incident = await eucp.report(first_identifiers=[COPY])
     iru = eucp.incidents.as_participant(incident, COORDINATOR)
 
-    assert (await iru.assess(ALL_MET)).phase is Phase.assessing
-    activated = await iru.activate("all five criteria met", identifiers=[VIDEO, MANIFESTO])
+    assert (await iru.act(Action.assess, assessment=ALL_MET)).phase is Phase.assessing
+    activated = await iru.act(
+        Action.activate, reason="all five criteria met", identifiers=[VIDEO, MANIFESTO]
+    )
     assert activated.phase is Phase.active
     assert activated.accepted_items == [1, 2, 3]
 
@@ -41,10 +44,14 @@ async def test_a_crisis_runs_from_report_to_closed_review(eucp: Protocol) -> Non
         + [TaskReport(task_id=t.task_id, outcome=Outcome.removed) for t in rest]
     )
 
-    await iru.de_escalate("re-upload attempts fell for six hours", withdraw_open_tasks=True)
-    assert (await iru.start_review()).phase is Phase.review
-    await fastbook.submit_review_input("hash matching at upload caught 90% of copies")
-    closed = await iru.close("debrief held")
+    await iru.act(
+        Action.de_escalate, reason="re-upload attempts fell for six hours", withdraw_open_tasks=True
+    )
+    assert (await iru.act(Action.start_review)).phase is Phase.review
+    await fastbook.act(
+        Action.submit_review_input, text="hash matching at upload caught 90% of copies"
+    )
+    closed = await iru.act(Action.close, reason="debrief held")
     assert closed.phase is Phase.closed
 
     result = await eucp.incidents.result(incident)
@@ -77,8 +84,13 @@ async def test_a_crisis_runs_from_report_to_closed_review(eucp: Protocol) -> Non
 async def test_a_crisis_that_is_not_activated_closes_with_its_reason(eucp: Protocol) -> None:
     incident = await eucp.report()
     iru = eucp.incidents.as_participant(incident, COORDINATOR)
-    await iru.assess(ALL_MET.model_copy(update={"multi_platform_virality": Criterion()}))
-    answer = await iru.decline("no livestream, low virality: hashes shared under normal procedure")
+    await iru.act(
+        Action.assess,
+        assessment=ALL_MET.model_copy(update={"multi_platform_virality": Criterion()}),
+    )
+    answer = await iru.act(
+        Action.decline, reason="no livestream, low virality: hashes shared under normal procedure"
+    )
     assert answer.phase is Phase.not_activated
 
     result = await eucp.incidents.result(incident)

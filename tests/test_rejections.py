@@ -9,10 +9,11 @@ import pytest
 from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 
+from eucp.protocol.actions import Action
 from eucp.protocol.commands import AddContent
 from eucp.protocol.participants import Actor, ParticipantKind
+from eucp.protocol.refusal import Refusal
 from eucp.protocol.tasks import CannotComplyReason, Outcome, TaskReport
-from eucp.service.incidents import Rejected
 from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, MEMBER_STATE, SLOWTUBE, Protocol
 from tests.protocol_steps import ALL_MET, AN_ORDER, VIDEO, activated, assigned, update_events, url
 from workflows.crisis import CrisisWorkflow
@@ -24,22 +25,30 @@ async def test_coordinator_decisions_out_of_turn_or_role_are_refused(eucp: Proto
     iru = eucp.incidents.as_participant(incident, COORDINATOR)
     accepted_before = await update_events(handle)
 
-    async def refused(attempt: Awaitable[object]) -> Rejected:
-        with pytest.raises(Rejected) as refusal:
+    async def refused(attempt: Awaitable[object]) -> Refusal:
+        with pytest.raises(Refusal) as refusal:
             await attempt
         return refusal.value
 
-    assert (await refused(iru.activate("too early: not assessed"))).field == "phase"
-    await iru.assess(ALL_MET)
+    assert (
+        await refused(iru.act(Action.activate, reason="too early: not assessed"))
+    ).field == "phase"
+    await iru.act(Action.assess, assessment=ALL_MET)
     before = await eucp.incidents.status(incident)
-    assert (await refused(iru.decline(None))).field == "reason"
+    assert (await refused(iru.act(Action.decline, reason=None))).field == "reason"
     platform = eucp.incidents.as_participant(incident, FASTBOOK)
-    assert (await refused(platform.activate("platforms may not"))).field == "actor.kind"
+    assert (
+        await refused(platform.act(Action.activate, reason="platforms may not"))
+    ).field == "actor.kind"
     stranger = Actor(id="mallory", kind=ParticipantKind.coordinator)
     stranger_session = eucp.incidents.as_participant(incident, stranger)
-    assert (await refused(stranger_session.activate("not a participant"))).field == "actor.id"
+    assert (
+        await refused(stranger_session.act(Action.activate, reason="not a participant"))
+    ).field == "actor.id"
     impostor = Actor(id=FASTBOOK.id, kind=ParticipantKind.coordinator)
-    refusal = await refused(eucp.incidents.as_participant(incident, impostor).decline("me"))
+    refusal = await refused(
+        eucp.incidents.as_participant(incident, impostor).act(Action.decline, reason="me")
+    )
     assert refusal.field == "actor.kind"
     assert "registered as platform" in refusal.rule
 
@@ -83,18 +92,18 @@ async def test_platforms_report_on_their_own_known_tasks_only(eucp: Protocol) ->
     child = eucp.incidents.platform_handle(incident, SLOWTUBE.id)
     accepted = await update_events(child)
 
-    with pytest.raises(Rejected) as refused:  # platform A on platform B's task
+    with pytest.raises(Refusal) as refused:  # platform A on platform B's task
         await fastbook.report_tasks(
             [TaskReport(task_id=slowtube_task.task_id, outcome=Outcome.removed)],
             platform_id=SLOWTUBE.id,
         )
     assert refused.value.field == "actor"
-    with pytest.raises(Rejected) as refused:
+    with pytest.raises(Refusal) as refused:
         await fastbook.report_tasks(
             [TaskReport(task_id="fastbook-999999", outcome=Outcome.removed)]
         )
     assert refused.value.field == "reports[0].task_id"
-    with pytest.raises(Rejected) as refused:  # a batch with nothing that applies is refused
+    with pytest.raises(Refusal) as refused:  # a batch with nothing that applies is refused
         await fastbook.report_tasks(
             [
                 TaskReport(task_id=mine.task_id, outcome=Outcome.resumed),
@@ -127,12 +136,14 @@ async def test_platforms_report_on_their_own_known_tasks_only(eucp: Protocol) ->
 async def test_a_removal_order_cannot_be_declined(eucp: Protocol) -> None:
     incident = await eucp.report()
     iru = eucp.incidents.as_participant(incident, COORDINATOR)
-    await iru.assess(ALL_MET)
-    await iru.activate("criteria met; binding order", identifiers=[url(7)], basis=AN_ORDER)
+    await iru.act(Action.assess, assessment=ALL_MET)
+    await iru.act(
+        Action.activate, reason="criteria met; binding order", identifiers=[url(7)], basis=AN_ORDER
+    )
     await assigned(iru)
     choosy = eucp.incidents.as_participant(incident, CHOOSY)
     [task] = (await choosy.my_tasks()).tasks
-    with pytest.raises(Rejected, match="cannot be declined"):
+    with pytest.raises(Refusal, match="cannot be declined"):
         await choosy.report_tasks(
             [TaskReport(task_id=task.task_id, outcome=Outcome.declined, reason="we disagree")]
         )
@@ -151,5 +162,7 @@ async def test_a_removal_order_cannot_be_declined(eucp: Protocol) -> None:
 
 async def test_a_member_state_may_not_steer_the_crisis(eucp: Protocol) -> None:
     incident = await eucp.report()
-    with pytest.raises(Rejected, match="may be taken by coordinator"):
-        await eucp.incidents.as_participant(incident, MEMBER_STATE).assess(ALL_MET)
+    with pytest.raises(Refusal, match="may be taken by coordinator"):
+        await eucp.incidents.as_participant(incident, MEMBER_STATE).act(
+            Action.assess, assessment=ALL_MET
+        )

@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.report import ReportActivities, ReportFiles, WriteReport
+from eucp.protocol.actions import Action
 from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.decisions import GENESIS_HASH, Decision, DecisionKind, LedgerRow, row_hash
 from eucp.protocol.identifiers import HashAlgorithm, HashIdentifier
@@ -86,8 +87,10 @@ async def scripted_crisis(eucp: Protocol) -> str:
     st = eucp.incidents.as_participant(incident, SLOWTUBE)
     ch = eucp.incidents.as_participant(incident, CHOOSY)
     await eucp.env.sleep(20 * MIN)
-    await iru.assess(ALL_MET)
-    await iru.activate("all five criteria met", identifiers=[url(n) for n in range(1, 11)])
+    await iru.act(Action.assess, assessment=ALL_MET)
+    await iru.act(
+        Action.activate, reason="all five criteria met", identifiers=[url(n) for n in range(1, 11)]
+    )
     s = Script(eucp)  # minute 0: items 1-10 on every platform
 
     await s.at(2)
@@ -102,7 +105,7 @@ async def scripted_crisis(eucp: Protocol) -> str:
     await fb.report_tasks(_outcomes(FASTBOOK.id, Outcome.removed, 1, 2))
     await ch.report_tasks(_outcomes(CHOOSY.id, Outcome.declined, 1, reason=NEWS))
     await s.at(12)  # item 11, from fastbook's sighting: tasks for slowtube and choosy
-    answer = await fb.report_sightings([url(11), url(1), BLURRY])
+    answer = await fb.act(Action.report_sightings, identifiers=[url(11), url(1), BLURRY])
     assert (answer.accepted_items, answer.duplicates, answer.low_quality) == ([11], 1, 1)
     # minute 15: slowtube's ten acknowledge deadlines pass, and choosy's for item 3
     await s.at(18)
@@ -132,7 +135,7 @@ async def scripted_crisis(eucp: Protocol) -> str:
     await s.at(48)
     await ch.report_tasks(_outcomes(CHOOSY.id, Outcome.declined, 3, reason=SATIRE))
     await s.at(49)
-    await ch.report_false_positive(3, SATIRE)
+    await ch.act(Action.report_false_positive, item=3, reason=SATIRE)
     await s.at(50)
     await st.report_tasks(_outcomes(SLOWTUBE.id, Outcome.removed, 4, 5, 6, 7, 8, 9, 11))
     await s.at(55)
@@ -147,24 +150,27 @@ async def scripted_crisis(eucp: Protocol) -> str:
     await ch.report_tasks(_outcomes(CHOOSY.id, Outcome.removed, 2))
     await s.at(100)
     await st.report_tasks(_outcomes(SLOWTUBE.id, Outcome.removed, 3))
-    assert (await iru.add_content([url(12)])).accepted_items == [12]
+    assert (await iru.act(Action.add_content, identifiers=[url(12)])).accepted_items == [12]
     await s.at(105)
-    await iru.withdraw_content([12], "added in error: a news report")
+    await iru.act(Action.withdraw_content, items=[12], reason="added in error: a news report")
     await s.at(110)
-    await iru.de_escalate("no re-uploads for an hour")
+    await iru.act(Action.de_escalate, reason="no re-uploads for an hour")
     await s.at(120)
-    await iru.re_escalate("a new wave of re-uploads")
+    await iru.act(Action.re_escalate, reason="a new wave of re-uploads")
     await s.at(140)
-    await iru.de_escalate("quiet again")
+    await iru.act(Action.de_escalate, reason="quiet again")
     await s.at(150)
-    await iru.start_review()
+    await iru.act(Action.start_review)
     await s.at(155)
-    await fb.submit_review_input("Hash matching caught the re-uploads within minutes.")
-    await eucp.incidents.as_participant(incident, MEMBER_STATE).submit_review_input(
-        "Removal orders need a contact point that answers at night."
+    await fb.act(
+        Action.submit_review_input, text="Hash matching caught the re-uploads within minutes."
+    )
+    await eucp.incidents.as_participant(incident, MEMBER_STATE).act(
+        Action.submit_review_input,
+        text="Removal orders need a contact point that answers at night.",
     )
     await s.at(160)
-    await iru.close("debrief done")
+    await iru.act(Action.close, reason="debrief done")
     await eucp.incidents.result(incident)  # every platform has reported its final figures
     return incident
 

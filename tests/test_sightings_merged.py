@@ -7,17 +7,22 @@ import asyncio
 
 import pytest
 
+from eucp.protocol.actions import Action
 from eucp.protocol.decisions import DecisionKind
-from eucp.service.incidents import Rejected
+from eucp.protocol.refusal import Refusal
 from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, SLOWTUBE, Protocol
 from tests.protocol_steps import ALL_MET, VIDEO, eventually, update_events, url
 
 
 async def test_a_burst_of_sightings_is_merged_and_each_caller_answered(eucp: Protocol) -> None:
     incident = await eucp.report()
-    await eucp.incidents.as_participant(incident, COORDINATOR).assess(ALL_MET)
-    await eucp.incidents.as_participant(incident, COORDINATOR).activate(
-        "all five criteria met", identifiers=[VIDEO]
+    await eucp.incidents.as_participant(incident, COORDINATOR).act(
+        Action.assess, assessment=ALL_MET
+    )
+    await eucp.incidents.as_participant(incident, COORDINATOR).act(
+        Action.activate,
+        reason="all five criteria met",
+        identifiers=[VIDEO],
     )
     handle = eucp.incidents.handle(incident)
     before = await update_events(handle)
@@ -25,8 +30,8 @@ async def test_a_burst_of_sightings_is_merged_and_each_caller_answered(eucp: Pro
     slowtube = eucp.incidents.as_participant(incident, SLOWTUBE)
 
     answers = await asyncio.gather(
-        *(fastbook.report_sightings([url(100 + n)]) for n in range(30)),
-        *(slowtube.report_sightings([url(200 + n)]) for n in range(30)),
+        *(fastbook.act(Action.report_sightings, identifiers=[url(100 + n)]) for n in range(30)),
+        *(slowtube.act(Action.report_sightings, identifiers=[url(200 + n)]) for n in range(30)),
     )
 
     items = [no for a in answers for no in a.accepted_items]
@@ -50,19 +55,24 @@ async def test_a_burst_of_sightings_is_merged_and_each_caller_answered(eucp: Pro
 async def test_a_refused_call_in_a_burst_does_not_hold_back_the_others(eucp: Protocol) -> None:
     incident = await eucp.report()
     iru = eucp.incidents.as_participant(incident, COORDINATOR)
-    await iru.assess(ALL_MET)
-    await iru.activate("criteria met", identifiers=[VIDEO], platforms=[FASTBOOK.id, SLOWTUBE.id])
+    await iru.act(Action.assess, assessment=ALL_MET)
+    await iru.act(
+        Action.activate,
+        reason="criteria met",
+        identifiers=[VIDEO],
+        platforms=[FASTBOOK.id, SLOWTUBE.id],
+    )
     fastbook = eucp.incidents.as_participant(incident, FASTBOOK)
     outsider = eucp.incidents.as_participant(incident, CHOOSY)  # not in this takedown
 
     results = await asyncio.gather(
-        *(fastbook.report_sightings([url(n)]) for n in range(10)),
-        outsider.report_sightings([url(99)]),
+        *(fastbook.act(Action.report_sightings, identifiers=[url(n)]) for n in range(10)),
+        outsider.act(Action.report_sightings, identifiers=[url(99)]),
         return_exceptions=True,
     )
 
     refused = results[-1]
-    assert isinstance(refused, Rejected) and refused.field == "actor.id"
+    assert isinstance(refused, Refusal) and refused.field == "actor.id"
     assert all(not isinstance(r, BaseException) and r.accepted_items for r in results[:-1])
     sighted = [
         r for r in eucp.ledger.rows(incident) if r.decision.kind is DecisionKind.sighting_reported
@@ -75,14 +85,15 @@ async def test_a_retried_sighting_call_gets_its_first_answer_and_changes_nothing
 ) -> None:
     incident = await eucp.report()
     iru = eucp.incidents.as_participant(incident, COORDINATOR)
-    await iru.assess(ALL_MET)
-    await iru.activate("criteria met", identifiers=[VIDEO])
+    await iru.act(Action.assess, assessment=ALL_MET)
+    await iru.act(Action.activate, reason="criteria met", identifiers=[VIDEO])
     call = eucp.incidents.as_participant(incident, FASTBOOK, request_id="fastbook:wave-7")
 
     first, again = await asyncio.gather(
-        call.report_sightings([url(7)]), call.report_sightings([url(7)])
+        call.act(Action.report_sightings, identifiers=[url(7)]),
+        call.act(Action.report_sightings, identifiers=[url(7)]),
     )
-    later = await call.report_sightings([url(7)])
+    later = await call.act(Action.report_sightings, identifiers=[url(7)])
 
     assert first == again == later and first.accepted_items == [2]
     sighted = [
@@ -97,14 +108,15 @@ async def test_sightings_after_the_takedown_are_refused_each_with_the_rule(
 ) -> None:
     incident = await eucp.report()
     iru = eucp.incidents.as_participant(incident, COORDINATOR)
-    await iru.assess(ALL_MET)
-    await iru.activate("criteria met", identifiers=[VIDEO])
-    await iru.de_escalate("contained")
-    await iru.start_review("takedown over")
+    await iru.act(Action.assess, assessment=ALL_MET)
+    await iru.act(Action.activate, reason="criteria met", identifiers=[VIDEO])
+    await iru.act(Action.de_escalate, reason="contained")
+    await iru.act(Action.start_review, reason="takedown over")
     fastbook = eucp.incidents.as_participant(incident, FASTBOOK)
 
     results = await asyncio.gather(
-        *(fastbook.report_sightings([url(n)]) for n in range(calls)), return_exceptions=True
+        *(fastbook.act(Action.report_sightings, identifiers=[url(n)]) for n in range(calls)),
+        return_exceptions=True,
     )
 
-    assert all(isinstance(r, Rejected) and r.field == "phase" for r in results)
+    assert all(isinstance(r, Refusal) and r.field == "phase" for r in results)

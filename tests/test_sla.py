@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from eucp.protocol.actions import Action
 from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.decisions import DecisionKind
 from eucp.protocol.tasks import CannotComplyReason, Outcome, TaskReport
-from eucp.service.incidents import Session
+from eucp.service.incidents import Participation
 from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, SLOWTUBE, Protocol
 from tests.protocol_steps import ALL_MET, AN_ORDER, activated, assigned, url
 
@@ -57,11 +58,17 @@ async def test_a_silent_platform_climbs_the_escalation_ladder(eucp_skipping: Pro
     assert kinds_for(eucp, incident, task.task_id) == [DecisionKind.task_removed]
 
 
-async def _one_order_task(eucp: Protocol) -> tuple[str, Session, str]:
+async def _one_order_task(eucp: Protocol) -> tuple[str, Participation, str]:
     incident = await eucp.report(sla=REAL)
     iru = eucp.incidents.as_participant(incident, COORDINATOR)
-    await iru.assess(ALL_MET)
-    await iru.activate("binding order", identifiers=[url(9)], platforms=[CHOOSY.id], basis=AN_ORDER)
+    await iru.act(Action.assess, assessment=ALL_MET)
+    await iru.act(
+        Action.activate,
+        reason="binding order",
+        identifiers=[url(9)],
+        platforms=[CHOOSY.id],
+        basis=AN_ORDER,
+    )
     await assigned(iru)
     choosy = eucp.incidents.as_participant(incident, CHOOSY)
     [task] = (await choosy.my_tasks()).tasks

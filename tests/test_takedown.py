@@ -3,6 +3,7 @@ without duplicates, repeats change nothing, and false positives can be withdrawn
 
 from __future__ import annotations
 
+from eucp.protocol.actions import Action
 from eucp.protocol.decisions import DecisionKind
 from eucp.protocol.identifiers import HashAlgorithm, HashIdentifier
 from eucp.protocol.tasks import Outcome, TaskReport, TaskState
@@ -17,7 +18,9 @@ async def test_a_sighting_becomes_tasks_for_the_other_platforms_once(eucp: Proto
     await activated(eucp.incidents.as_participant(incident, COORDINATOR), VIDEO, MANIFESTO)
     fastbook = eucp.incidents.as_participant(incident, FASTBOOK)
 
-    seen = await fastbook.report_sightings([url(5), VIDEO_REENCODED, MANIFESTO, BLURRY])
+    seen = await fastbook.act(
+        Action.report_sightings, identifiers=[url(5), VIDEO_REENCODED, MANIFESTO, BLURRY]
+    )
 
     async def spread() -> bool:
         status = await eucp.incidents.status(incident)
@@ -26,7 +29,7 @@ async def test_a_sighting_becomes_tasks_for_the_other_platforms_once(eucp: Proto
     await eventually(spread)
     assert seen.accepted_items == [3]  # only the new URL: the rest were known or unusable
     assert (seen.duplicates, seen.low_quality) == (2, 1)
-    again = await fastbook.report_sightings([url(5)])
+    again = await fastbook.act(Action.report_sightings, identifiers=[url(5)])
     assert again.accepted_items == [] and again.duplicates == 1
 
     status = await eucp.incidents.status(incident)
@@ -65,10 +68,16 @@ async def test_a_false_positive_is_withdrawn_from_every_platform(eucp: Protocol)
     iru = eucp.incidents.as_participant(incident, COORDINATOR)
     await activated(iru, url(1), url(2))
     choosy = eucp.incidents.as_participant(incident, CHOOSY)
-    await choosy.report_false_positive(2, "a news report quoting the manifesto, not the manifesto")
+    await choosy.act(
+        Action.report_false_positive,
+        item=2,
+        reason="a news report quoting the manifesto, not the manifesto",
+    )
     assert (await eucp.incidents.status(incident)).crisis.false_positives == [2]
 
-    await iru.withdraw_content([2], "false positive confirmed by the EU IRU")
+    await iru.act(
+        Action.withdraw_content, items=[2], reason="false positive confirmed by the EU IRU"
+    )
 
     async def withdrawn_everywhere() -> bool:
         status = await eucp.incidents.status(incident)
@@ -91,10 +100,10 @@ async def test_re_escalation_returns_to_the_takedown(eucp: Protocol) -> None:
     incident = await eucp.report()
     iru = eucp.incidents.as_participant(incident, COORDINATOR)
     await activated(iru, url(1))
-    await iru.de_escalate("re-uploads fell")
-    answer = await iru.re_escalate("a new edit of the video is spreading")
+    await iru.act(Action.de_escalate, reason="re-uploads fell")
+    answer = await iru.act(Action.re_escalate, reason="a new edit of the video is spreading")
     assert answer.phase == "active"
-    added = await iru.add_content([url(2)])
+    added = await iru.act(Action.add_content, identifiers=[url(2)])
     assert added.accepted_items == [2]
 
     async def everywhere() -> bool:

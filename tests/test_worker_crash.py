@@ -22,12 +22,14 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from eucp.protocol.actions import Action
 from eucp.protocol.decisions import DecisionKind
+from eucp.protocol.refusal import Refusal
 from eucp.protocol.state import ReportAnswer, TaskQuery
 from eucp.protocol.tasks import Outcome, TaskReport, TaskState
 from eucp.runtime.ledger import Ledger, open_ledger
 from eucp.runtime.settings import Settings
-from eucp.service.incidents import Incidents, Rejected, Session
+from eucp.service.incidents import Incidents, Participation
 from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, PLATFORMS, REGISTRY, SLOWTUBE, a_report
 from tests.protocol_steps import ALL_MET, assigned, url
 
@@ -145,7 +147,7 @@ class Takedown:
     already applied come back `unchanged`, so a resend never applies them twice.
     """
 
-    def __init__(self, platform: Session, task_ids: list[str]) -> None:
+    def __init__(self, platform: Participation, task_ids: list[str]) -> None:
         self.platform = platform
         self.task_ids = task_ids
         self.answers: list[tuple[Outcome, ReportAnswer]] = []
@@ -156,7 +158,7 @@ class Takedown:
         for attempt in range(1, RESENDS + 2):
             try:
                 answer = await self.platform.report_tasks(reports)
-            except Rejected:
+            except Refusal:
                 raise
             except Exception as err:  # the worker died under this Update: send it again
                 if attempt > RESENDS:
@@ -195,9 +197,11 @@ async def test_a_worker_killed_mid_takedown_loses_and_doubles_no_decision(
     # the coordinator assesses (the first Update: proof the worker process is serving) and
     # activates a takedown of 300 URLs on each of the three platforms
     iru = incidents.as_participant(incident, COORDINATOR)
-    await asyncio.wait_for(iru.assess(ALL_MET), STARTUP)
-    activated = await iru.activate(
-        "all five criteria met", identifiers=[url(n) for n in range(1, ITEMS + 1)]
+    await asyncio.wait_for(iru.act(Action.assess, assessment=ALL_MET), STARTUP)
+    activated = await iru.act(
+        Action.activate,
+        reason="all five criteria met",
+        identifiers=[url(n) for n in range(1, ITEMS + 1)],
     )
     assert activated.accepted_items == list(range(1, ITEMS + 1))
     await assigned(iru)
@@ -229,9 +233,9 @@ async def test_a_worker_killed_mid_takedown_loses_and_doubles_no_decision(
         reporting.cancel()  # a no-op once done; otherwise no report outlives the test
 
     # the coordinator winds the crisis down
-    await iru.de_escalate("re-upload attempts fell for six hours")
-    await iru.start_review()
-    await iru.close("debrief held")
+    await iru.act(Action.de_escalate, reason="re-upload attempts fell for six hours")
+    await iru.act(Action.start_review)
+    await iru.act(Action.close, reason="debrief held")
     result = await asyncio.wait_for(incidents.result(incident), TAKEDOWN)
 
     # every task was removed, and each platform saw each report applied once

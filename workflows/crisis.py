@@ -14,11 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from eucp.protocol import phases
+    from eucp.protocol.actions import ACTIONS, Action, check
     from eucp.protocol.commands import (
         Activate,
         AddContent,
@@ -37,7 +36,8 @@ with workflow.unsafe.imports_passed_through():
     from eucp.protocol.identifiers import AnyIdentifier, IdentifierIndex, Verdict
     from eucp.protocol.notifications import NotificationKind
     from eucp.protocol.participants import SYSTEM, Actor, ParticipantKind
-    from eucp.protocol.phases import DECISION_OF, Action, Phase, Refusal
+    from eucp.protocol.phases import FINAL, Phase
+    from eucp.protocol.refusal import Refusal, RefusalKind
     from eucp.protocol.state import (
         Answer,
         CrisisResult,
@@ -54,7 +54,7 @@ with workflow.unsafe.imports_passed_through():
     from eucp.protocol.tasks import ContentItem, LegalBasis, Stage
 
 from workflows.effects import Draft, Effects, sleep_until
-from workflows.errors import moving, rejected
+from workflows.errors import as_update_errors, moving
 from workflows.outbox import Outbox
 from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
 
@@ -64,16 +64,18 @@ ITEMS_BY_REFERENCE = "items-by-reference"
 # more items than this go to a platform by reference (the ledger), fewer in the signal itself
 INLINE_ITEMS = 100
 ANSWERS_KEPT = 1000  # request ids remembered across runs for retried merged calls
-FORBIDDEN, INVALID, NOT_FOUND = Refusal.forbidden, Refusal.invalid, Refusal.not_found
+FORBIDDEN, INVALID, NOT_FOUND = RefusalKind.forbidden, RefusalKind.invalid, RefusalKind.not_found
 
 
 @workflow.defn
 class CrisisWorkflow:
     @workflow.init
     def __init__(self, state: CrisisState) -> None:
-        self.s = state
-        self.fx = Effects(state.incident_id, "crisis", state.counters, state.sla.deliver_within)
-        self.outbox = Outbox(state.incident_id, self.fx, merge_up_to=INLINE_ITEMS)
+        self.state = state
+        self.effects = Effects(
+            state.incident_id, "crisis", state.counters, state.sla.deliver_within
+        )
+        self.outbox = Outbox(state.incident_id, self.effects, merge_up_to=INLINE_ITEMS)
         self.index = IdentifierIndex.restore(
             state.index, state.pdq_match_distance, state.pdq_min_quality
         )
@@ -85,22 +87,22 @@ class CrisisWorkflow:
     async def run(self, state: CrisisState) -> CrisisResult:
         async with self._turn():
             pass  # the report is recorded before anything else happens
-        while self.s.phase not in phases.FINAL:
+        while self.state.phase not in FINAL:
             self.changed = False
             await sleep_until(self._next_deadline(), lambda: self.changed)
             async with self._turn():
                 await self._on_deadlines()
             if workflow.info().is_continue_as_new_suggested():
                 await self._continue_as_new()
-        await workflow.wait_condition(lambda: set(self.s.finals) >= set(self.s.platforms))
-        await self.fx.settle()
+        await workflow.wait_condition(lambda: set(self.state.finals) >= set(self.state.platforms))
+        await self.effects.settle()
         return CrisisResult(
-            incident_id=self.s.incident_id,
-            phase=self.s.phase,
-            phases=self.s.phases,
-            items=self.s.items,
-            decisions=self.s.counters.decisions,
-            platforms=self.s.finals,
+            incident_id=self.state.incident_id,
+            phase=self.state.phase,
+            phases=self.state.phases,
+            items=self.state.items,
+            decisions=self.state.counters.decisions,
+            platforms=self.state.finals,
         )
 
     # ---- coordinator decisions -------------------------------------------------------------
@@ -115,20 +117,21 @@ class CrisisWorkflow:
                 assessment=cmd.assessment.model_dump(mode="json"),
                 all_met=cmd.assessment.all_met(),
             )
-            self.s.assessment = cmd.assessment
+            self.state.assessment = cmd.assessment
             return answer
 
     @assess.validator
     def _validate_assess(self, cmd: Assess) -> None:
-        self._open()
-        self._check(Action.assess, cmd)
+        with as_update_errors():
+            self._open()
+            self._check(Action.assess, cmd)
 
     @workflow.update
     async def activate(self, cmd: Activate) -> Answer:
         async with self._turn():
             self._check_activate(cmd)
-            platforms = cmd.platforms or self.s.ids_of(ParticipantKind.platform)
-            content = [*self.s.report.first_identifiers, *cmd.identifiers]
+            platforms = cmd.platforms or self.state.ids_of(ParticipantKind.platform)
+            content = [*self.state.report.first_identifiers, *cmd.identifiers]
             items, answer = self._admit(content, cmd.basis, cmd.actor.id)
             answer = await self._act(
                 Action.activate,
@@ -139,7 +142,7 @@ class CrisisWorkflow:
                 duplicates=answer.duplicates,
                 low_quality=answer.low_quality,
             )
-            self.s.platforms = platforms
+            self.state.platforms = platforms
             recorded: list[str] = []
             if workflow.patched(ITEMS_BY_REFERENCE) and len(items) > INLINE_ITEMS:
                 items, recorded = [], answer.decisions  # as `_fan_out` does
@@ -148,18 +151,19 @@ class CrisisWorkflow:
 
     @activate.validator
     def _validate_activate(self, cmd: Activate) -> None:
-        self._open()
-        self._check_activate(cmd)
+        with as_update_errors():
+            self._open()
+            self._check_activate(cmd)
 
     def _check_activate(self, cmd: Activate) -> None:
         self._check(Action.activate, cmd)
         for i, platform in enumerate(cmd.platforms or []):
-            if platform not in self.s.ids_of(ParticipantKind.platform):
-                raise rejected(
+            if platform not in self.state.ids_of(ParticipantKind.platform):
+                raise Refusal(
                     f"platforms[{i}]", f"{platform!r} is not a registered platform", INVALID
                 )
-        if cmd.platforms == [] or not self.s.ids_of(ParticipantKind.platform):
-            raise rejected(
+        if cmd.platforms == [] or not self.state.ids_of(ParticipantKind.platform):
+            raise Refusal(
                 "platforms", "an activation needs at least one participating platform", INVALID
             )
 
@@ -171,8 +175,9 @@ class CrisisWorkflow:
 
     @decline.validator
     def _validate_decline(self, cmd: Command) -> None:
-        self._open()
-        self._check(Action.decline, cmd)
+        with as_update_errors():
+            self._open()
+            self._check(Action.decline, cmd)
 
     @workflow.update
     async def add_content(self, cmd: AddContent) -> Answer:
@@ -192,8 +197,9 @@ class CrisisWorkflow:
 
     @add_content.validator
     def _validate_add_content(self, cmd: AddContent) -> None:
-        self._open()
-        self._check(Action.add_content, cmd)
+        with as_update_errors():
+            self._open()
+            self._check(Action.add_content, cmd)
 
     @workflow.update
     async def withdraw_content(self, cmd: WithdrawContent) -> Answer:
@@ -207,8 +213,9 @@ class CrisisWorkflow:
 
     @withdraw_content.validator
     def _validate_withdraw(self, cmd: WithdrawContent) -> None:
-        self._open()
-        self._check_withdraw(cmd)
+        with as_update_errors():
+            self._open()
+            self._check_withdraw(cmd)
 
     def _check_withdraw(self, cmd: WithdrawContent) -> None:
         self._check(Action.withdraw_content, cmd)
@@ -227,8 +234,9 @@ class CrisisWorkflow:
 
     @de_escalate.validator
     def _validate_de_escalate(self, cmd: DeEscalate) -> None:
-        self._open()
-        self._check(Action.de_escalate, cmd)
+        with as_update_errors():
+            self._open()
+            self._check(Action.de_escalate, cmd)
 
     @workflow.update
     async def re_escalate(self, cmd: Command) -> Answer:
@@ -238,25 +246,27 @@ class CrisisWorkflow:
 
     @re_escalate.validator
     def _validate_re_escalate(self, cmd: Command) -> None:
-        self._open()
-        self._check(Action.re_escalate, cmd)
+        with as_update_errors():
+            self._open()
+            self._check(Action.re_escalate, cmd)
 
     @workflow.update
     async def start_review(self, cmd: Command) -> Answer:
         async with self._turn():
             self._check(Action.start_review, cmd)
-            self.s.review_due = workflow.now() + self.s.sla.review_within
+            self.state.review_due = workflow.now() + self.state.sla.review_within
             answer = await self._act(
-                Action.start_review, cmd, review_due=self.s.review_due.isoformat()
+                Action.start_review, cmd, review_due=self.state.review_due.isoformat()
             )
             if workflow.patched(REVIEW_REPORT):
-                self.fx.report()
+                self.effects.report()
             return answer
 
     @start_review.validator
     def _validate_start_review(self, cmd: Command) -> None:
-        self._open()
-        self._check(Action.start_review, cmd)
+        with as_update_errors():
+            self._open()
+            self._check(Action.start_review, cmd)
 
     @workflow.update
     async def close(self, cmd: Command) -> Answer:
@@ -266,8 +276,9 @@ class CrisisWorkflow:
 
     @close.validator
     def _validate_close(self, cmd: Command) -> None:
-        self._open()
-        self._check(Action.close, cmd)
+        with as_update_errors():
+            self._open()
+            self._check(Action.close, cmd)
 
     # ---- participant reports --------------------------------------------------------------
 
@@ -276,20 +287,20 @@ class CrisisWorkflow:
         async with self._turn():
             [outcome] = await self._sightings([SightingRequest(cmd=cmd)])
             if outcome.rejection is not None:
-                r = outcome.rejection
-                raise rejected(r.field, r.rule, r.refusal)
+                raise outcome.rejection.as_refusal()
             assert outcome.answer is not None
             return outcome.answer
 
     @report_sightings.validator
     def _validate_sightings(self, cmd: ReportSightings) -> None:
-        self._open()
-        self._check_sightings(cmd)
+        with as_update_errors():
+            self._open()
+            self._check_sightings(cmd)
 
     def _check_sightings(self, cmd: ReportSightings) -> None:
         self._check(Action.report_sightings, cmd)
-        if cmd.actor.kind is ParticipantKind.platform and cmd.actor.id not in self.s.platforms:
-            raise rejected(
+        if cmd.actor.kind is ParticipantKind.platform and cmd.actor.id not in self.state.platforms:
+            raise Refusal(
                 "actor.id", f"{cmd.actor.id} does not take part in this takedown", FORBIDDEN
             )
 
@@ -304,19 +315,20 @@ class CrisisWorkflow:
     def _check_sightings_batch(self, batch: SightingsBatch) -> None:
         """Refuses the batch if any call in it would be refused, so the API can send each
         alone and give every caller its own rejection, with no trace in history."""
-        self._open()
-        for req in batch.requests:
-            if req.request_id not in self.s.answered:
-                self._check_sightings(req.cmd)
+        with as_update_errors():
+            self._open()
+            for req in batch.requests:
+                if req.request_id not in self.state.answered:
+                    self._check_sightings(req.cmd)
 
     @workflow.update
     async def report_false_positive(self, cmd: ReportFalsePositive) -> Answer:
         async with self._turn():
             self._check_false_positive(cmd)
             answer = await self._act(Action.report_false_positive, cmd, item=cmd.item)
-            self.s.false_positives.append(cmd.item)
-            self.fx.notify(
-                self.s.ids_of(ParticipantKind.coordinator),
+            self.state.false_positives.append(cmd.item)
+            self.effects.notify(
+                self.state.ids_of(ParticipantKind.coordinator),
                 NotificationKind.false_positive,
                 f"{cmd.actor.id} reports item {cmd.item} as a false positive; "
                 "a coordinator may withdraw it from every platform",
@@ -326,8 +338,9 @@ class CrisisWorkflow:
 
     @report_false_positive.validator
     def _validate_false_positive(self, cmd: ReportFalsePositive) -> None:
-        self._open()
-        self._check_false_positive(cmd)
+        with as_update_errors():
+            self._open()
+            self._check_false_positive(cmd)
 
     def _check_false_positive(self, cmd: ReportFalsePositive) -> None:
         self._check(Action.report_false_positive, cmd)
@@ -338,51 +351,53 @@ class CrisisWorkflow:
         async with self._turn():
             self._check(Action.submit_review_input, cmd)
             answer = await self._act(Action.submit_review_input, cmd, text=cmd.text)
-            self.s.review_inputs += 1
+            self.state.review_inputs += 1
             return answer
 
     @submit_review_input.validator
     def _validate_review_input(self, cmd: SubmitReviewInput) -> None:
-        self._open()
-        self._check(Action.submit_review_input, cmd)
+        with as_update_errors():
+            self._open()
+            self._check(Action.submit_review_input, cmd)
 
     @workflow.signal
     def platform_final(self, summary: PlatformSummary) -> None:
         """A platform's workflow reports its final figures as it ends."""
-        self.s.finals[summary.platform_id] = summary
+        self.state.finals[summary.platform_id] = summary
 
     @workflow.query
     def status(self) -> CrisisStatus:
         return CrisisStatus(
-            incident_id=self.s.incident_id,
-            title=self.s.report.title,
-            phase=self.s.phase,
-            phases=self.s.phases,
-            assessment=self.s.assessment,
-            assessment_overdue=self.s.assessment_stage is not Stage.on_time
-            and self.s.phase in (Phase.reported, Phase.assessing),
-            platforms=self.s.platforms,
-            items=self.s.items,
-            false_positives=self.s.false_positives,
-            review_inputs=self.s.review_inputs,
-            decisions=self.s.counters.decisions,
-            finals=self.s.finals,
+            incident_id=self.state.incident_id,
+            title=self.state.report.title,
+            phase=self.state.phase,
+            phases=self.state.phases,
+            assessment=self.state.assessment,
+            assessment_overdue=self.state.assessment_stage is not Stage.on_time
+            and self.state.phase in (Phase.reported, Phase.assessing),
+            platforms=self.state.platforms,
+            items=self.state.items,
+            false_positives=self.state.false_positives,
+            review_inputs=self.state.review_inputs,
+            decisions=self.state.counters.decisions,
+            finals=self.state.finals,
         )
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:
         """One handler at a time, and never before the report itself is in the ledger."""
         async with self.lock:
-            if not self.s.phases:
-                reporter = self._actor_of(self.s.report.reporter)
+            if not self.state.phases:
+                reporter = self._actor_of(self.state.report.reporter)
                 await self._decide(
                     reporter,
                     DecisionKind.reported,
                     None,
                     Phase.reported,
-                    report=self.s.report.model_dump(mode="json"),
+                    report=self.state.report.model_dump(mode="json"),
                 )
-            yield
+            with as_update_errors():  # a refusal under the lock leaves the handler as it may
+                yield
 
     # ---- the rules ------------------------------------------------------------------------
 
@@ -393,30 +408,29 @@ class CrisisWorkflow:
             raise moving()
 
     def _check(self, action: Action, cmd: Command) -> None:
-        """Raises the rejection a participant sees; runs in validators and again under the lock."""
+        """Raises the refusal a participant sees; runs in validators and again under the lock."""
         self._check_actor(cmd.actor)
-        try:
-            phases.check(self.s.phase, action, cmd.actor.kind, cmd.reason)
-        except phases.ProtocolViolation as v:
-            raise rejected(v.field, v.rule, v.refusal) from None
+        check(self.state.phase, action, cmd.actor.kind, cmd.reason)
 
     def _check_actor(self, actor: Actor) -> None:
-        for p in self.s.participants:
+        for p in self.state.participants:
             if p.id == actor.id:
                 if p.kind is not actor.kind:
-                    raise rejected("actor.kind", f"{actor.id} is registered as {p.kind}", FORBIDDEN)
+                    raise Refusal("actor.kind", f"{actor.id} is registered as {p.kind}", FORBIDDEN)
                 return
-        raise rejected("actor.id", f"{actor.id!r} is not a participant of this incident", FORBIDDEN)
+        raise Refusal("actor.id", f"{actor.id!r} is not a participant of this incident", FORBIDDEN)
 
     def _check_items(self, field: str, items: list[int]) -> None:
         for no in items:
-            if not 1 <= no <= self.s.items:
-                raise rejected(
-                    field, f"no item {no}: this incident has items 1 to {self.s.items}", NOT_FOUND
+            if not 1 <= no <= self.state.items:
+                raise Refusal(
+                    field,
+                    f"no item {no}: this incident has items 1 to {self.state.items}",
+                    NOT_FOUND,
                 )
 
     def _actor_of(self, participant_id: str) -> Actor:
-        kinds = {p.id: p.kind for p in self.s.participants}
+        kinds = {p.id: p.kind for p in self.state.participants}
         return Actor(
             id=participant_id, kind=kinds.get(participant_id, ParticipantKind.member_state)
         )
@@ -428,12 +442,12 @@ class CrisisWorkflow:
     ) -> tuple[list[ContentItem], Answer]:
         """Numbers the identifiers this incident has not seen; counts repeats and discards."""
         items: list[ContentItem] = []
-        answer = Answer(phase=self.s.phase)
+        answer = Answer(phase=self.state.phase)
         for identifier in identifiers:
             verdict = self.index.classify(identifier)
             if verdict is Verdict.new:
-                self.s.items += 1
-                item = ContentItem(no=self.s.items, identifier=identifier, source=source)
+                self.state.items += 1
+                item = ContentItem(no=self.state.items, identifier=identifier, source=source)
                 items.append(item if basis is None else item.model_copy(update={"basis": basis}))
             elif verdict is Verdict.duplicate:
                 answer.duplicates += 1
@@ -452,14 +466,14 @@ class CrisisWorkflow:
         this_batch: dict[str, SightingOutcome] = {}
         for req in requests:
             rid = req.request_id
-            if rid is not None and (rid in self.s.answered or rid in this_batch):
-                earlier = this_batch.get(rid) or SightingOutcome(answer=self.s.answered[rid])
+            if rid is not None and (rid in self.state.answered or rid in this_batch):
+                earlier = this_batch.get(rid) or SightingOutcome(answer=self.state.answered[rid])
                 outcomes.append(earlier)
                 continue
             try:
                 self._check_sightings(req.cmd)
-            except ApplicationError as err:
-                outcomes.append(SightingOutcome(rejection=Rejection(**err.details[0])))
+            except Refusal as refusal:
+                outcomes.append(SightingOutcome(rejection=Rejection(**refusal.details())))
                 continue
             items, answer = self._admit(req.cmd.identifiers, None, req.cmd.actor.id)
             drafts.append(self._sighting_draft(req.cmd, items, answer))
@@ -467,7 +481,7 @@ class CrisisWorkflow:
             fresh.append((rid, answer, items))
             if rid is not None:
                 this_batch[rid] = outcomes[-1]
-        decisions = await self.fx.record(drafts)
+        decisions = await self.effects.record(drafts)
         for (rid, answer, _), decision in zip(fresh, decisions, strict=True):
             answer.decisions = [decision.decision_id]
             if rid is not None:
@@ -481,10 +495,10 @@ class CrisisWorkflow:
         self, cmd: ReportSightings, items: list[ContentItem], answer: Answer
     ) -> Draft:
         """The decision a sighting report records: the same inputs alone or merged."""
-        assert phases.RULES[Action.report_sightings].to is None  # a report never moves the phase
+        assert ACTIONS[Action.report_sightings].to is None  # a report never moves the phase
         return Draft(
             cmd.actor,
-            DECISION_OF[Action.report_sightings],
+            ACTIONS[Action.report_sightings].decision,
             cmd.reason,
             items=[i.model_dump(mode="json") for i in items],
             duplicates=answer.duplicates,
@@ -492,15 +506,15 @@ class CrisisWorkflow:
         )
 
     def _remember(self, request_id: str, answer: Answer) -> None:
-        self.s.answered[request_id] = answer
-        while len(self.s.answered) > ANSWERS_KEPT:
-            del self.s.answered[next(iter(self.s.answered))]
+        self.state.answered[request_id] = answer
+        while len(self.state.answered) > ANSWERS_KEPT:
+            del self.state.answered[next(iter(self.state.answered))]
 
     async def _act(
         self, action: Action, cmd: Command, answer: Answer | None = None, **inputs: Any
     ) -> Answer:
-        to = phases.RULES[action].to or self.s.phase
-        decision = await self._decide(cmd.actor, DECISION_OF[action], cmd.reason, to, **inputs)
+        to = ACTIONS[action].to or self.state.phase
+        decision = await self._decide(cmd.actor, ACTIONS[action].decision, cmd.reason, to, **inputs)
         answer = answer or Answer(phase=to)
         answer.phase = to
         answer.decisions = [decision]
@@ -510,18 +524,20 @@ class CrisisWorkflow:
         self, actor: Actor, kind: DecisionKind, reason: str | None, to: Phase, **inputs: Any
     ) -> str:
         """Records the decision, then (only then) moves the phase and tells the participants."""
-        [decision] = await self.fx.record([Draft(actor, kind, reason, **inputs)])
-        if to is not self.s.phase or not self.s.phases:
-            self.s.phase = to
-            self.s.phases.append(PhaseChange(phase=to, at=decision.at, by=actor.id, reason=reason))
+        [decision] = await self.effects.record([Draft(actor, kind, reason, **inputs)])
+        if to is not self.state.phase or not self.state.phases:
+            self.state.phase = to
+            self.state.phases.append(
+                PhaseChange(phase=to, at=decision.at, by=actor.id, reason=reason)
+            )
             self.changed = True
             workflow.logger.info("phase changed", extra={"phase": str(to), "by": actor.id})
-            self.fx.notify(
-                (p.id for p in self.s.participants if p.kind is not ParticipantKind.auditor),
+            self.effects.notify(
+                (p.id for p in self.state.participants if p.kind is not ParticipantKind.auditor),
                 NotificationKind.review_requested
                 if to is Phase.review
                 else NotificationKind.phase_changed,
-                f"{self.s.report.title}: {to}",
+                f"{self.state.report.title}: {to}",
                 {"phase": to, "reason": reason, "by": actor.id},
             )
         return decision.decision_id
@@ -530,7 +546,7 @@ class CrisisWorkflow:
         answer = await self._act(Action.close, Command(actor=actor, reason=reason))
         await self._tell_platforms(None)
         if workflow.patched(REVIEW_REPORT):
-            self.fx.report()  # again, now with the review input
+            self.effects.report()  # again, now with the review input
         return answer
 
     async def _start_platform(
@@ -538,15 +554,15 @@ class CrisisWorkflow:
     ) -> None:
         """Starts a platform's workflow with its first items, given or by reference."""
         state = PlatformState(
-            incident_id=self.s.incident_id,
+            incident_id=self.state.incident_id,
             platform_id=platform_id,
-            coordinators=self.s.ids_of(ParticipantKind.coordinator),
-            sla=self.s.sla,
+            coordinators=self.state.ids_of(ParticipantKind.coordinator),
+            sla=self.state.sla,
         )
         await workflow.start_child_workflow(
             PlatformTasksWorkflow.run,
             PlatformStart(state=state, items=items, decisions=decisions),
-            id=platform_workflow_id(self.s.incident_id, platform_id),
+            id=platform_workflow_id(self.state.incident_id, platform_id),
             parent_close_policy=ParentClosePolicy.ABANDON,
         )
 
@@ -560,7 +576,7 @@ class CrisisWorkflow:
         items = [i for _, admitted in recorded for i in admitted]
         if not items:  # nothing new (repeats only, or refused): no signal, no patch marker
             return
-        for_each = {p: [i for i in items if i.source != p] for p in self.s.platforms}
+        for_each = {p: [i for i in items if i.source != p] for p in self.state.platforms}
         if workflow.patched(ITEMS_BY_REFERENCE):
             for p, mine in for_each.items():
                 if len(mine) > INLINE_ITEMS:
@@ -585,7 +601,7 @@ class CrisisWorkflow:
     async def _tell_platforms(self, withdraw: WithdrawTasks | None) -> None:
         """Withdraws tasks on every platform, or (None) tells them the incident is closed."""
         if workflow.patched(FAN_OUT_BESIDE):  # after any assignment still in the outbox
-            for p in self.s.platforms:
+            for p in self.state.platforms:
                 if withdraw is not None:
                     self.outbox.withdraw(p, withdraw)
                 else:
@@ -596,37 +612,37 @@ class CrisisWorkflow:
                 self._platform(p).signal(PlatformTasksWorkflow.withdraw, withdraw)
                 if withdraw is not None
                 else self._platform(p).signal(PlatformTasksWorkflow.finish)
-                for p in self.s.platforms
+                for p in self.state.platforms
             )
         )
 
     def _platform(self, platform_id: str) -> workflow.ExternalWorkflowHandle[PlatformTasksWorkflow]:
         return workflow.get_external_workflow_handle_for(
-            PlatformTasksWorkflow.run, platform_workflow_id(self.s.incident_id, platform_id)
+            PlatformTasksWorkflow.run, platform_workflow_id(self.state.incident_id, platform_id)
         )
 
     # ---- deadlines ------------------------------------------------------------------------
 
     def _next_deadline(self) -> datetime | None:
-        if self.s.phase in (Phase.reported, Phase.assessing):
-            due = self.s.reported_at + self.s.sla.assessment_within
-            if self.s.assessment_stage is Stage.on_time:
+        if self.state.phase in (Phase.reported, Phase.assessing):
+            due = self.state.reported_at + self.state.sla.assessment_within
+            if self.state.assessment_stage is Stage.on_time:
                 return due
-            if self.s.assessment_stage is Stage.reminded:
-                return due + self.s.sla.escalate_after
-        if self.s.phase is Phase.review:
-            return self.s.review_due
+            if self.state.assessment_stage is Stage.reminded:
+                return due + self.state.sla.escalate_after
+        if self.state.phase is Phase.review:
+            return self.state.review_due
         return None
 
     async def _on_deadlines(self) -> None:
         due = self._next_deadline()
         if due is None or workflow.now() < due:
             return
-        if self.s.phase is Phase.review:
+        if self.state.phase is Phase.review:
             await self._close(SYSTEM, "review deadline passed")
             return
-        late = self.s.assessment_stage is Stage.reminded
-        await self.fx.record(
+        late = self.state.assessment_stage is Stage.reminded
+        await self.effects.record(
             [
                 Draft(
                     SYSTEM,
@@ -636,15 +652,15 @@ class CrisisWorkflow:
                 )
             ]
         )
-        self.s.assessment_stage = Stage.escalated if late else Stage.reminded
-        self.fx.notify(
-            self.s.ids_of(ParticipantKind.coordinator),
+        self.state.assessment_stage = Stage.escalated if late else Stage.reminded
+        self.effects.notify(
+            self.state.ids_of(ParticipantKind.coordinator),
             NotificationKind.escalation if late else NotificationKind.reminder,
-            f"{self.s.report.title}: activation decision {'overdue' if late else 'due'}",
+            f"{self.state.report.title}: activation decision {'overdue' if late else 'due'}",
         )
 
     async def _continue_as_new(self) -> None:
         self.moving = True
-        await self.fx.settle()
-        self.s.index = self.index.snapshot()
-        workflow.continue_as_new(self.s)
+        await self.effects.settle()
+        self.state.index = self.index.snapshot()
+        workflow.continue_as_new(self.state)

@@ -14,10 +14,11 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.ledger import Items, ReadItems, RecordDecisions, Recorded
-    from activities.report import ReportFiles, WriteReport
+    from activities.ledger import LedgerActivities, ReadItems, RecordDecisions
+    from activities.notify import NotifyActivities
+    from activities.report import ReportActivities, WriteReport
     from eucp.protocol.decisions import Decision, DecisionKind
-    from eucp.protocol.notifications import Delivery, Notification, NotificationKind, Route
+    from eucp.protocol.notifications import Notification, NotificationKind, Route
     from eucp.protocol.participants import Actor
     from eucp.protocol.state import Counters
     from eucp.protocol.tasks import ContentItem
@@ -83,10 +84,9 @@ class Effects:
                     at=now,
                 )
             )
-        await workflow.execute_activity(
-            "record_decisions",
+        await workflow.execute_activity_method(
+            LedgerActivities.record_decisions,
             RecordDecisions(decisions=decisions),
-            result_type=Recorded,
             # a batch takes milliseconds: a worker that died mid-write is noticed quickly
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=LEDGER_RETRY,
@@ -95,10 +95,9 @@ class Effects:
 
     async def items_of(self, decision_ids: list[str]) -> list[ContentItem]:
         """The content items the given recorded decisions admitted, read from the ledger."""
-        read: Items = await workflow.execute_activity(
-            "read_items",
+        read = await workflow.execute_activity_method(
+            LedgerActivities.read_items,
             ReadItems(decision_ids=decision_ids),
-            result_type=Items,
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=LEDGER_RETRY,
         )
@@ -128,10 +127,9 @@ class Effects:
 
     async def _deliver(self, notice: Notification) -> None:
         try:
-            await workflow.execute_activity(
-                "notify",
+            await workflow.execute_activity_method(
+                NotifyActivities.notify,
                 notice,
-                result_type=Delivery,
                 schedule_to_close_timeout=self.deliver_within,
                 start_to_close_timeout=timedelta(seconds=30),
                 heartbeat_timeout=timedelta(seconds=5),  # a dead worker is noticed in seconds
@@ -164,10 +162,9 @@ class Effects:
 
     async def _report(self) -> None:
         try:
-            await workflow.execute_activity(
-                "write_report",
+            await workflow.execute_activity_method(
+                ReportActivities.write_report,
                 WriteReport(incident_id=self.incident_id),
-                result_type=ReportFiles,
                 start_to_close_timeout=timedelta(minutes=5),
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=5),
             )

@@ -41,9 +41,9 @@ class Outbox:
     """`merge_up_to` caps the items merged into one signal: every platform's signal may go in
     the same workflow task, whose completion Temporal takes up to 4 MB of."""
 
-    def __init__(self, incident_id: str, fx: Effects, merge_up_to: int) -> None:
+    def __init__(self, incident_id: str, effects: Effects, merge_up_to: int) -> None:
         self.incident_id = incident_id
-        self.fx = fx
+        self.effects = effects
         self.merge_up_to = merge_up_to
         self._queues: dict[str, _Queue] = {}
 
@@ -64,7 +64,7 @@ class Outbox:
         queue.messages.append(message)
         if not queue.sending:
             queue.sending = True
-            self.fx.beside(self._send(platform_id, queue))
+            self.effects.beside(self._send(platform_id, queue))
 
     async def _send(self, platform_id: str, queue: _Queue) -> None:
         handle = workflow.get_external_workflow_handle_for(

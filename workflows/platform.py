@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from eucp.protocol.decisions import DecisionKind
     from eucp.protocol.notifications import NotificationKind, Route
     from eucp.protocol.participants import SYSTEM, Actor, ParticipantKind
-    from eucp.protocol.phases import Refusal
+    from eucp.protocol.refusal import Refusal, RefusalKind
     from eucp.protocol.state import (
         PlatformStart,
         PlatformSummary,
@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows.effects import Draft, Effects, sleep_until
-from workflows.errors import moving, rejected
+from workflows.errors import as_update_errors, moving
 
 HOUR_RESTARTS = "tco-hour-restarts-on-resumption"
 ESCALATION_LADDER = "escalation-ladder-with-backup"
@@ -68,9 +68,12 @@ def platform_workflow_id(incident_id: str, platform_id: str) -> str:
 class PlatformTasksWorkflow:
     @workflow.init
     def __init__(self, start: PlatformStart) -> None:
-        self.s = start.state
-        self.fx = Effects(
-            self.s.incident_id, self.s.platform_id, self.s.counters, self.s.sla.deliver_within
+        self.state = start.state
+        self.effects = Effects(
+            self.state.incident_id,
+            self.state.platform_id,
+            self.state.counters,
+            self.state.sla.deliver_within,
         )
         self.lock = asyncio.Lock()
         self.wake = False
@@ -86,21 +89,21 @@ class PlatformTasksWorkflow:
                 await self._assign(start.items)
         if start.decisions:
             await self.assign_recorded(start.decisions)
-        while not self.s.finishing:
+        while not self.state.finishing:
             self.wake = False
-            await sleep_until(self._next_due(), lambda: self.wake or self.s.finishing)
+            await sleep_until(self._next_due(), lambda: self.wake or self.state.finishing)
             async with self.lock:
                 await self._on_deadlines()
-            if workflow.info().is_continue_as_new_suggested() and not self.s.finishing:
+            if workflow.info().is_continue_as_new_suggested() and not self.state.finishing:
                 self.moving = True  # new reports wait for the next run
-                await self.fx.settle()
-                workflow.continue_as_new(PlatformStart(state=self.s))
+                await self.effects.settle()
+                workflow.continue_as_new(PlatformStart(state=self.state))
         async with self.lock:
             await self._withdraw(SYSTEM, "incident closed", None)
-        await self.fx.settle()
-        summary = self.s.summary(workflow.now())
+        await self.effects.settle()
+        summary = self.state.summary(workflow.now())
         # the crisis waits for every platform's final figures before it ends
-        await workflow.get_external_workflow_handle(self.s.incident_id).signal(
+        await workflow.get_external_workflow_handle(self.state.incident_id).signal(
             "platform_final", summary
         )
         return summary
@@ -117,8 +120,8 @@ class PlatformTasksWorkflow:
         """New items by reference: the recorded decisions that admitted them. The items come
         from the ledger, so the crisis's history does not carry them to every platform."""
         async with self.lock:
-            items = await self.fx.items_of(decision_ids)
-            await self._assign([i for i in items if i.source != self.s.platform_id])
+            items = await self.effects.items_of(decision_ids)
+            await self._assign([i for i in items if i.source != self.state.platform_id])
 
     @workflow.signal
     async def withdraw(self, cmd: WithdrawTasks) -> None:
@@ -127,7 +130,7 @@ class PlatformTasksWorkflow:
 
     @workflow.signal
     def finish(self) -> None:
-        self.s.finishing = True
+        self.state.finishing = True
 
     # ---- from the platform ----------------------------------------------------------------
 
@@ -137,12 +140,12 @@ class PlatformTasksWorkflow:
         (each with its rule), so one stale report does not hold back a platform's batch."""
         async with self.lock:
             # judged again under the lock: an earlier Update may have moved a task on
-            sorted_ = triage(self.s.tasks, self.s.platform_id, cmd.reports)
+            sorted_ = triage(self.state.tasks, self.state.platform_id, cmd.reports)
             answer = ReportAnswer(
                 unchanged=[t.task_id for t in sorted_.repeats],
                 refused={tid: str(err) for _, tid, err in sorted_.refused},
             )
-            await self.fx.record(
+            await self.effects.record(
                 [
                     Draft(
                         cmd.actor,
@@ -172,29 +175,35 @@ class PlatformTasksWorkflow:
         """Refuses a batch from another participant, after the close, or with no report that
         could apply (so a wholly bad batch leaves no trace in history), and any batch while
         this run drains for continue-as-new (the service sends it again to the next run)."""
-        if self.moving:
-            raise moving()
-        if cmd.actor.kind is not ParticipantKind.platform or cmd.actor.id != self.s.platform_id:
-            raise rejected(
-                "actor",
-                f"these tasks belong to platform {self.s.platform_id}; "
-                "a participant reports on its own tasks only",
-                Refusal.forbidden,
-            )
-        if self.s.finishing:
-            raise rejected("incident", "the incident is closed; its tasks take no more reports")
-        sorted_ = triage(self.s.tasks, self.s.platform_id, cmd.reports)
-        if sorted_.refused and not sorted_.apply and not sorted_.repeats:
-            i, _, err = sorted_.refused[0]
-            raise rejected(f"reports[{i}].{err.field}", err.rule, err.refusal)
+        with as_update_errors():
+            if self.moving:
+                raise moving()
+            if (
+                cmd.actor.kind is not ParticipantKind.platform
+                or cmd.actor.id != self.state.platform_id
+            ):
+                raise Refusal(
+                    "actor",
+                    f"these tasks belong to platform {self.state.platform_id}; "
+                    "a participant reports on its own tasks only",
+                    RefusalKind.forbidden,
+                )
+            if self.state.finishing:
+                raise Refusal("incident", "the incident is closed; its tasks take no more reports")
+            sorted_ = triage(self.state.tasks, self.state.platform_id, cmd.reports)
+            if sorted_.refused and not sorted_.apply and not sorted_.repeats:
+                i, _, err = sorted_.refused[0]
+                raise Refusal(f"reports[{i}].{err.field}", err.rule, err.kind)
 
     @workflow.query
     def summary(self) -> PlatformSummary:
-        return self.s.summary(workflow.now())
+        return self.state.summary(workflow.now())
 
     @workflow.query
     def tasks(self, query: TaskQuery) -> TaskPage:
-        chosen = [t for t in self.s.tasks.values() if query.state is None or t.state is query.state]
+        chosen = [
+            t for t in self.state.tasks.values() if query.state is None or t.state is query.state
+        ]
         end = query.offset + query.limit
         return TaskPage(
             tasks=chosen[query.offset : end],
@@ -208,36 +217,36 @@ class PlatformTasksWorkflow:
         now = workflow.now()
         new = []
         for item in items:
-            tid = task_id(self.s.platform_id, item.no)
-            if tid not in self.s.tasks:  # a repeated signal assigns nothing twice
+            tid = task_id(self.state.platform_id, item.no)
+            if tid not in self.state.tasks:  # a repeated signal assigns nothing twice
                 task = Task(
                     task_id=tid,
                     item_no=item.no,
-                    platform_id=self.s.platform_id,
+                    platform_id=self.state.platform_id,
                     identifier=item.identifier,
                     basis=item.basis,
                     assigned_at=now,
                 )
-                self.s.tasks[tid] = task
+                self.state.tasks[tid] = task
                 self._refresh(task)
                 new.append(task)
         if not new:
             return
         self.wake = True
         first = new[0]
-        self.fx.notify(
-            [self.s.platform_id],
+        self.effects.notify(
+            [self.state.platform_id],
             NotificationKind.task_assigned,
             f"{len(new)} new takedown task(s)",
             {
-                "acknowledge_by": first.ack_due(self.s.sla),
-                "act_by": first.act_due(self.s.sla),
+                "acknowledge_by": first.ack_due(self.state.sla),
+                "act_by": first.act_due(self.state.sla),
                 "tasks": [
                     {
                         "task_id": t.task_id,
                         "identifier": t.identifier.model_dump(mode="json"),
                         "basis": t.basis.model_dump(mode="json"),
-                        "act_by": t.act_due(self.s.sla),
+                        "act_by": t.act_due(self.state.sla),
                     }
                     for t in new
                 ],
@@ -249,12 +258,12 @@ class PlatformTasksWorkflow:
         wanted = None if items is None else set(items)
         open_tasks = [
             t
-            for t in self.s.tasks.values()
+            for t in self.state.tasks.values()
             if t.state not in RESOLVED and (wanted is None or t.item_no in wanted)
         ]
         if not open_tasks:
             return
-        await self.fx.record(
+        await self.effects.record(
             [
                 Draft(
                     actor, DecisionKind.task_withdrawn, reason, task_id=t.task_id, item_no=t.item_no
@@ -266,8 +275,8 @@ class PlatformTasksWorkflow:
         for t in open_tasks:
             withdraw(t, now, reason)
             self._refresh(t)
-        self.fx.notify(
-            [self.s.platform_id],
+        self.effects.notify(
+            [self.state.platform_id],
             NotificationKind.tasks_withdrawn,
             f"{len(open_tasks)} task(s) withdrawn: {reason}",
             {"tasks": [t.task_id for t in open_tasks], "reason": reason},
@@ -277,9 +286,9 @@ class PlatformTasksWorkflow:
 
     def _clocks(self, task: Task) -> list[tuple[str, datetime, Stage]]:
         clocks = []
-        if (due := task.ack_due(self.s.sla)) is not None:
+        if (due := task.ack_due(self.state.sla)) is not None:
             clocks.append(("acknowledge", due, task.ack_stage))
-        if (due := task.act_due(self.s.sla)) is not None:
+        if (due := task.act_due(self.state.sla)) is not None:
             clocks.append(("act", due, task.act_stage))
         return clocks
 
@@ -287,7 +296,7 @@ class PlatformTasksWorkflow:
         return LADDER if workflow.patched(ESCALATION_LADDER) else FIRST_LADDER
 
     def _task_due(self, task: Task) -> datetime | None:
-        later, ladder = self.s.sla.escalate_after, self._ladder()
+        later, ladder = self.state.sla.escalate_after, self._ladder()
         return min(
             (
                 due + rung[1] * later
@@ -300,7 +309,7 @@ class PlatformTasksWorkflow:
     def _due_by_task(self) -> dict[str, datetime]:
         if self._dues is None:  # first use in this run: from the state carried over
             self._dues = {}
-            for task in self.s.tasks.values():
+            for task in self.state.tasks.values():
                 self._refresh(task)
         assert self._dues is not None
         return self._dues
@@ -323,17 +332,17 @@ class PlatformTasksWorkflow:
         """Climbs the escalation ladder for every missed deadline: the platform is reminded,
         then its backup contact told, then the coordinators (each rung recorded)."""
         now = workflow.now()
-        later, ladder = self.s.sla.escalate_after, self._ladder()
+        later, ladder = self.state.sla.escalate_after, self._ladder()
         climbed: dict[Stage, list[tuple[Task, str, datetime]]] = {rung: [] for rung in ladder}
         dues = self._due_by_task()
-        for task in [t for tid, t in self.s.tasks.items() if tid in dues and dues[tid] <= now]:
+        for task in [t for tid, t in self.state.tasks.items() if tid in dues and dues[tid] <= now]:
             for clock, due, stage in self._clocks(task):
                 step = next_rung(stage, ladder)
                 if step is not None and now >= due + step[1] * later:
                     climbed[step[0]].append((task, clock, due))
         if not any(climbed.values()):
             return
-        await self.fx.record(
+        await self.effects.record(
             [
                 Draft(
                     SYSTEM,
@@ -354,13 +363,13 @@ class PlatformTasksWorkflow:
                 else:
                     task.act_stage = rung
                 self._refresh(task)
-        self.s.breaches += len(climbed[Stage.reminded])
-        self.s.escalations += len(climbed[Stage.escalated])
+        self.state.breaches += len(climbed[Stage.reminded])
+        self.state.escalations += len(climbed[Stage.escalated])
         meter = workflow.metric_meter()
         for rung, marked in climbed.items():
             if marked:
                 meter.create_counter("eucp_sla_misses", "SLA ladder rungs reached").add(
-                    len(marked), {"platform": self.s.platform_id, "rung": rung.name}
+                    len(marked), {"platform": self.state.platform_id, "rung": rung.name}
                 )
         for rung, marked in climbed.items():
             if marked:
@@ -369,16 +378,16 @@ class PlatformTasksWorkflow:
                 )
 
     def _tell_rung(self, rung: Stage, tasks: list[dict[str, Any]]) -> None:
-        platform = self.s.platform_id
+        platform = self.state.platform_id
         if rung is Stage.reminded:
-            self.fx.notify(
+            self.effects.notify(
                 [platform],
                 NotificationKind.reminder,
                 f"{len(tasks)} task deadline(s) missed",
                 {"tasks": tasks},
             )
         elif rung is Stage.backup_told:
-            self.fx.notify(
+            self.effects.notify(
                 [platform],
                 NotificationKind.escalation,
                 f"{platform}: {len(tasks)} task deadline(s) missed after a reminder",
@@ -386,8 +395,8 @@ class PlatformTasksWorkflow:
                 route=Route.backup,
             )
         else:
-            self.fx.notify(
-                self.s.coordinators,
+            self.effects.notify(
+                self.state.coordinators,
                 NotificationKind.escalation,
                 f"{platform}: {len(tasks)} task deadline(s) missed after a reminder",
                 {"platform": platform, "tasks": tasks},

@@ -14,8 +14,10 @@ from chaos.crisis import COORDINATOR, Crisis, Desk, platform, staff, url
 from chaos.results import Result
 from chaos.rig import Rig
 from chaos.tally import combine, tally
-from eucp.client import ApiClient, ApiRefusal
+from eucp.client import ApiClient
+from eucp.protocol.actions import Action
 from eucp.protocol.phases import Phase
+from eucp.protocol.refusal import Refusal
 from eucp.protocol.state import Answer
 from eucp.runtime.registry import Registry
 
@@ -29,29 +31,34 @@ Move = Callable[[ApiClient, str, str], Awaitable[Answer]]  # client, incident, k
 
 async def _activate(api: ApiClient, incident: str, key: str) -> Answer:
     identifiers = [url(n) for n in range(1, ITEMS + 1)]
-    return await api.activate(
-        incident, "criteria met", identifiers, platforms=PLATFORMS, idempotency_key=key
+    return await api.act(
+        incident,
+        Action.activate,
+        reason="criteria met",
+        identifiers=identifiers,
+        platforms=PLATFORMS,
+        idempotency_key=key,
     )
 
 
 async def _decline(api: ApiClient, incident: str, key: str) -> Answer:
-    return await api.decline(incident, "no viral spread", idempotency_key=key)
+    return await api.act(incident, Action.decline, reason="no viral spread", idempotency_key=key)
 
 
 async def _de_escalate(api: ApiClient, incident: str, key: str) -> Answer:
-    return await api.de_escalate(incident, "event over", idempotency_key=key)
+    return await api.act(incident, Action.de_escalate, reason="event over", idempotency_key=key)
 
 
 async def _re_escalate(api: ApiClient, incident: str, key: str) -> Answer:
-    return await api.re_escalate(incident, "new uploads", idempotency_key=key)
+    return await api.act(incident, Action.re_escalate, reason="new uploads", idempotency_key=key)
 
 
 async def _review(api: ApiClient, incident: str, key: str) -> Answer:
-    return await api.start_review(incident, idempotency_key=key)
+    return await api.act(incident, Action.start_review, idempotency_key=key)
 
 
 async def _close(api: ApiClient, incident: str, key: str) -> Answer:
-    return await api.close(incident, "debrief held", idempotency_key=key)
+    return await api.act(incident, Action.close, reason="debrief held", idempotency_key=key)
 
 
 class Races:
@@ -68,21 +75,21 @@ class Races:
         """Both moves at once; returns the phase the winner left the crisis in."""
         incident = self.crisis.incident_id
 
-        async def move(desk: Desk, how: Move) -> Answer | ApiRefusal:
+        async def move(desk: Desk, how: Move) -> Answer | Refusal:
             try:
                 return await self.move(desk, how)
-            except ApiRefusal as refused:
+            except Refusal as refused:
                 return refused
 
         outcomes = await asyncio.gather(move(self.desks[0], first), move(self.desks[1], second))
         won = [o for o in outcomes if isinstance(o, Answer)]
-        lost = [o for o in outcomes if isinstance(o, ApiRefusal)]
+        lost = [o for o in outcomes if isinstance(o, Refusal)]
         if len(won) != 1 or len(lost) != 1:
             self.problems.append(f"{incident} {name}: {len(won)} winners, {len(lost)} refused")
             return won[0].phase if won else None
         refusal = lost[0]
-        self.told.append(f"{name}: loser told {refusal.status} {refusal.refusal}: {refusal.rule}")
-        if refusal.status != 409 or refusal.refusal != "conflict" or not refusal.rule:
+        self.told.append(f"{name}: loser told {refusal.status} {refusal.kind}: {refusal.rule}")
+        if refusal.status != 409 or refusal.kind != "conflict" or not refusal.rule:
             self.problems.append(f"{incident} {name}: the loser was told {refusal}")
         return won[0].phase
 

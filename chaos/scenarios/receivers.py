@@ -27,7 +27,6 @@ from chaos.tally import undelivered
 from eucp.protocol.participants import Backup, Channel, Contact, ParticipantKind
 from eucp.runtime.registry import Registry
 
-K = ParticipantKind
 DOWN = 30.0  # seconds the misbehaving webhooks misbehave
 SLOW = 2.0
 FLAP = 1.5
@@ -67,9 +66,9 @@ async def run(root: Path) -> Result:
         if pid != "downbook":
             hook.up()
     contacts = [
-        mailed(COORDINATOR, K.coordinator),
-        mailed(MEMBER_STATE, K.member_state),
-        Contact(id=AUDITOR, kind=K.auditor, name="Auditor"),
+        mailed(COORDINATOR, ParticipantKind.coordinator),
+        mailed(MEMBER_STATE, ParticipantKind.member_state),
+        Contact(id=AUDITOR, kind=ParticipantKind.auditor, name="Auditor"),
         *(platform(p, h.url, h.secret, desk(p)) for p, h in hooks.items()),
     ]
     with Mailbox() as mail:

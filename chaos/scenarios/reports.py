@@ -18,13 +18,13 @@ from pathlib import Path
 from chaos.crisis import CALM_SLA, Crisis, in_ledger, platform, staff, url
 from chaos.results import Result
 from chaos.rig import Rig
-from eucp.client import ApiRefusal
+from eucp.protocol.actions import Action
 from eucp.protocol.decisions import DecisionKind
+from eucp.protocol.refusal import Refusal
 from eucp.protocol.state import Answer
 from eucp.protocol.tasks import Outcome, TaskReport
 from eucp.runtime.registry import Registry
 
-K = DecisionKind
 PLATFORMS = ["fastbook", "choosy"]
 EAGER, LATE = PLATFORMS
 ITEMS = 40
@@ -53,7 +53,10 @@ async def run(root: Path) -> Result:
         await in_ledger(
             rig.ledger_url,
             crisis.incident_id,
-            lambda r: r.decision.kind is K.sla_escalated and f"/{LATE}/" in r.decision.decision_id,
+            lambda r: (
+                r.decision.kind is DecisionKind.sla_escalated
+                and f"/{LATE}/" in r.decision.decision_id
+            ),
         )
         await crisis.take_down([LATE])
         await crisis.take_down([EAGER])  # the item the late platform sighted, and repeats
@@ -64,16 +67,21 @@ async def run(root: Path) -> Result:
         problems += refused
         rows = await crisis.rows()
         sighted = [
-            r.decision.inputs["items"] for r in rows if r.decision.kind is K.sighting_reported
+            r.decision.inputs["items"]
+            for r in rows
+            if r.decision.kind is DecisionKind.sighting_reported
         ]
         if len(sighted) != 3 or sum(map(len, sighted)) != 1:
             problems.append(f"3 sightings of 1 new copy recorded as {sighted}")
         order = {(r.decision.inputs.get("task_id"), r.decision.kind): r.seq for r in rows}
         for task in tasks[20:30]:
-            if (task, K.task_acknowledged) in order:
+            if (task, DecisionKind.task_acknowledged) in order:
                 problems.append(f"{task}: a late acknowledgement after removal was recorded")
         for task in tasks[30:40]:
-            ack, removed = order.get((task, K.task_acknowledged)), order.get((task, K.task_removed))
+            ack, removed = (
+                order.get((task, DecisionKind.task_acknowledged)),
+                order.get((task, DecisionKind.task_removed)),
+            )
             if removed is None or (ack is not None and ack > removed):
                 problems.append(f"{task}: acknowledged at row {ack}, removed at {removed}")
         return await crisis.result("reports-late-duplicate", problems, refusals)
@@ -126,7 +134,9 @@ async def _sight(crisis: Crisis, n: int) -> Answer:
     desk = crisis.desk(LATE)
 
     async def sight(key: str) -> Answer:
-        return await desk.api.report_sightings(crisis.incident_id, [url(n)], idempotency_key=key)
+        return await desk.api.act(
+            crisis.incident_id, Action.report_sightings, identifiers=[url(n)], idempotency_key=key
+        )
 
     return await desk.act(sight)
 
@@ -139,14 +149,16 @@ async def after_close(crisis: Crisis, task: str) -> tuple[list[str], list[str]]:
         "report after close": eager.report_tasks(
             incident, [TaskReport(task_id=task, outcome=Outcome.not_found)]
         ),
-        "sighting after close": late.report_sightings(incident, [url(ITEMS + 2)]),
+        "sighting after close": late.act(
+            incident, Action.report_sightings, identifiers=[url(ITEMS + 2)]
+        ),
     }
     told, problems = [], []
     for what, attempt in attempts.items():
         try:
             answer = await attempt
-        except ApiRefusal as refused:
-            told.append(f"{what}: {refused.status} {refused.refusal} ({refused.rule})")
+        except Refusal as refused:
+            told.append(f"{what}: {refused.status} {refused.kind} ({refused.rule})")
             if not refused.rule:
                 problems.append(f"{what}: refused without a rule")
         else:

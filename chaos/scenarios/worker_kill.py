@@ -29,7 +29,6 @@ from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.decisions import DecisionKind, LedgerRow
 from eucp.runtime.registry import Registry
 
-K = DecisionKind
 PLATFORMS = ["fastbook", "slowtube", "choosy"]
 FIRST_WORKER = "worker-1"
 
@@ -83,9 +82,11 @@ async def fan_out(root: Path) -> Result:
     items, waves, wave = 200, 3, 100
     total = items + waves * wave
     async with assessed(root / "worker-kill-fan-out") as (crisis, hooks):
-        second = await Kill(crisis, FIRST_WORKER).when(_kind(K.activated), crisis.activate(items))
+        second = await Kill(crisis, FIRST_WORKER).when(
+            _kind(DecisionKind.activated), crisis.activate(items)
+        )
         await Kill(crisis, second).when(
-            _kind(K.content_added), _waves(crisis, items + 1, waves, wave)
+            _kind(DecisionKind.content_added), _waves(crisis, items + 1, waves, wave)
         )
         problems = [f"{p}: {n} tasks, not {total}" for p, n in (await _tasks(crisis, total))]
         await crisis.take_down()
@@ -136,12 +137,14 @@ async def sla_escalation(root: Path) -> Result:
         await crisis.activate(items)
         kill = Kill(crisis, FIRST_WORKER)
         await kill.when(
-            _kind(K.sla_breached, silent),
+            _kind(DecisionKind.sla_breached, silent),
             crisis.take_down([p for p in PLATFORMS if p != silent]),
         )
         clock = kill.row.decision.inputs["clock"] if kill.row else None
         # the top of the ladder for the act clock is reached after the new worker took over
-        await in_ledger(crisis.rig.ledger_url, crisis.incident_id, _rung(K.sla_escalated, "act"))
+        await in_ledger(
+            crisis.rig.ledger_url, crisis.incident_id, _rung(DecisionKind.sla_escalated, "act")
+        )
         await crisis.take_down([silent])
         await crisis.wind_down()
         problems = _ladder_problems(await crisis.rows(), await crisis.task_ids(silent))
@@ -195,12 +198,17 @@ def _ladder_problems(rows: list[LedgerRow], silent_tasks: list[str]) -> list[str
     rungs = Counter(
         (r.decision.inputs.get("task_id"), r.decision.inputs.get("clock"), r.decision.kind)
         for r in rows
-        if r.decision.kind in (K.sla_breached, K.sla_backup_told, K.sla_escalated)
+        if r.decision.kind
+        in (DecisionKind.sla_breached, DecisionKind.sla_backup_told, DecisionKind.sla_escalated)
     )
     return [
         f"{task} {clock} clock: {kind} recorded {rungs[task, clock, kind]} times"
         for task in silent_tasks
         for clock in ("acknowledge", "act")
-        for kind in (K.sla_breached, K.sla_backup_told, K.sla_escalated)
+        for kind in (
+            DecisionKind.sla_breached,
+            DecisionKind.sla_backup_told,
+            DecisionKind.sla_escalated,
+        )
         if rungs[task, clock, kind] != 1
     ]

@@ -5,59 +5,39 @@ caller's identity comes from its bearer token, never from the body.
 """
 
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import secrets
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from eucp import console
 from eucp.api import errors
 from eucp.api.auth import Gatekeeper, require
-from eucp.api.errors import ApiError
 from eucp.api.limits import BodyLimit, RateLimiter
 from eucp.api.metrics import ApiMetrics, MeasureRequests
-from eucp.protocol.clocks import SlaSettings
-from eucp.protocol.commands import (
-    Activate,
-    AddContent,
-    Assess,
-    Command,
-    DeEscalate,
-    ReportFalsePositive,
-    ReportSightings,
-    SubmitReviewInput,
-    WithdrawContent,
-)
+from eucp.api.wire import PlatformView, Reported, ReportIncident, TaskReports, body_of
+from eucp.protocol.actions import ACTIONS, ActionRow
 from eucp.protocol.decisions import LedgerRow
-from eucp.protocol.incident import IncidentReport
-from eucp.protocol.participants import ID_PATTERN, Actor, ParticipantKind
-from eucp.protocol.phases import Phase
-from eucp.protocol.state import (
-    Answer,
-    IncidentStatus,
-    PlatformSummary,
-    ReportAnswer,
-    TaskPage,
-    TaskQuery,
-)
-from eucp.protocol.tasks import TaskReport, TaskState
+from eucp.protocol.participants import Actor, ParticipantKind
+from eucp.protocol.refusal import Refusal, RefusalKind
+from eucp.protocol.state import Answer, IncidentStatus, Listing, ReportAnswer, TaskPage, TaskQuery
+from eucp.protocol.tasks import TaskState
 from eucp.runtime.ledger import Ledger, open_ledger
 from eucp.runtime.registry import Registry
 from eucp.runtime.settings import Settings
 from eucp.runtime.temporal import connect
 from eucp.runtime.tokens import TokenStore
-from eucp.service.incidents import Incidents, Rejected
-from workflows.crisis import CrisisWorkflow
-from workflows.platform import platform_workflow_id
+from eucp.service.incidents import Incidents
 
-K = ParticipantKind
+FORBIDDEN = RefusalKind.forbidden
 log = structlog.get_logger("eucp.api")
-STAFF = (K.coordinator, K.auditor)
+STAFF = (ParticipantKind.coordinator, ParticipantKind.auditor)
 MAX_SEQ = 2**63 - 1  # the ledger's seq is a signed 64-bit integer in SQLite and PostgreSQL
 
 
@@ -114,90 +94,26 @@ def request_id(actor: Actor, key: str | None) -> str | None:
     return None if key is None else f"{actor.id}:{key}"
 
 
-class ReportIncident(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    incident_id: str | None = Field(default=None, pattern=ID_PATTERN)
-    report: IncidentReport
-    sla: SlaSettings | None = None
-
-
-class Reported(BaseModel):
-    incident_id: str
-
-
-class Listing(BaseModel):
-    incident_id: str
-    status: str
-    started_at: str | None
-
-
-class PlatformView(BaseModel):
-    """What a platform may see of an incident: the crisis's phase and its own tasks."""
-
-    incident_id: str
-    title: str
-    phase: Phase
-    tasks: PlatformSummary
-
-
-class TaskReports(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reports: list[TaskReport] = Field(min_length=1, max_length=1000)
-
-
-def body_of(command: type[Command]) -> type[BaseModel]:
-    """The request body of a command: its fields without `actor`, which the token supplies."""
-    fields: Any = {
-        name: (info.annotation, info)
-        for name, info in command.model_fields.items()
-        if name != "actor"
-    }
-    return create_model(f"{command.__name__}Body", __config__=ConfigDict(extra="forbid"), **fields)
-
-
 router = APIRouter(prefix="/v1")
 
-# path -> (Update, command): every coordinator and participant action on an incident
-ACTIONS: dict[str, tuple[Any, type[Command]]] = {
-    "assessment": (CrisisWorkflow.assess, Assess),
-    "activation": (CrisisWorkflow.activate, Activate),
-    "non-activation": (CrisisWorkflow.decline, Command),
-    "content": (CrisisWorkflow.add_content, AddContent),
-    "withdrawals": (CrisisWorkflow.withdraw_content, WithdrawContent),
-    "de-escalation": (CrisisWorkflow.de_escalate, DeEscalate),
-    "re-escalation": (CrisisWorkflow.re_escalate, Command),
-    "review": (CrisisWorkflow.start_review, Command),
-    "closure": (CrisisWorkflow.close, Command),
-    "sightings": (CrisisWorkflow.report_sightings, ReportSightings),
-    "false-positives": (CrisisWorkflow.report_false_positive, ReportFalsePositive),
-    "review-input": (CrisisWorkflow.submit_review_input, SubmitReviewInput),
-}
 
-
-async def took_part(ctx: Context, incident_id: str, actor: Actor) -> bool:
-    """Whether a platform took part in the incident's takedown."""
-    status = await ctx.incidents.handle(incident_id).query(CrisisWorkflow.status)
-    return actor.id in status.platforms
-
-
-def _action_route(
-    path: str, update: Callable[..., Awaitable[Answer]], command: type[Command]
-) -> None:
-    body_model = body_of(command)
+def _action_route(row: ActionRow) -> None:
+    body_model = body_of(row.command)
 
     async def act(
         incident_id: str, body: BaseModel, actor: Caller, ctx: Ctx, key: IdempotencyKey = None
     ) -> Answer:
-        cmd = command.model_validate({**body.model_dump(), "actor": actor})
+        cmd = row.command.model_validate({**body.model_dump(), "actor": actor})
         try:
-            return await ctx.incidents.act(incident_id, update, cmd, request_id(actor, key))
-        except Rejected as refused:
+            return await ctx.incidents.act(incident_id, row.action, cmd, request_id(actor, key))
+        except Refusal as refused:
             if actor.kind not in STAFF and (
                 refused.field == "actor.id"
                 # closed: only those who took part may learn it existed
-                or (refused.field == "incident" and not await took_part(ctx, incident_id, actor))
+                or (
+                    refused.field == "incident"
+                    and not await ctx.incidents.took_part(incident_id, actor.id)
+                )
             ):
                 raise errors.unknown_incident() from None  # not one of its participants
             raise
@@ -207,19 +123,19 @@ def _action_route(
     act.__annotations__["body"] = (
         Annotated[body_model, Body(default_factory=body_model)] if optional else body_model
     )
-    act.__doc__ = f"The {command.__name__} Update ({path}); the phase machine decides who may."
+    act.__doc__ = f"{row.title}: the {row.update} Update; the phase machine decides who may."
     router.add_api_route(
-        f"/incidents/{{incident_id}}/{path}",
+        f"/incidents/{{incident_id}}/{row.path}",
         act,
         methods=["POST"],
         response_model=Answer,
-        name=path,
-        summary=f"{path.replace('-', ' ')}",
+        name=row.path,
+        summary=row.path.replace("-", " "),
     )
 
 
-for _path, (_update, _command) in ACTIONS.items():
-    _action_route(_path, _update, _command)
+for _row in ACTIONS.values():
+    _action_route(_row)
 
 
 @router.post("/incidents", status_code=201, response_model=Reported)
@@ -227,17 +143,16 @@ async def report_incident(
     body: ReportIncident, actor: Caller, ctx: Ctx, response: Response, key: IdempotencyKey = None
 ) -> Reported:
     """A participant reports a potential crisis, under its own name."""
-    if actor.kind is K.auditor:
-        raise ApiError(403, "Authorization", "auditors read; they do not report")
+    if actor.kind is ParticipantKind.auditor:
+        raise Refusal("Authorization", "auditors read; they do not report", FORBIDDEN)
     if body.report.reporter != actor.id:
-        raise ApiError(
-            403, "report.reporter", f"you report as {actor.id}, not {body.report.reporter}"
-        )
+        rule = f"you report as {actor.id}, not {body.report.reporter}"
+        raise Refusal("report.reporter", rule, FORBIDDEN)
     incident_id = body.incident_id
     if incident_id is None:
         seed = f"{actor.id}:{key}" if key else None
         incident_id = "inc-" + (
-            hashlib.sha256(seed.encode()).hexdigest()[:16] if seed else _random()
+            hashlib.sha256(seed.encode()).hexdigest()[:16] if seed else secrets.token_hex(8)
         )
     try:
         sla = (
@@ -248,15 +163,9 @@ async def report_incident(
         await ctx.incidents.report(incident_id, body.report, ctx.registry.public(), sla)
     except WorkflowAlreadyStartedError:
         if key is None:
-            raise ApiError(409, "incident_id", f"{incident_id} already exists") from None
+            raise Refusal("incident_id", f"{incident_id} already exists") from None
         response.status_code = 200  # the retried request: same incident, nothing new
     return Reported(incident_id=incident_id)
-
-
-def _random() -> str:
-    import secrets
-
-    return secrets.token_hex(8)
 
 
 @router.get("/incidents", response_model=list[Listing])
@@ -264,26 +173,11 @@ async def list_incidents(actor: Caller, ctx: Ctx) -> list[Listing]:
     """The incidents the caller may read with `GET /v1/incidents/{id}`, and no other:
     coordinators and auditors every incident, a platform those it takes part in (read from
     the visibility store alone: its own task workflows name them), anyone else none."""
-    if actor.kind not in STAFF and actor.kind is not K.platform:
-        return []
-    client = ctx.incidents.client
-    mine: set[str] | None = None
-    if actor.kind is K.platform:
-        suffix = platform_workflow_id("", actor.id)
-        mine = {
-            wf.id.removesuffix(suffix)
-            async for wf in client.list_workflows("WorkflowType = 'PlatformTasksWorkflow'")
-            if wf.id.endswith(suffix)
-        }
-    listings: dict[str, Listing] = {}  # one per incident: the newest run (continue-as-new)
-    async for wf in client.list_workflows("WorkflowType = 'CrisisWorkflow'"):
-        if wf.id not in listings and (mine is None or wf.id in mine):
-            listings[wf.id] = Listing(
-                incident_id=wf.id,
-                status=wf.status.name.lower() if wf.status else "unknown",
-                started_at=wf.start_time.isoformat() if wf.start_time else None,
-            )
-    return list(listings.values())
+    if actor.kind in STAFF:
+        return await ctx.incidents.listings()
+    if actor.kind is ParticipantKind.platform:
+        return await ctx.incidents.listings(platform_id=actor.id)
+    return []
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentStatus | PlatformView)
@@ -291,7 +185,7 @@ async def incident(incident_id: str, actor: Caller, ctx: Ctx) -> IncidentStatus 
     status = await ctx.incidents.status(incident_id)
     if actor.kind in STAFF:
         return status
-    if actor.kind is K.platform and actor.id in status.platforms:
+    if actor.kind is ParticipantKind.platform and actor.id in status.platforms:
         c = status.crisis
         return PlatformView(
             incident_id=incident_id, title=c.title, phase=c.phase, tasks=status.platforms[actor.id]
@@ -310,19 +204,21 @@ async def tasks(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> TaskPage:
     """A platform lists its own tasks; coordinators and auditors name the platform."""
-    if actor.kind is K.platform:
+    if actor.kind is ParticipantKind.platform:
         if platform not in (None, actor.id):
-            raise ApiError(403, "platform", "a platform sees its own tasks only")
+            raise Refusal("platform", "a platform sees its own tasks only", FORBIDDEN)
         platform = actor.id
     else:
         require(actor, *STAFF)
         if platform is None:
-            raise ApiError(422, "platform", "name the platform whose tasks to list")
-    status = await ctx.incidents.handle(incident_id).query(CrisisWorkflow.status)
-    if platform not in status.platforms:
-        if actor.kind is K.platform:  # as for an incident that does not exist: tell nothing
+            rule = "name the platform whose tasks to list"
+            raise Refusal("platform", rule, RefusalKind.invalid)
+    if not await ctx.incidents.took_part(incident_id, platform):
+        if actor.kind is ParticipantKind.platform:  # as for no such incident: tell nothing
             raise errors.unknown_incident()
-        raise ApiError(404, "platform", f"{platform} has no tasks in {incident_id}")
+        await ctx.incidents.handle(incident_id).describe()  # 404 if there is no such incident
+        rule = f"{platform} has no tasks in {incident_id}"
+        raise Refusal("platform", rule, RefusalKind.not_found)
     return await ctx.incidents.tasks(
         incident_id, platform, TaskQuery(state=state, offset=offset, limit=limit)
     )
@@ -333,12 +229,11 @@ async def report_tasks(
     incident_id: str, body: TaskReports, actor: Caller, ctx: Ctx, key: IdempotencyKey = None
 ) -> ReportAnswer:
     """A platform reports on many of its tasks at once (acknowledged, removed, declined...)."""
-    require(actor, K.platform)
-    status = await ctx.incidents.handle(incident_id).query(CrisisWorkflow.status)
-    if actor.id not in status.platforms:
+    require(actor, ParticipantKind.platform)
+    if not await ctx.incidents.took_part(incident_id, actor.id):
         raise errors.unknown_incident()
-    session = ctx.incidents.as_participant(incident_id, actor, request_id(actor, key))
-    answer = await session.report_tasks(body.reports)
+    participation = ctx.incidents.as_participant(incident_id, actor, request_id(actor, key))
+    answer = await participation.report_tasks(body.reports)
     log.info(
         "tasks reported",
         incident_id=incident_id,

@@ -9,11 +9,13 @@ import structlog
 from fastapi import Request
 
 from eucp.api.access_log import PARTICIPANT
-from eucp.api.errors import ApiError
 from eucp.api.limits import RateLimiter
 from eucp.protocol.participants import Actor, ParticipantKind
+from eucp.protocol.refusal import Refusal, RefusalKind
 from eucp.runtime.registry import Registry
 from eucp.runtime.tokens import TokenStore
+
+UNAUTHENTICATED = RefusalKind.unauthenticated
 
 log = structlog.get_logger("eucp.api")
 
@@ -32,19 +34,27 @@ class Gatekeeper:
         now = time.monotonic()
         try:
             actor = _resolve(request, self.tokens, registry)
-        except ApiError as err:
-            log.warning("authentication failed", client=client, path=request.url.path, why=err.rule)
+        except Refusal as refusal:
+            log.warning(
+                "authentication failed", client=client, path=request.url.path, why=refusal.rule
+            )
             wait = self.failures.take(f"failed:{client}", now)
             if wait:
-                raise ApiError(
-                    429, "Authorization", "too many failed sign-ins", retry_after=math.ceil(wait)
+                raise Refusal(
+                    "Authorization",
+                    "too many failed sign-ins",
+                    RefusalKind.busy,
+                    retry_after=math.ceil(wait),
                 ) from None
             raise
         setattr(request.state, PARTICIPANT, actor.id)  # for the request's log line
         wait = self.requests.take(actor.id, now)
         if wait:
-            raise ApiError(
-                429, "rate", f"{actor.id} is over its request rate", retry_after=math.ceil(wait)
+            raise Refusal(
+                "rate",
+                f"{actor.id} is over its request rate",
+                RefusalKind.busy,
+                retry_after=math.ceil(wait),
             )
         return actor
 
@@ -53,15 +63,15 @@ def _resolve(request: Request, tokens: TokenStore, registry: Registry) -> Actor:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise ApiError(401, "Authorization", "send 'Authorization: Bearer <token>'")
+        raise Refusal("Authorization", "send 'Authorization: Bearer <token>'", UNAUTHENTICATED)
     participant_id = tokens.who(token.strip())
     if participant_id is None:
-        raise ApiError(401, "Authorization", "unknown or rotated token")
+        raise Refusal("Authorization", "unknown or rotated token", UNAUTHENTICATED)
     try:
         contact = registry.get(participant_id)
     except KeyError:
-        raise ApiError(
-            401, "Authorization", "the token's participant is no longer registered"
+        raise Refusal(
+            "Authorization", "the token's participant is no longer registered", UNAUTHENTICATED
         ) from None
     return Actor(id=contact.id, kind=contact.kind)
 
@@ -69,4 +79,5 @@ def _resolve(request: Request, tokens: TokenStore, registry: Registry) -> Actor:
 def require(actor: Actor, *kinds: ParticipantKind) -> None:
     if actor.kind not in kinds:
         allowed = ", ".join(sorted(kinds))
-        raise ApiError(403, "Authorization", f"only {allowed} may do this, not {actor.kind}")
+        rule = f"only {allowed} may do this, not {actor.kind}"
+        raise Refusal("Authorization", rule, RefusalKind.forbidden)

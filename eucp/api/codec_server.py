@@ -59,7 +59,7 @@ class Caller:
     kind: str
 
 
-class Refusal(Exception):
+class CodecHttpError(Exception):
     """An HTTP error answer: status and a message safe to show (never a token)."""
 
     def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
@@ -77,7 +77,7 @@ class Refusal(Exception):
         return JSONResponse({"error": self.message}, status_code=self.status, headers=headers)
 
 
-class Gate:
+class CodecAccess:
     """Resolves bearer tokens and session cookies to callers; limits failed sign-ins per client
     address."""
 
@@ -94,24 +94,24 @@ class Gate:
         """The caller of a request, by its bearer token or else its session cookie."""
         try:
             return self.by_token(_bearer(request) or self._session_token(request))
-        except Refusal as refusal:
-            self.refused(request, refusal)
+        except CodecHttpError as error:
+            self.refused(request, error)
             raise
 
     def by_token(self, token: str | None) -> Caller:
         if not token:
-            raise Refusal(401, "send 'Authorization: Bearer <token>', or sign in at /")
+            raise CodecHttpError(401, "send 'Authorization: Bearer <token>', or sign in at /")
         if self._operator is not None and hmac.compare_digest(token.encode(), self._operator):
             return Caller(id=OPERATOR, kind=OPERATOR)
         participant_id = self._tokens.who(token)
         if participant_id is None:
-            raise Refusal(401, "unknown or rotated token")
+            raise CodecHttpError(401, "unknown or rotated token")
         try:
             contact = self.registry().get(participant_id)
         except (KeyError, FileNotFoundError):
-            raise Refusal(401, "the token's participant is not registered") from None
+            raise CodecHttpError(401, "the token's participant is not registered") from None
         if contact.kind not in READERS:
-            raise Refusal(
+            raise CodecHttpError(
                 403, f"only coordinators and auditors may use the codec, not {contact.kind}"
             )
         return Caller(id=contact.id, kind=contact.kind)
@@ -144,21 +144,21 @@ class Gate:
             return None
         return found[0]
 
-    def refused(self, request: Request, refusal: Refusal) -> None:
-        """Logs a refusal (without the token); raises 429 instead when the client address has
-        failed too often."""
+    def refused(self, request: Request, error: CodecHttpError) -> None:
+        """Logs a refused request (without the token); raises 429 instead when the client
+        address has failed too often."""
         client = request.client.host if request.client else "unknown"
         log.warning(
             "codec authentication refused",
             client=client,
             path=request.url.path,
-            status=refusal.status,
-            why=refusal.message,
+            status=error.status,
+            why=error.message,
         )
-        if refusal.status == 401:
+        if error.status == 401:
             wait = self._failures.take(f"failed:{client}", time.monotonic())
             if wait:
-                raise Refusal(429, "too many failed sign-ins", retry_after=math.ceil(wait))
+                raise CodecHttpError(429, "too many failed sign-ins", retry_after=math.ceil(wait))
 
 
 def _bearer(request: Request) -> str | None:
@@ -171,12 +171,12 @@ def _bearer(request: Request) -> str | None:
 async def _body(request: Request) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise Refusal(413, f"request bodies are limited to {MAX_BODY_BYTES} bytes")
+        raise CodecHttpError(413, f"request bodies are limited to {MAX_BODY_BYTES} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY_BYTES:
-            raise Refusal(413, f"request bodies are limited to {MAX_BODY_BYTES} bytes")
+            raise CodecHttpError(413, f"request bodies are limited to {MAX_BODY_BYTES} bytes")
     return bytes(body)
 
 
@@ -187,7 +187,7 @@ def _payloads(body: bytes) -> list[Payload]:
             raise ParseError("expected an object")
         message = ParseDict(data, Payloads(), ignore_unknown_fields=True)
     except (ValueError, ParseError) as err:
-        raise Refusal(400, f'expected {{"payloads": [...]}} as JSON: {err}') from None
+        raise CodecHttpError(400, f'expected {{"payloads": [...]}} as JSON: {err}') from None
     return list(message.payloads)
 
 
@@ -215,22 +215,22 @@ def create_codec_app(settings: Settings, codec: EncryptionCodec | None = None) -
     codec = codec or EncryptionCodec.from_settings(settings)
     if codec is None:
         raise ValueError("no codec keys configured (EUCP_CODEC_KEYS): nothing to decode with")
-    gate = Gate(settings)
+    access = CodecAccess(settings)
 
     async def run_codec(request: Request) -> Response:
         operation = request.url.path.rsplit("/", 1)[-1]
         try:
-            caller = gate.caller(request)
+            caller = access.caller(request)
             payloads = _payloads(await _body(request))
             if operation == "decode":
                 result = await codec.decode(payloads)
             else:
                 result = await codec.encode(payloads)
-        except Refusal as refusal:
-            return refusal.response()
+        except CodecHttpError as error:
+            return error.response()
         except CodecError as err:
             log.warning("codec refused payloads", operation=operation, problem=str(err))
-            return Refusal(400, str(err)).response()
+            return CodecHttpError(400, str(err)).response()
         log.info(
             f"codec {operation}",
             caller=caller.id,
@@ -250,12 +250,12 @@ def create_codec_app(settings: Settings, codec: EncryptionCodec | None = None) -
                 form = parse_qs((await _body(request)).decode(errors="replace"))
                 token = (form.get("token") or [""])[0].strip() or None
             try:
-                caller = gate.by_token(token)
-            except Refusal as refusal:
-                gate.refused(request, refusal)
+                caller = access.by_token(token)
+            except CodecHttpError as error:
+                access.refused(request, error)
                 raise
-        except Refusal as refusal:
-            return refusal.response()
+        except CodecHttpError as error:
+            return error.response()
         log.info("codec session opened", caller=caller.id, kind=caller.kind)
         response = HTMLResponse(
             f"<!doctype html><p>Signed in as {caller.id}. The Temporal Web UI can now decode "
@@ -263,7 +263,7 @@ def create_codec_app(settings: Settings, codec: EncryptionCodec | None = None) -
         )
         response.set_cookie(
             SESSION_COOKIE,
-            gate.open_session(token or ""),
+            access.open_session(token or ""),
             max_age=SESSION_SECONDS,
             httponly=True,
             samesite="strict",
@@ -273,7 +273,7 @@ def create_codec_app(settings: Settings, codec: EncryptionCodec | None = None) -
         return response
 
     async def close_session(request: Request) -> Response:
-        gate.close_session(request)
+        access.close_session(request)
         response = Response(status_code=204)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response

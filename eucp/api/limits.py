@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from eucp.api import errors
+from eucp.protocol.refusal import Refusal, RefusalKind
 
 
 @dataclass
@@ -90,9 +90,8 @@ class BodyLimit:
                 raise
 
     async def _refuse(self, send: Send) -> None:
-        content = json.dumps(
-            errors.body("body", f"request bodies are limited to {self.limit} bytes", "too_large")
-        ).encode()
+        rule = f"request bodies are limited to {self.limit} bytes"
+        content = json.dumps(Refusal("body", rule, RefusalKind.too_large).body()).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -26,7 +26,6 @@ M = TypeVar("M", bound=BaseModel)
 CRISIS_TYPE = CrisisWorkflow.__name__
 PLATFORM_TYPE = PlatformTasksWorkflow.__name__
 RECORD_DECISIONS = "record_decisions"
-E = EventType
 
 
 class HistoryError(ValueError):
@@ -63,20 +62,20 @@ def event_time(event: HistoryEvent) -> datetime:
 
 
 def event_type_name(event: HistoryEvent) -> str:
-    return E.Name(event.event_type).removeprefix("EVENT_TYPE_")
+    return EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
 
 
 def run_info(history: WorkflowHistory) -> RunInfo:
     """The run's ids, type and links; HistoryError if the first event is not its start."""
     if (
         not history.events
-        or history.events[0].event_type != E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
+        or history.events[0].event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
     ):
         raise HistoryError("the history does not begin with WorkflowExecutionStarted")
     first, last = history.events[0], history.events[-1]
     start = first.workflow_execution_started_event_attributes
     next_run = None
-    if last.event_type == E.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+    if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
         next_run = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
     return RunInfo(
         workflow_id=history.workflow_id,
@@ -93,7 +92,7 @@ def child_workflow_ids(history: WorkflowHistory) -> list[str]:
     return [
         e.start_child_workflow_execution_initiated_event_attributes.workflow_id
         for e in history.events
-        if e.event_type == E.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
+        if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
     ]
 
 
@@ -123,14 +122,14 @@ def decision_batches(history: WorkflowHistory) -> tuple[list[Batch], list[tuple[
     results: dict[int, Recorded] = {}
     problems: list[tuple[int, str]] = []
     for e in history.events:
-        if e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs = e.activity_task_scheduled_event_attributes
             if attrs.activity_type.name == RECORD_DECISIONS:
                 try:
                     scheduled[e.event_id] = decode(attrs.input, RecordDecisions).decisions
                 except HistoryError as err:
                     problems.append((e.event_id, f"record_decisions input: {err}"))
-        elif e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             done = e.activity_task_completed_event_attributes
             if done.scheduled_event_id in scheduled:
                 try:

@@ -13,10 +13,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from eucp.audit.models import Breach, IncidentState
-from eucp.protocol import phases
+from eucp.protocol.actions import ACTIONS, check
 from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.decisions import Decision, DecisionKind
-from eucp.protocol.phases import DECISION_OF, Phase, ProtocolViolation
+from eucp.protocol.phases import Phase
+from eucp.protocol.refusal import Refusal
 from eucp.protocol.state import PhaseChange
 from eucp.protocol.tasks import (
     DECISION_OF_OUTCOME,
@@ -28,11 +29,10 @@ from eucp.protocol.tasks import (
     withdraw,
 )
 
-_ACTION_OF = {kind: action for action, kind in DECISION_OF.items()}
+_ACTION_OF = {row.decision: action for action, row in ACTIONS.items()}
 _OUTCOME_OF = {kind: outcome for outcome, kind in DECISION_OF_OUTCOME.items()}
 _ANY_SLA = SlaSettings()
 """Only whether a clock runs matters here, not when it is due, so any durations will do."""
-_K = DecisionKind
 
 
 @dataclass
@@ -81,19 +81,23 @@ class _Fold:
     def apply(self, d: Decision) -> None:
         self.count += 1
         try:
-            if d.kind is _K.reported:
+            if d.kind is DecisionKind.reported:
                 report = d.inputs.get("report", {})
                 self.title, self.reporter = report.get("title"), d.actor.id
                 self._move(d, Phase.reported)
             elif d.kind in _ACTION_OF:
                 self._crisis_decision(d)
-            elif d.kind in _OUTCOME_OF or d.kind is _K.task_withdrawn:
+            elif d.kind in _OUTCOME_OF or d.kind is DecisionKind.task_withdrawn:
                 self._task_decision(d)
-            elif d.kind in (_K.sla_breached, _K.sla_backup_told, _K.sla_escalated):
+            elif d.kind in (
+                DecisionKind.sla_breached,
+                DecisionKind.sla_backup_told,
+                DecisionKind.sla_escalated,
+            ):
                 self._breach(d)
-            elif d.kind in (_K.assessment_reminder, _K.assessment_escalated):
+            elif d.kind in (DecisionKind.assessment_reminder, DecisionKind.assessment_escalated):
                 self.reminded = True
-        except (ProtocolViolation, ValidationError, KeyError, TypeError, ValueError) as err:
+        except (Refusal, ValidationError, KeyError, TypeError, ValueError) as err:
             self.problems.append((d.decision_id, f"{d.kind}: {err}"))
 
     def state(self, at: datetime | None) -> IncidentState:
@@ -119,18 +123,18 @@ class _Fold:
     def _crisis_decision(self, d: Decision) -> None:
         action = _ACTION_OF[d.kind]
         if self.phase is None:
-            raise ProtocolViolation("phase", "a decision before the incident was reported")
+            raise Refusal("phase", "a decision before the incident was reported")
         try:
-            phases.check(self.phase, action, d.actor.kind, d.reason)
-        except ProtocolViolation as v:  # recorded is recorded: follow it all the same
-            self.problems.append((d.decision_id, f"{d.kind}: {v}"))
-        self._move(d, phases.RULES[action].to or self.phase)
-        if d.kind is _K.activated:
+            check(self.phase, action, d.actor.kind, d.reason)
+        except Refusal as refusal:  # recorded is recorded: follow it all the same
+            self.problems.append((d.decision_id, f"{d.kind}: {refusal}"))
+        self._move(d, ACTIONS[action].to or self.phase)
+        if d.kind is DecisionKind.activated:
             self.platforms = list(d.inputs["platforms"])
             self._assign(d, d.inputs["items"], skip=None)
-        elif d.kind is _K.content_added:
+        elif d.kind is DecisionKind.content_added:
             self._assign(d, d.inputs["items"], skip=None)
-        elif d.kind is _K.sighting_reported:
+        elif d.kind is DecisionKind.sighting_reported:
             self._assign(d, d.inputs["items"], skip=d.actor.id)
 
     def _move(self, d: Decision, to: Phase) -> None:
@@ -165,14 +169,14 @@ class _Fold:
         platform = (scope_and_number(self.incident_id, d.decision_id) or ("?", 0))[0]
         task = self.tasks.get(platform, {}).get(d.inputs["task_id"])
         if task is None:
-            raise ProtocolViolation("task_id", f"no task {d.inputs['task_id']} on {platform}")
+            raise Refusal("task_id", f"no task {d.inputs['task_id']} on {platform}")
         return task
 
     def _task_decision(self, d: Decision) -> None:
         task = self._task(d)
-        if d.kind is _K.task_withdrawn:
+        if d.kind is DecisionKind.task_withdrawn:
             if not withdraw(task, d.at, d.reason or ""):
-                raise ProtocolViolation("task_id", f"{task.task_id} was already {task.state}")
+                raise Refusal("task_id", f"{task.task_id} was already {task.state}")
             return
         report = TaskReport(
             task_id=task.task_id,
@@ -190,8 +194,8 @@ class _Fold:
             key,
             Breach(platform_id=key[0], task_id=key[1], clock=key[2], due=d.inputs.get("due")),
         )
-        breach.backup_told |= d.kind is _K.sla_backup_told
-        breach.escalated |= d.kind is _K.sla_escalated
+        breach.backup_told |= d.kind is DecisionKind.sla_backup_told
+        breach.escalated |= d.kind is DecisionKind.sla_escalated
 
     def _running(self, platform: str, tid: str, clock: str) -> bool:
         """Whether the clock still runs: the protocol's own rule (a due time exists)."""

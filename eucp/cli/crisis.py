@@ -1,10 +1,12 @@
 """`eucp crisis`: report, steer and follow incidents over the HTTP API. Every action a
-coordinator or platform takes on an incident is one command here, each a typed `ApiClient`
-call; the reading commands (`list`, `status`, `decisions`) are here too.
+coordinator or platform takes on an incident is one command here, named by its row in the
+table of actions and sent with `ApiClient.act`; the reading commands (`list`, `status`,
+`decisions`) are here too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import IO, Any
 
@@ -22,6 +24,7 @@ from eucp.cli.inputs import (
     removal_order_option,
 )
 from eucp.cli.render import show_answer, show_listings, show_reported, show_rows, show_status
+from eucp.protocol.actions import ACTIONS, Action
 from eucp.protocol.identifiers import AnyIdentifier, describe_invalid
 from eucp.protocol.incident import Assessment, IncidentReport
 
@@ -97,7 +100,17 @@ def crisis_decisions(incident_id: str, after: int, limit: int, every: bool) -> C
     return lambda api: api.decisions(incident_id, after, limit)
 
 
-@command(crisis, "assess", show_answer, idempotent=True)
+def action_command(action: Action) -> Callable[[Callable[..., Call]], click.Command]:
+    """`eucp crisis <the row's cli>`: an action of the table, answered with the API's Answer."""
+    return command(crisis, ACTIONS[action].cli, show_answer, idempotent=True)
+
+
+def act(incident_id: str, action: Action, idempotency_key: str | None, **fields: Any) -> Call:
+    """The API call that takes `action` with its body `fields`."""
+    return lambda api: api.act(incident_id, action, idempotency_key=idempotency_key, **fields)
+
+
+@action_command(Action.assess)
 @click.option(
     "--criterion",
     "criteria",
@@ -111,7 +124,7 @@ def crisis_decisions(incident_id: str, after: int, limit: int, every: bool) -> C
     type=click.File("r"),
     help="the assessment as JSON ('-': stdin); --criterion overrides its entries",
 )
-@reason_option("assess")
+@reason_option(Action.assess)
 def crisis_assess(
     incident_id: str,
     criteria: tuple[str, ...],
@@ -125,12 +138,12 @@ def crisis_assess(
         raise Invalid("no assessment", "give --criterion NAME=STATUS[:EVIDENCE] or --file FILE")
     base = load_model(Assessment, from_file, "assessment") if from_file else Assessment()
     assessment = base.model_copy(update=dict(parse_criterion(criterion) for criterion in criteria))
-    return lambda api: api.assess(incident_id, assessment, reason, idempotency_key)
+    return act(incident_id, Action.assess, idempotency_key, assessment=assessment, reason=reason)
 
 
-@command(crisis, "activate", show_answer, idempotent=True)
+@action_command(Action.activate)
 @identifiers_input(required=False)
-@reason_option("activate")
+@reason_option(Action.activate)
 @click.option(
     "--platform", "platforms", multiple=True, help="a participating platform (repeat); all if none"
 )
@@ -144,91 +157,107 @@ def crisis_activate(
     idempotency_key: str | None,
 ) -> Call:
     """Activate the protocol: every platform gets a task per identifier."""
-    return lambda api: api.activate(
-        incident_id, reason, identifiers, list(platforms) or None, basis, idempotency_key
+    return act(
+        incident_id,
+        Action.activate,
+        idempotency_key,
+        reason=reason,
+        identifiers=identifiers,
+        platforms=list(platforms) or None,
+        basis=basis,
     )
 
 
-@command(crisis, "decline", show_answer, idempotent=True)
-@reason_option("decline")
+@action_command(Action.decline)
+@reason_option(Action.decline)
 def crisis_decline(incident_id: str, reason: str, idempotency_key: str | None) -> Call:
     """Decide not to activate (a final phase)."""
-    return lambda api: api.decline(incident_id, reason, idempotency_key)
+    return act(incident_id, Action.decline, idempotency_key, reason=reason)
 
 
-@command(crisis, "add-content", show_answer, idempotent=True)
+@action_command(Action.add_content)
 @identifiers_input(required=True)
 @removal_order_option
 def crisis_add_content(
     incident_id: str, identifiers: list[AnyIdentifier], basis: Any, idempotency_key: str | None
 ) -> Call:
     """New identifiers for every participating platform (1,000 per request)."""
-    return lambda api: api.add_content(incident_id, identifiers, basis, None, idempotency_key)
+    return act(
+        incident_id, Action.add_content, idempotency_key, identifiers=identifiers, basis=basis
+    )
 
 
-@command(crisis, "withdraw", show_answer, idempotent=True)
+@action_command(Action.withdraw_content)
 @click.argument("items", nargs=-1, required=True, type=click.IntRange(min=1))
-@reason_option("withdraw_content")
+@reason_option(Action.withdraw_content)
 def crisis_withdraw(
     incident_id: str, items: tuple[int, ...], reason: str, idempotency_key: str | None
 ) -> Call:
     """Withdraw content items (by number): their open tasks are withdrawn."""
-    return lambda api: api.withdraw_content(incident_id, list(items), reason, idempotency_key)
+    return act(
+        incident_id, Action.withdraw_content, idempotency_key, items=list(items), reason=reason
+    )
 
 
-@command(crisis, "de-escalate", show_answer, idempotent=True)
-@reason_option("de_escalate")
+@action_command(Action.de_escalate)
+@reason_option(Action.de_escalate)
 @click.option("--withdraw-open-tasks", is_flag=True, help="withdraw every task still open")
 def crisis_de_escalate(
     incident_id: str, reason: str, withdraw_open_tasks: bool, idempotency_key: str | None
 ) -> Call:
     """Move the crisis to de-escalation."""
-    return lambda api: api.de_escalate(incident_id, reason, withdraw_open_tasks, idempotency_key)
+    return act(
+        incident_id,
+        Action.de_escalate,
+        idempotency_key,
+        reason=reason,
+        withdraw_open_tasks=withdraw_open_tasks,
+    )
 
 
-@command(crisis, "re-escalate", show_answer, idempotent=True)
-@reason_option("re_escalate")
+@action_command(Action.re_escalate)
+@reason_option(Action.re_escalate)
 def crisis_re_escalate(incident_id: str, reason: str, idempotency_key: str | None) -> Call:
     """Back from de-escalation to active."""
-    return lambda api: api.re_escalate(incident_id, reason, idempotency_key)
+    return act(incident_id, Action.re_escalate, idempotency_key, reason=reason)
 
 
-@command(crisis, "review", show_answer, idempotent=True)
-@reason_option("start_review")
+@action_command(Action.start_review)
+@reason_option(Action.start_review)
 def crisis_review(incident_id: str, reason: str | None, idempotency_key: str | None) -> Call:
     """Start the post-incident review."""
-    return lambda api: api.start_review(incident_id, reason, idempotency_key)
+    return act(incident_id, Action.start_review, idempotency_key, reason=reason)
 
 
-@command(crisis, "close", show_answer, idempotent=True)
-@reason_option("close")
+@action_command(Action.close)
+@reason_option(Action.close)
 def crisis_close(incident_id: str, reason: str | None, idempotency_key: str | None) -> Call:
     """Close the review and the incident."""
-    return lambda api: api.close(incident_id, reason, idempotency_key)
+    return act(incident_id, Action.close, idempotency_key, reason=reason)
 
 
-@command(crisis, "review-input", show_answer, idempotent=True)
+@action_command(Action.submit_review_input)
 @click.argument("text")
 def crisis_review_input(incident_id: str, text: str, idempotency_key: str | None) -> Call:
     """Submit lessons learned during the review (TEXT, or '-' to read stdin)."""
     body = read_text(text)
-    return lambda api: api.submit_review_input(incident_id, body, idempotency_key)
+    return act(incident_id, Action.submit_review_input, idempotency_key, text=body)
 
 
-@command(crisis, "sightings", show_answer, idempotent=True)
+@action_command(Action.report_sightings)
 @identifiers_input(required=True)
 def crisis_sightings(
     incident_id: str, identifiers: list[AnyIdentifier], idempotency_key: str | None
 ) -> Call:
     """Report new copies seen (they become tasks for the other platforms)."""
-    return lambda api: api.report_sightings(incident_id, identifiers, None, idempotency_key)
+    return act(incident_id, Action.report_sightings, idempotency_key, identifiers=identifiers)
 
 
-@command(crisis, "false-positive", show_answer, idempotent=True)
+@action_command(Action.report_false_positive)
 @click.argument("item", type=click.IntRange(min=1))
-@reason_option("report_false_positive")
+@reason_option(Action.report_false_positive)
 def crisis_false_positive(
     incident_id: str, item: int, reason: str, idempotency_key: str | None
 ) -> Call:
     """Report a content item as a false positive."""
-    return lambda api: api.report_false_positive(incident_id, item, reason, idempotency_key)
+    return act(incident_id, Action.report_false_positive, idempotency_key, item=item, reason=reason)

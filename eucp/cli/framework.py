@@ -16,7 +16,8 @@ from typing import IO, Any, TypeVar
 import click
 from pydantic_core import to_jsonable_python
 
-from eucp.client import DEFAULT_API, ApiClient, ApiRefusal, ApiTimeout, ApiUnavailable
+from eucp.client import DEFAULT_API, ApiClient, ApiTimeout, ApiUnavailable
+from eucp.protocol.refusal import Refusal
 
 Decorated = TypeVar("Decorated", bound=Callable[..., Any])
 Call = Callable[[ApiClient], Awaitable[Any]]
@@ -127,10 +128,10 @@ class Unavailable(Failure):
     exit_code = UNAVAILABLE
 
 
-def refused(err: ApiRefusal) -> Failure:
+def refused(err: Refusal) -> Failure:
     """The exit code and advice for a refusal of the API."""
     what = f"{err.field}: {err.rule}" if err.field else err.rule
-    detail = {"status": err.status, "field": err.field, "rule": err.rule, "refusal": err.refusal}
+    detail = {"status": err.status, "field": err.field, "rule": err.rule, "refusal": err.kind}
     kind: type[Failure] = Failure
     hint = None
     if err.status == 401:
@@ -154,7 +155,7 @@ def refused(err: ApiRefusal) -> Failure:
         done = to_jsonable_python(err.applied)
         detail["applied"] = done
         hint = f"{hint + '; ' if hint else ''}earlier batches were applied: {json.dumps(done)}"
-    return kind(f"{err.refusal}: {what}", hint, detail)
+    return kind(f"{err.kind}: {what}", hint, detail)
 
 
 def call_api(target: Target, call: Call) -> Any:
@@ -168,7 +169,7 @@ def call_api(target: Target, call: Call) -> Any:
 
     try:
         return asyncio.run(run())
-    except ApiRefusal as err:
+    except Refusal as err:
         raise refused(err) from None
     except ApiTimeout as err:
         hint = "it may still take effect: run it again with the same --idempotency-key"

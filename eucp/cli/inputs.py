@@ -16,9 +16,9 @@ import click
 from pydantic import BaseModel, ValidationError
 
 from eucp.cli.framework import Decorated, Invalid
+from eucp.protocol.actions import ACTIONS, Action
 from eucp.protocol.identifiers import AnyIdentifier, describe_invalid, lines_of, parse_identifier
 from eucp.protocol.incident import Assessment, Criterion, CriterionStatus
-from eucp.protocol.phases import RULES, Action
 from eucp.protocol.tasks import RemovalOrder
 
 
@@ -154,9 +154,9 @@ class AwareTime(click.ParamType[datetime]):
         return parsed
 
 
-def reason_option(action: str) -> Callable[[Decorated], Decorated]:
-    """`--reason`, required when the phase machine requires one for `action`."""
-    rule = RULES[Action(action)]
+def reason_option(action: Action) -> Callable[[Decorated], Decorated]:
+    """`--reason`, required when the table of actions requires one for `action`."""
+    rule = ACTIONS[action]
     needed = f"required ({rule.source})" if rule.reason_required else "optional"
     return click.option("--reason", required=rule.reason_required, help=f"why; {needed}")
 

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
+from eucp.api.wire import PlatformView, Reported
 from eucp.protocol.decisions import LedgerRow
 from eucp.protocol.identifiers import AnyIdentifier, UrlIdentifier
-from eucp.protocol.state import Answer, IncidentStatus, PlatformSummary, ReportAnswer, TaskPage
+from eucp.protocol.state import (
+    Answer,
+    IncidentStatus,
+    Listing,
+    PlatformSummary,
+    ReportAnswer,
+    TaskPage,
+)
 from eucp.protocol.tasks import TaskState
-
-if TYPE_CHECKING:  # the API's wire models: fastapi loads only when needed
-    from eucp.api.app import Listing, PlatformView, Reported
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:

@@ -1,65 +1,93 @@
 """The coordinator's actions as console forms: what each asks for, how a submitted form is read
-(every pasted identifier checked on its own line), and which service verb it calls.
+(every pasted identifier checked on its own line), and how it is sent.
 
-Which actions are offered, and whether a reason is required, is asked of
-`eucp.protocol.phases`; whether an action is accepted is decided by the workflow's Update,
-whose answer the page shows.
+Every action of the table (`eucp.protocol.actions`) that a coordinator may take has a form; its
+inputs follow from its command's fields. Which actions are offered now, and whether a reason is
+required, is the table's answer; whether an action is accepted is decided by the workflow's
+Update, whose answer the page shows.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import ValidationError
 
 from eucp.console.views import CRITERIA
+from eucp.protocol.actions import ACTIONS, Action, ActionRow, check
 from eucp.protocol.commands import MAX_BATCH
 from eucp.protocol.identifiers import AnyIdentifier, lines_of, parse_identifier
 from eucp.protocol.incident import Assessment, Criterion, CriterionStatus
 from eucp.protocol.participants import ParticipantKind
-from eucp.protocol.phases import RULES, Action, Phase, ProtocolViolation, check
+from eucp.protocol.phases import Phase
+from eucp.protocol.refusal import Refusal
 from eucp.protocol.state import Answer
-from eucp.service.incidents import Session
+from eucp.service.incidents import Participation
 
 
 @dataclass(frozen=True)
 class ActionForm:
-    """One action's form: its button, and the inputs it asks for besides the reason."""
+    """One action's form: its button, and the inputs its command asks for besides the reason."""
 
-    action: Action
-    label: str
-    assessment: bool = False
-    identifiers: bool = False
-    withdraw_option: bool = False
+    row: ActionRow
+
+    @property
+    def action(self) -> Action:
+        return self.row.action
+
+    @property
+    def label(self) -> str:
+        return self.row.title
+
+    def _asks(self, name: str) -> bool:
+        return name in self.row.command.model_fields
+
+    @property
+    def assessment(self) -> bool:
+        return self._asks("assessment")
+
+    @property
+    def identifiers(self) -> bool:
+        return self._asks("identifiers")
+
+    @property
+    def identifiers_required(self) -> bool:
+        return self.identifiers and self.row.command.model_fields["identifiers"].is_required()
+
+    @property
+    def items(self) -> bool:
+        return self._asks("items")
+
+    @property
+    def text(self) -> bool:
+        return self._asks("text")
+
+    @property
+    def withdraw_option(self) -> bool:
+        return self._asks("withdraw_open_tasks")
 
     @property
     def reason_required(self) -> bool:
-        return RULES[self.action].reason_required
+        return self.row.reason_required
 
     @property
     def source(self) -> str:
-        return RULES[self.action].source
+        return self.row.source
 
 
 FORMS: dict[Action, ActionForm] = {
-    f.action: f
-    for f in (
-        ActionForm(Action.assess, "Record assessment", assessment=True),
-        ActionForm(Action.activate, "Activate", identifiers=True),
-        ActionForm(Action.decline, "Decline activation"),
-        ActionForm(Action.add_content, "Add content", identifiers=True),
-        ActionForm(Action.de_escalate, "De-escalate", withdraw_option=True),
-        ActionForm(Action.re_escalate, "Re-escalate"),
-        ActionForm(Action.start_review, "Start review"),
-        ActionForm(Action.close, "Close review"),
-    )
+    action: ActionForm(row)
+    for action, row in ACTIONS.items()
+    if ParticipantKind.coordinator in row.roles
 }
 
 
 def offered(allowed: list[Action]) -> list[ActionForm]:
-    """The forms of the actions the phase machine allows now (those the console has)."""
+    """The forms of the actions the phase machine allows now (a coordinator's)."""
     return [FORMS[a] for a in allowed if a in FORMS]
 
 
@@ -79,6 +107,9 @@ class Submission:
     assessment: Assessment | None = None
     identifiers: list[AnyIdentifier] = field(default_factory=list)
     identifiers_text: str = ""
+    items: list[int] = field(default_factory=list)
+    items_text: str = ""
+    text: str = ""
     withdraw_open_tasks: bool = False
     problems: list[str] = field(default_factory=list)
     bad_lines: list[LineProblem] = field(default_factory=list)
@@ -86,6 +117,22 @@ class Submission:
     @property
     def ok(self) -> bool:
         return not self.problems and not self.bad_lines
+
+    def fields(self) -> dict[str, Any]:
+        """The command's fields as submitted (the actor is the signed-in coordinator)."""
+        form = self.form
+        values: dict[str, Any] = {"reason": self.reason}
+        if form.assessment:
+            values["assessment"] = self.assessment
+        if form.identifiers:
+            values["identifiers"] = self.identifiers
+        if form.items:
+            values["items"] = self.items
+        if form.text:
+            values["text"] = self.text
+        if form.withdraw_option:
+            values["withdraw_open_tasks"] = self.withdraw_open_tasks
+        return values
 
 
 def read_identifiers(text: str) -> tuple[list[AnyIdentifier], list[LineProblem]]:
@@ -98,6 +145,16 @@ def read_identifiers(text: str) -> tuple[list[AnyIdentifier], list[LineProblem]]
         except ValueError as err:
             bad.append(LineProblem(n, line[:200], str(err)))
     return found, bad
+
+
+def read_items(text: str) -> list[int]:
+    """Item numbers separated by spaces or commas; ValueError naming the first that is not."""
+    numbers = []
+    for word in re.split(r"[\s,]+", text.strip()):
+        if not word.isdigit() or int(word) < 1:
+            raise ValueError(f"{word!r} is not an item number (1, 2, ...)")
+        numbers.append(int(word))
+    return numbers
 
 
 def read(
@@ -123,37 +180,29 @@ def read(
     if form.identifiers:
         sub.identifiers_text = data.get("identifiers", "")
         sub.identifiers, sub.bad_lines = read_identifiers(sub.identifiers_text)
-        if form.action is Action.add_content and not sub.identifiers and not sub.bad_lines:
+        if form.identifiers_required and not sub.identifiers and not sub.bad_lines:
             sub.problems.append("identifiers: paste at least one URL or hash")
         if len(sub.identifiers) > MAX_BATCH:
             sub.problems.append(f"identifiers: at most {MAX_BATCH} at once")
+    if form.items:
+        sub.items_text = data.get("items", "")
+        try:
+            sub.items = read_items(sub.items_text)
+        except ValueError as err:
+            sub.problems.append(f"items: {err}")
+    if form.text:
+        sub.text = data.get("text", "").strip()
+        if not sub.text:
+            sub.problems.append("text: write the input for the review")
     sub.withdraw_open_tasks = form.withdraw_option and data.get("withdraw_open_tasks") == "on"
     try:
         if phase is not None:
             check(phase, form.action, actor_kind, reason)
-    except ProtocolViolation as refused:
+    except Refusal as refused:
         sub.problems.append(f"{refused.field}: {refused.rule}")
     return sub
 
 
-async def execute(session: Session, sub: Submission) -> Answer:
-    """Runs the action's Update through the service layer; `Rejected` if the protocol refuses."""
-    match sub.form.action:
-        case Action.assess:
-            assert sub.assessment is not None
-            return await session.assess(sub.assessment, sub.reason)
-        case Action.activate:
-            return await session.activate(sub.reason or "", identifiers=sub.identifiers)
-        case Action.decline:
-            return await session.decline(sub.reason)
-        case Action.add_content:
-            return await session.add_content(sub.identifiers)
-        case Action.de_escalate:
-            return await session.de_escalate(sub.reason, sub.withdraw_open_tasks)
-        case Action.re_escalate:
-            return await session.re_escalate(sub.reason)
-        case Action.start_review:
-            return await session.start_review(sub.reason)
-        case Action.close:
-            return await session.close(sub.reason)
-    raise ValueError(f"the console has no form for {sub.form.action}")
+async def execute(participation: Participation, sub: Submission) -> Answer:
+    """Runs the action's Update through the service; a `Refusal` if the protocol refuses."""
+    return await participation.act(sub.form.action, **sub.fields())

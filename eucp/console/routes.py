@@ -2,7 +2,7 @@
 sections and its actions, and the review report.
 
 Thin on purpose: pages read through `Reader` (the service layer, visibility, the ledger) and
-act through the service's `Session`; who may do what is the phase machine's answer.
+act through the service's `Participation`; who may do what is the table of actions' answer.
 """
 
 from __future__ import annotations
@@ -34,13 +34,14 @@ from eucp.console.session import (
     authenticate,
     new_cookie,
 )
+from eucp.protocol.actions import allowed_actions
 from eucp.protocol.incident import CriterionStatus
-from eucp.protocol.phases import Phase, allowed_actions
+from eucp.protocol.phases import Phase
+from eucp.protocol.refusal import Refusal, RefusalKind
 from eucp.runtime.ledger import Ledger
 from eucp.runtime.registry import Registry
 from eucp.runtime.settings import Settings
-from eucp.service.incidents import Incidents, Rejected
-from eucp.service.update_gate import Busy
+from eucp.service.incidents import Incidents
 
 PREFIX = "/console"
 HERE = Path(__file__).parent
@@ -361,19 +362,19 @@ async def answer_of(
     if not sub.ok:
         return Notice(False, f"Not sent: {label}", tuple(sub.problems))
     request_id = f"{session.actor.id}:console:{nonce}" if nonce else None
-    service = v.backend.incidents.as_participant(incident_id, session.actor, request_id)
+    participation = v.backend.incidents.as_participant(incident_id, session.actor, request_id)
     try:
-        answer = await actions.execute(service, sub)
-    except Rejected as refused:
+        answer = await actions.execute(participation, sub)
+    except Refusal as refused:
+        if refused.kind is RefusalKind.busy:  # nothing was sent
+            return Notice(False, f"Not sent: {label}", (refused.rule,))
         return Notice(
             False,
             f"Refused: {label}",
-            (f"rule: {refused.rule}", f"field: {refused.field}", f"refusal: {refused.refusal}"),
+            (f"rule: {refused.rule}", f"field: {refused.field}", f"refusal: {refused.kind}"),
         )
     except ValidationError as err:
         return Notice(False, f"Not sent: {label}", tuple(e["msg"] for e in err.errors()))
-    except Busy as busy:
-        return Notice(False, f"Not sent: {label}", (str(busy),))
     lines = [f"phase: {answer.phase}", f"decisions recorded: {len(answer.decisions)}"]
     if sub.form.identifiers:
         lines.append(

@@ -17,8 +17,8 @@ from datetime import timedelta
 from fastapi import Request
 
 from eucp.api.auth import Gatekeeper
-from eucp.api.errors import ApiError
 from eucp.protocol.participants import Actor, ParticipantKind
+from eucp.protocol.refusal import Refusal, RefusalKind
 from eucp.runtime.registry import Registry
 
 COOKIE = "eucp_console"
@@ -71,9 +71,10 @@ def authenticate(request: Request, token: str, gatekeeper: Gatekeeper, registry:
     scope["headers"] = [(b"authorization", f"Bearer {token}".encode())]
     try:
         actor = gatekeeper.authenticate(Request(scope), registry)
-    except ApiError as err:
-        message = "Unknown or rotated token." if err.status == 401 else f"{err.rule}."
-        raise SignInRefused(err.status, message) from None
+    except Refusal as refusal:
+        unknown = refusal.kind is RefusalKind.unauthenticated
+        message = "Unknown or rotated token." if unknown else f"{refusal.rule}."
+        raise SignInRefused(refusal.status, message) from None
     if actor.kind not in STAFF:
         raise SignInRefused(
             403,

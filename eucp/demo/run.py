@@ -24,6 +24,7 @@ from eucp.client import ApiClient
 from eucp.demo import presets
 from eucp.demo.presets import COORDINATOR, SignedWebhook, compressed_clocks, simulator_webhook
 from eucp.demo.scenario import Scenario, Sighting, Wave, load
+from eucp.protocol.actions import Action
 from eucp.protocol.decisions import DecisionKind
 from eucp.protocol.incident import Assessment, Criterion, IncidentReport
 from eucp.protocol.phases import Phase
@@ -113,12 +114,13 @@ async def run_scenario(api: str, tokens: dict[str, str]) -> str:
         criteria = {
             k: Criterion(status=v, evidence="scenario") for k, v in scenario.assessment.items()
         }
-        await iru.assess(incident_id, Assessment(**criteria))
+        await iru.act(incident_id, Action.assess, assessment=Assessment(**criteria))
         say("ASSESS five criteria recorded, all met")
         [first, *waves] = scenario.waves
-        answer = await iru.activate(
+        answer = await iru.act(
             incident_id,
-            "all five criteria met; viral spread across services",
+            Action.activate,
+            reason="all five criteria met; viral spread across services",
             identifiers=first.identifiers,
             platforms=list(BEHAVIOURS),
         )
@@ -136,13 +138,15 @@ async def run_scenario(api: str, tokens: dict[str, str]) -> str:
             due = (event.at_minutes - first.at_minutes) * SECONDS_PER_SCENARIO_MINUTE
             await asyncio.sleep(max(0.0, due - (time.monotonic() - start)))
             if isinstance(event, Wave):
-                a = await iru.add_content(incident_id, event.identifiers)
+                a = await iru.act(incident_id, Action.add_content, identifiers=event.identifiers)
                 say(
                     f"WAVE   minute {event.at_minutes:g}: {len(a.accepted_items)} new, "
                     f"{a.duplicates} repeats, {a.low_quality} low-quality dropped"
                 )
             else:
-                a = await clients[event.by].report_sightings(incident_id, [event.identifier])
+                a = await clients[event.by].act(
+                    incident_id, Action.report_sightings, identifiers=[event.identifier]
+                )
                 if a.accepted_items:
                     say(
                         f"SIGHT  {event.by} found a new copy: item {a.accepted_items[0]} "
@@ -151,13 +155,19 @@ async def run_scenario(api: str, tokens: dict[str, str]) -> str:
 
         say("WAIT   for the platforms to finish their tasks")
         await until(lambda: _all_resolved(iru, incident_id), every=0.5)
-        await iru.de_escalate(incident_id, "re-upload attempts have fallen for hours; event over")
-        await iru.start_review(incident_id)
+        await iru.act(
+            incident_id,
+            Action.de_escalate,
+            reason="re-upload attempts have fallen for hours; event over",
+        )
+        await iru.act(incident_id, Action.start_review)
         for pid in BEHAVIOURS:
-            await clients[pid].submit_review_input(
-                incident_id, f"{pid}: hash matching at upload blocked most copies"
+            await clients[pid].act(
+                incident_id,
+                Action.submit_review_input,
+                text=f"{pid}: hash matching at upload blocked most copies",
             )
-        await iru.close(incident_id, "debrief held; lessons recorded")
+        await iru.act(incident_id, Action.close, reason="debrief held; lessons recorded")
         await watcher
         await until(lambda: _completed(iru, incident_id))  # platforms done, report written
         await summarise(clients["auditor"], incident_id)

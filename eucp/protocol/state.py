@@ -11,7 +11,8 @@ from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.identifiers import IndexSnapshot
 from eucp.protocol.incident import Assessment, IncidentReport
 from eucp.protocol.participants import Participant, ParticipantKind
-from eucp.protocol.phases import Phase, Refusal
+from eucp.protocol.phases import Phase
+from eucp.protocol.refusal import Refusal, RefusalKind
 from eucp.protocol.tasks import ContentItem, Stage, Task, TaskState
 
 
@@ -168,7 +169,10 @@ class Rejection(BaseModel):
 
     field: str
     rule: str
-    refusal: Refusal = Refusal.conflict
+    refusal: RefusalKind = RefusalKind.conflict
+
+    def as_refusal(self) -> Refusal:
+        return Refusal(self.field, self.rule, self.refusal)
 
 
 class SightingOutcome(BaseModel):
@@ -200,3 +204,11 @@ class IncidentStatus(BaseModel):
 
     crisis: CrisisStatus
     platforms: dict[str, PlatformSummary]
+
+
+class Listing(BaseModel):
+    """An incident in a list: its id, its workflow's status and when it started."""
+
+    incident_id: str
+    status: str
+    started_at: str | None

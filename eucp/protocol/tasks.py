@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.decisions import DecisionKind
 from eucp.protocol.identifiers import ContentIdentifier
-from eucp.protocol.phases import ProtocolViolation, Refusal
+from eucp.protocol.refusal import Refusal, RefusalKind
 
 
 class VoluntaryReferral(BaseModel):
@@ -192,10 +192,6 @@ def task_id(platform_id: str, item_no: int) -> str:
     return f"{platform_id}-{item_no:06d}"
 
 
-class TaskRuleError(ProtocolViolation):
-    """A report the task state machine refuses, naming the field and the rule."""
-
-
 # outcome -> (states it may follow, state it leads to)
 _TRANSITIONS: dict[Outcome, tuple[frozenset[TaskState], TaskState]] = {
     Outcome.acknowledged: (frozenset({TaskState.assigned}), TaskState.acknowledged),
@@ -227,16 +223,16 @@ def is_repeat(task: Task, report: TaskReport) -> bool:
 
 
 def check_report(task: Task, report: TaskReport) -> TaskState:
-    """The task's next state, or TaskRuleError naming the rule. Repeats are checked first."""
+    """The task's next state, or Refusal naming the rule. Repeats are checked first."""
     if isinstance(task.basis, RemovalOrder) and report.outcome is Outcome.declined:
-        raise TaskRuleError(
+        raise Refusal(
             "outcome",
             "a removal order cannot be declined, only challenged (TCO Art. 9); "
             "report cannot_comply with an Annex III reason instead",
         )
     allowed, to = _TRANSITIONS[report.outcome]
     if task.state not in allowed:
-        raise TaskRuleError(
+        raise Refusal(
             "outcome",
             f"task {task.task_id} is {task.state}; {report.outcome} is allowed from "
             + ", ".join(sorted(allowed)),
@@ -251,7 +247,7 @@ class Triage:
     apply: list[tuple[Task, TaskReport]] = field(default_factory=list)
     repeats: list[Task] = field(default_factory=list)
     # (index in the batch, task id as sent, the rule it breaks)
-    refused: list[tuple[int, str, TaskRuleError]] = field(default_factory=list)
+    refused: list[tuple[int, str, Refusal]] = field(default_factory=list)
 
 
 def triage(tasks: Mapping[str, Task], platform_id: str, reports: Sequence[TaskReport]) -> Triage:
@@ -264,14 +260,16 @@ def triage(tasks: Mapping[str, Task], platform_id: str, reports: Sequence[TaskRe
         task = tasks.get(report.task_id)
         try:
             if task is None:
-                raise TaskRuleError(
-                    "task_id", f"no task {report.task_id!r} for {platform_id}", Refusal.not_found
+                raise Refusal(
+                    "task_id",
+                    f"no task {report.task_id!r} for {platform_id}",
+                    RefusalKind.not_found,
                 )
             if report.task_id in seen:
-                raise TaskRuleError(
+                raise Refusal(
                     "task_id",
                     f"{report.task_id} appears twice; send one report per task",
-                    Refusal.invalid,
+                    RefusalKind.invalid,
                 )
             seen.add(report.task_id)
             if is_repeat(task, report):
@@ -279,7 +277,7 @@ def triage(tasks: Mapping[str, Task], platform_id: str, reports: Sequence[TaskRe
             else:
                 check_report(task, report)
                 out.apply.append((task, report))
-        except TaskRuleError as err:
+        except Refusal as err:
             out.refused.append((i, report.task_id, err))
     return out
 

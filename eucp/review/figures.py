@@ -21,36 +21,41 @@ from eucp.protocol.decisions import DecisionKind, LedgerRow
 from eucp.protocol.tasks import task_id as make_task_id
 from eucp.runtime.ledger import verify_chain
 
-K = DecisionKind
 ONE_HOUR = timedelta(hours=1)
 
-ITEM_KINDS = frozenset({K.activated, K.content_added, K.sighting_reported})
+ITEM_KINDS = frozenset(
+    {DecisionKind.activated, DecisionKind.content_added, DecisionKind.sighting_reported}
+)
 """Decisions that create content items; their inputs carry `items`, each with its `no`."""
 ACT_KINDS: dict[DecisionKind, str] = {
-    K.task_removed: "removed",
-    K.task_not_found: "not_found",
-    K.task_declined: "declined",
+    DecisionKind.task_removed: "removed",
+    DecisionKind.task_not_found: "not_found",
+    DecisionKind.task_declined: "declined",
 }
 """A platform's answers that resolve a task: the task is acted on."""
-ANSWER_KINDS = frozenset({K.task_acknowledged, K.task_cannot_comply, *ACT_KINDS})
+ANSWER_KINDS = frozenset(
+    {DecisionKind.task_acknowledged, DecisionKind.task_cannot_comply, *ACT_KINDS}
+)
 """A platform's answers; the first one acknowledges the task."""
 SLA_RUNGS: dict[DecisionKind, str] = {
-    K.sla_breached: "breached",
-    K.sla_backup_told: "backup_told",
-    K.sla_escalated: "escalated",
+    DecisionKind.sla_breached: "breached",
+    DecisionKind.sla_backup_told: "backup_told",
+    DecisionKind.sla_escalated: "escalated",
 }
 """The escalation ladder of a missed deadline: platform reminded, backup told, coordinators."""
-TASK_KINDS = frozenset({*ANSWER_KINDS, *SLA_RUNGS, K.task_resumed, K.task_withdrawn})
+TASK_KINDS = frozenset(
+    {*ANSWER_KINDS, *SLA_RUNGS, DecisionKind.task_resumed, DecisionKind.task_withdrawn}
+)
 """Task-level decisions; every other kind is incident level and goes in the timeline."""
 PHASE_OF: dict[DecisionKind, str] = {
-    K.reported: "reported",
-    K.assessed: "assessing",
-    K.activated: "active",
-    K.not_activated: "not_activated",
-    K.de_escalated: "de_escalating",
-    K.re_escalated: "active",
-    K.review_started: "review",
-    K.closed: "closed",
+    DecisionKind.reported: "reported",
+    DecisionKind.assessed: "assessing",
+    DecisionKind.activated: "active",
+    DecisionKind.not_activated: "not_activated",
+    DecisionKind.de_escalated: "de_escalating",
+    DecisionKind.re_escalated: "active",
+    DecisionKind.review_started: "review",
+    DecisionKind.closed: "closed",
 }
 
 DEFINITIONS: dict[str, str] = {
@@ -376,7 +381,7 @@ def compute(rows: Sequence[LedgerRow]) -> ReviewFigures:
     if not rows:
         raise ValueError("no ledger rows: an incident's first decision is its report")
     first = rows[0].decision
-    if first.kind is not K.reported:
+    if first.kind is not DecisionKind.reported:
         raise ValueError(f"row {rows[0].seq} is {first.kind}, not the incident's report")
     incident_id = first.incident_id
     chain = verify_chain(incident_id, rows)
@@ -387,10 +392,10 @@ def compute(rows: Sequence[LedgerRow]) -> ReviewFigures:
     tasks: dict[str, _Task] = {}
     for row in rows:
         d = row.decision
-        if d.kind is K.activated and not platforms:
+        if d.kind is DecisionKind.activated and not platforms:
             platforms = [str(p) for p in d.inputs.get("platforms", [])]
         if d.kind in ITEM_KINDS:
-            skip = d.actor.id if d.kind is K.sighting_reported else None
+            skip = d.actor.id if d.kind is DecisionKind.sighting_reported else None
             for no in _item_numbers(d.inputs):
                 for p in platforms:
                     if p != skip:
@@ -412,7 +417,7 @@ def compute(rows: Sequence[LedgerRow]) -> ReviewFigures:
     sightings: Counter[str] = Counter()
     sighted: Counter[str] = Counter()
     for r in rows:
-        if r.decision.kind is K.sighting_reported:
+        if r.decision.kind is DecisionKind.sighting_reported:
             sightings[r.decision.actor.id] += 1
             sighted[r.decision.actor.id] += len(_item_numbers(r.decision.inputs))
     return ReviewFigures(
@@ -445,7 +450,7 @@ def compute(rows: Sequence[LedgerRow]) -> ReviewFigures:
                 text=str(r.decision.inputs.get("text", "")),
             )
             for r in rows
-            if r.decision.kind is K.review_input
+            if r.decision.kind is DecisionKind.review_input
         ],
         timeline=[
             TimelineEntry(
@@ -486,22 +491,22 @@ def _apply(task: _Task, row: LedgerRow) -> None:
     d = row.decision
     if d.kind in ANSWER_KINDS and task.acknowledged_at is None:
         task.acknowledged_at = d.at
-    if d.kind is K.task_acknowledged:
+    if d.kind is DecisionKind.task_acknowledged:
         task.state = "acknowledged"
     elif d.kind in ACT_KINDS:
         task.state = ACT_KINDS[d.kind]
         if task.acted_at is None:
             task.acted_at, task.acted_as = d.at, ACT_KINDS[d.kind]
-        if d.kind is K.task_declined:
+        if d.kind is DecisionKind.task_declined:
             task.notes.append(_note(task, d.at, "declined", None, d.reason))
-    elif d.kind is K.task_cannot_comply:
+    elif d.kind is DecisionKind.task_cannot_comply:
         task.state = "cannot_comply"
         annex = d.inputs.get("cannot_comply")
         task.notes.append(_note(task, d.at, "cannot_comply", annex, d.reason))
-    elif d.kind is K.task_resumed:
+    elif d.kind is DecisionKind.task_resumed:
         task.state = "acknowledged"
         task.resumed += 1
-    elif d.kind is K.task_withdrawn:
+    elif d.kind is DecisionKind.task_withdrawn:
         task.state = "withdrawn"
         task.withdrawn_at = d.at
     elif d.kind in SLA_RUNGS:
@@ -636,21 +641,23 @@ def _activation(rows: Sequence[LedgerRow], report: dict[str, Any]) -> Activation
         d = r.decision
         first.setdefault(d.kind, d.at)
         counts[d.kind] += 1
-        if d.kind in (K.activated, K.re_escalated):
+        if d.kind in (DecisionKind.activated, DecisionKind.re_escalated):
             periods.append(ActivePeriod(started_by=d.kind, start=d.at))
-        elif d.kind is K.de_escalated and periods and periods[-1].end is None:
+        elif d.kind is DecisionKind.de_escalated and periods and periods[-1].end is None:
             p = periods[-1]
             periods[-1] = p.model_copy(update={"end": d.at, "length": d.at - p.start})
-    decision = next((k for k in (K.activated, K.not_activated) if k in first), None)
+    decision = next(
+        (k for k in (DecisionKind.activated, DecisionKind.not_activated) if k in first), None
+    )
     decided_at = first[decision] if decision else None
-    activated_at = first.get(K.activated)
-    de_escalated_at = first.get(K.de_escalated)
+    activated_at = first.get(DecisionKind.activated)
+    de_escalated_at = first.get(DecisionKind.de_escalated)
     lengths = [p.length for p in periods]
     return ActivationFigures(
         reported_at=reported_at,
         event_started_at=event_at,
         event_to_report=reported_at - event_at if event_at else None,
-        first_assessed_at=first.get(K.assessed),
+        first_assessed_at=first.get(DecisionKind.assessed),
         decision=decision,
         decided_at=decided_at,
         activated_at=activated_at,
@@ -665,10 +672,10 @@ def _activation(rows: Sequence[LedgerRow], report: dict[str, Any]) -> Activation
             if periods and None not in lengths
             else None
         ),
-        de_escalations=counts[K.de_escalated],
-        re_escalations=counts[K.re_escalated],
-        review_started_at=first.get(K.review_started),
-        closed_at=first.get(K.closed),
+        de_escalations=counts[DecisionKind.de_escalated],
+        re_escalations=counts[DecisionKind.re_escalated],
+        review_started_at=first.get(DecisionKind.review_started),
+        closed_at=first.get(DecisionKind.closed),
     )
 
 
@@ -689,7 +696,7 @@ def _identifiers(rows: Sequence[LedgerRow]) -> IdentifierFigures:
                 low_quality += int(d.inputs.get("low_quality", 0))
                 if d.kind not in recorded_by:
                     recorded_by.append(d.kind)
-        if d.kind is K.sighting_reported:
+        if d.kind is DecisionKind.sighting_reported:
             sightings.append(
                 Sighting(
                     seq=r.seq,
@@ -700,9 +707,9 @@ def _identifiers(rows: Sequence[LedgerRow]) -> IdentifierFigures:
                     low_quality=int(d.inputs.get("low_quality", 0)),
                 )
             )
-        elif d.kind is K.content_withdrawn:
+        elif d.kind is DecisionKind.content_withdrawn:
             withdrawn.extend(int(no) for no in d.inputs.get("items", []))
-        elif d.kind is K.false_positive_reported:
+        elif d.kind is DecisionKind.false_positive_reported:
             item = d.inputs.get("item")
             false_positives.append(
                 FalsePositive(
@@ -729,33 +736,33 @@ def summarise(row: LedgerRow) -> str:
     d = row.decision
     i = d.inputs
     match d.kind:
-        case K.reported:
+        case DecisionKind.reported:
             report = i.get("report") or {}
             return f"reported: {report.get('title', '')} ({report.get('event_place', '')})"
-        case K.assessed:
+        case DecisionKind.assessed:
             assessment = i.get("assessment") or {}
             met = sum(1 for c in assessment.values() if c.get("status") == "met")
             return f"{met} of {len(assessment)} criteria met"
-        case K.activated:
+        case DecisionKind.activated:
             return f"{len(_item_numbers(i))} item(s) to {', '.join(i.get('platforms', []))}"
-        case K.content_added:
+        case DecisionKind.content_added:
             return f"{len(_item_numbers(i))} item(s) added"
-        case K.sighting_reported:
+        case DecisionKind.sighting_reported:
             return (
                 f"{len(_item_numbers(i))} new item(s), {i.get('duplicates', 0)} duplicate(s),"
                 f" {i.get('low_quality', 0)} low quality"
             )
-        case K.content_withdrawn:
+        case DecisionKind.content_withdrawn:
             return "items " + ", ".join(str(no) for no in i.get("items", [])) + " withdrawn"
-        case K.false_positive_reported:
+        case DecisionKind.false_positive_reported:
             return f"item {i.get('item')} reported as a false positive"
-        case K.de_escalated:
+        case DecisionKind.de_escalated:
             return "open tasks withdrawn" if i.get("withdraw_open_tasks") else "tasks keep running"
-        case K.review_started:
+        case DecisionKind.review_started:
             return f"review due {i.get('review_due', '')}"
-        case K.review_input:
+        case DecisionKind.review_input:
             return f"review input ({len(str(i.get('text', '')))} characters)"
-        case K.assessment_reminder | K.assessment_escalated:
+        case DecisionKind.assessment_reminder | DecisionKind.assessment_escalated:
             return f"activation decision was due {i.get('due', '')}"
         case _:
             return PHASE_OF.get(d.kind, str(d.kind))

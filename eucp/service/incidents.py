@@ -1,5 +1,8 @@
-"""The service layer over Temporal: what the CLI, the demo, the tests (and later the HTTP API)
-call to report, steer and answer a crisis. Rejections come back as `Rejected(field, rule)`."""
+"""Incidents over Temporal: what the HTTP API, the console, the demo and the tests call to
+report, steer and answer a crisis.
+
+Every action of the table (`eucp.protocol.actions`) runs through `act`, as the Update its row
+names; a refusal comes back as the protocol's `Refusal`, whatever layer refused it."""
 
 from __future__ import annotations
 
@@ -19,67 +22,50 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from eucp.protocol.actions import ACTIONS, Action
 from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.commands import (
     MAX_BATCH,
-    Activate,
-    AddContent,
-    Assess,
     Command,
-    DeEscalate,
-    ReportFalsePositive,
     ReportSightings,
     ReportTasks,
     SightingRequest,
     SightingsBatch,
-    SubmitReviewInput,
-    WithdrawContent,
 )
-from eucp.protocol.identifiers import AnyIdentifier
-from eucp.protocol.incident import Assessment, IncidentReport
+from eucp.protocol.incident import IncidentReport
 from eucp.protocol.participants import ID_PATTERN, Actor, Participant, ParticipantKind
-from eucp.protocol.phases import Refusal
+from eucp.protocol.refusal import Refusal, RefusalKind
 from eucp.protocol.state import (
     Answer,
     CrisisResult,
     CrisisState,
     IncidentStatus,
+    Listing,
     PlatformSummary,
     ReportAnswer,
     SightingAnswers,
     TaskPage,
     TaskQuery,
 )
-from eucp.protocol.tasks import LegalBasis, TaskReport, VoluntaryReferral
+from eucp.protocol.tasks import TaskReport
 from eucp.runtime.settings import Settings
 from eucp.service.merge import Merger
-from eucp.service.update_gate import UpdateGate
+from eucp.service.update_queue import UpdateQueue
 from workflows.crisis import CrisisWorkflow
 from workflows.errors import MOVING
 from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
 
 R = TypeVar("R", bound=BaseModel)
-VOLUNTARY = VoluntaryReferral()
 CLOSED = "the incident is closed: it takes no more actions or reports"
 # pauses before sending an Update again to a workflow that is continuing as new (~30 s in all)
 MOVING_RETRIES = [0.02, 0.05, 0.1, 0.2] + [0.5] * 58
-
-
-class Rejected(Exception):
-    """The protocol refused an action; nothing changed. `field` is the input at fault."""
-
-    def __init__(self, field: str, rule: str, refusal: Refusal = Refusal.conflict) -> None:
-        super().__init__(f"{field}: {rule}")
-        self.field = field
-        self.rule = rule
-        self.refusal = refusal
 
 
 class Incidents:
     def __init__(self, client: Client, settings: Settings) -> None:
         self.client = client
         self.settings = settings
-        self.gate = UpdateGate()
+        self.update_queue = UpdateQueue()
         self.sightings: Merger[SightingRequest, Answer] = Merger(
             self._send_sightings, lambda r: len(r.cmd.identifiers), MAX_BATCH
         )
@@ -93,12 +79,16 @@ class Incidents:
     ) -> None:
         """Starts the incident's workflow; the report is its first recorded decision."""
         if not re.fullmatch(ID_PATTERN, incident_id):
-            raise Rejected(
-                "incident_id", f"use 1-63 of a-z 0-9 . _ - (got {incident_id!r})", Refusal.invalid
+            raise Refusal(
+                "incident_id",
+                f"use 1-63 of a-z 0-9 . _ - (got {incident_id!r})",
+                RefusalKind.invalid,
             )
         if report.reporter not in {p.id for p in participants}:
-            raise Rejected(
-                "reporter", f"{report.reporter!r} is not a registered participant", Refusal.invalid
+            raise Refusal(
+                "reporter",
+                f"{report.reporter!r} is not a registered participant",
+                RefusalKind.invalid,
             )
         state = CrisisState(
             incident_id=incident_id,
@@ -126,6 +116,41 @@ class Incidents:
             PlatformTasksWorkflow.run, platform_workflow_id(incident_id, platform_id)
         )
 
+    async def took_part(self, incident_id: str, platform_id: str) -> bool:
+        """Whether the platform was given tasks in the incident (its task workflow exists).
+        Asked of the server, not of the crisis, so that no worker replays an ended incident
+        to answer it."""
+        try:
+            await self.platform_handle(incident_id, platform_id).describe()
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
+    async def listings(self, platform_id: str | None = None) -> list[Listing]:
+        """Every incident, newest run first; with `platform_id`, those it was given tasks in
+        (read from the visibility store alone: its own task workflows name them)."""
+        mine: set[str] | None = None
+        if platform_id is not None:
+            suffix = platform_workflow_id("", platform_id)
+            mine = {
+                found.id.removesuffix(suffix)
+                async for found in self.client.list_workflows(
+                    "WorkflowType = 'PlatformTasksWorkflow'"
+                )
+                if found.id.endswith(suffix)
+            }
+        listings: dict[str, Listing] = {}  # one per incident: the newest run (continue-as-new)
+        async for found in self.client.list_workflows("WorkflowType = 'CrisisWorkflow'"):
+            if found.id not in listings and (mine is None or found.id in mine):
+                listings[found.id] = Listing(
+                    incident_id=found.id,
+                    status=found.status.name.lower() if found.status else "unknown",
+                    started_at=found.start_time.isoformat() if found.start_time else None,
+                )
+        return list(listings.values())
+
     async def status(self, incident_id: str) -> IncidentStatus:
         crisis = await self.handle(incident_id).query(CrisisWorkflow.status)
         summaries = await asyncio.gather(
@@ -150,18 +175,22 @@ class Incidents:
 
     def as_participant(
         self, incident_id: str, actor: Actor, request_id: str | None = None
-    ) -> Session:
-        return Session(self, incident_id, actor, request_id)
+    ) -> Participation:
+        return Participation(self, incident_id, actor, request_id)
 
     async def act(
-        self, incident_id: str, update: Any, cmd: Command, request_id: str | None = None
+        self, incident_id: str, action: Action, cmd: Command, request_id: str | None = None
     ) -> Answer:
-        """Runs a participant's Update on the crisis; sighting reports go merged with the
+        """Runs the action's Update on the crisis; sighting reports go merged with the
         concurrent ones (one ledger batch and one fan-out), each still answered on its own."""
+        row = ACTIONS[action]
+        if not isinstance(cmd, row.command):
+            raise TypeError(f"{action} takes {row.command.__name__}, not {type(cmd).__name__}")
         if isinstance(cmd, ReportSightings):
             return await self.sightings.submit(
                 incident_id, SightingRequest(cmd=cmd, request_id=request_id)
             )
+        update = getattr(CrisisWorkflow, row.update)  # the Update method: its types decode
         return await self.execute(self.handle(incident_id), update, cmd, Answer, request_id)
 
     async def _send_sightings(
@@ -175,7 +204,7 @@ class Incidents:
                 SightingsBatch(requests=requests),
                 SightingAnswers,
             )
-        except Rejected as refused:
+        except Refusal as refused:
             if len(requests) == 1:
                 return [refused]
             # one call in the batch is refused: each goes alone and hears its own answer
@@ -186,9 +215,9 @@ class Incidents:
         return [
             o.answer
             if o.answer is not None
-            else Rejected(o.rejection.field, o.rejection.rule, o.rejection.refusal)
+            else o.rejection.as_refusal()
             if o.rejection is not None
-            else Rejected("requests", "the workflow gave no answer", Refusal.conflict)
+            else Refusal("requests", "the workflow gave no answer")
             for o in answers.outcomes
         ]
 
@@ -202,18 +231,17 @@ class Incidents:
     ) -> R:
         """Runs an Update, at most `MAX_IN_FLIGHT` at once per workflow (Temporal allows 10);
         the same `update_id` twice gives the first call's answer, never a second change."""
-        async with self.gate.slot(handle.id):
+        async with self.update_queue.slot(handle.id):
             try:
                 result = await self._update(handle, update, cmd, update_id)
             except WorkflowUpdateFailedError as err:
-                cause = err.cause
-                if isinstance(cause, ApplicationError) and cause.type == "Rejected":
-                    d = cause.details[0]
-                    raise Rejected(d["field"], d["rule"], Refusal(d["refusal"])) from None
-                raise
+                refusal = Refusal.from_application_error(err.cause)
+                if refusal is None:
+                    raise
+                raise refusal from None
             except RPCError as err:
                 if err.status is RPCStatusCode.NOT_FOUND and await self._ended(handle):
-                    raise Rejected("incident", CLOSED) from None
+                    raise Refusal("incident", CLOSED) from None
                 raise
         assert isinstance(result, rtype)
         return result
@@ -244,8 +272,8 @@ class Incidents:
         return described.status is not WorkflowExecutionStatus.RUNNING
 
 
-class Session:
-    """One participant acting on one incident: the protocol's verbs, in its words."""
+class Participation:
+    """One participant taking part in one incident: the actions of the table, in its name."""
 
     def __init__(
         self, incidents: Incidents, incident_id: str, actor: Actor, request_id: str | None = None
@@ -255,71 +283,12 @@ class Session:
         self.actor = actor
         self.request_id = request_id
 
-    async def _crisis(self, update: Any, cmd: Command) -> Answer:
-        return await self.incidents.act(self.incident_id, update, cmd, self.request_id)
-
-    async def assess(self, assessment: Assessment, reason: str | None = None) -> Answer:
-        return await self._crisis(
-            CrisisWorkflow.assess, Assess(actor=self.actor, reason=reason, assessment=assessment)
-        )
-
-    async def activate(
-        self,
-        reason: str,
-        identifiers: Sequence[AnyIdentifier] = (),
-        platforms: list[str] | None = None,
-        basis: LegalBasis = VOLUNTARY,
-    ) -> Answer:
-        cmd = Activate(
-            actor=self.actor,
-            reason=reason,
-            identifiers=list(identifiers),
-            platforms=platforms,
-            basis=basis,
-        )
-        return await self._crisis(CrisisWorkflow.activate, cmd)
-
-    async def decline(self, reason: str | None) -> Answer:
-        return await self._crisis(CrisisWorkflow.decline, Command(actor=self.actor, reason=reason))
-
-    async def add_content(
-        self, identifiers: Sequence[AnyIdentifier], basis: LegalBasis = VOLUNTARY
-    ) -> Answer:
-        cmd = AddContent(actor=self.actor, identifiers=list(identifiers), basis=basis)
-        return await self._crisis(CrisisWorkflow.add_content, cmd)
-
-    async def withdraw_content(self, items: list[int], reason: str) -> Answer:
-        cmd = WithdrawContent(actor=self.actor, items=items, reason=reason)
-        return await self._crisis(CrisisWorkflow.withdraw_content, cmd)
-
-    async def report_sightings(self, identifiers: Sequence[AnyIdentifier]) -> Answer:
-        cmd = ReportSightings(actor=self.actor, identifiers=list(identifiers))
-        return await self._crisis(CrisisWorkflow.report_sightings, cmd)
-
-    async def report_false_positive(self, item: int, reason: str) -> Answer:
-        cmd = ReportFalsePositive(actor=self.actor, item=item, reason=reason)
-        return await self._crisis(CrisisWorkflow.report_false_positive, cmd)
-
-    async def de_escalate(self, reason: str | None, withdraw_open_tasks: bool = False) -> Answer:
-        cmd = DeEscalate(actor=self.actor, reason=reason, withdraw_open_tasks=withdraw_open_tasks)
-        return await self._crisis(CrisisWorkflow.de_escalate, cmd)
-
-    async def re_escalate(self, reason: str | None) -> Answer:
-        return await self._crisis(
-            CrisisWorkflow.re_escalate, Command(actor=self.actor, reason=reason)
-        )
-
-    async def start_review(self, reason: str | None = None) -> Answer:
-        return await self._crisis(
-            CrisisWorkflow.start_review, Command(actor=self.actor, reason=reason)
-        )
-
-    async def submit_review_input(self, text: str) -> Answer:
-        cmd = SubmitReviewInput(actor=self.actor, text=text)
-        return await self._crisis(CrisisWorkflow.submit_review_input, cmd)
-
-    async def close(self, reason: str | None = None) -> Answer:
-        return await self._crisis(CrisisWorkflow.close, Command(actor=self.actor, reason=reason))
+    async def act(self, action: Action, **fields: Any) -> Answer:
+        """Takes `action` with its command's `fields` (all but the actor, which is this
+        participant); a field its command does not know, or one of the wrong shape, is a
+        pydantic `ValidationError` before anything is sent."""
+        cmd = ACTIONS[action].command(actor=self.actor, **fields)
+        return await self.incidents.act(self.incident_id, action, cmd, self.request_id)
 
     # ---- a platform's own tasks -----------------------------------------------------------
 
@@ -335,5 +304,7 @@ class Session:
 
     async def my_tasks(self, query: TaskQuery | None = None) -> TaskPage:
         if self.actor.kind is not ParticipantKind.platform:
-            raise Rejected("actor.kind", "only a platform has tasks of its own", Refusal.forbidden)
+            raise Refusal(
+                "actor.kind", "only a platform has tasks of its own", RefusalKind.forbidden
+            )
         return await self.incidents.tasks(self.incident_id, self.actor.id, query)

@@ -9,19 +9,24 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from eucp.protocol.refusal import Refusal, RefusalKind
+
 MAX_IN_FLIGHT = 8
 MAX_WAITING = 500
 
 
-class Busy(Exception):
-    """Too many Updates are waiting for one workflow; retry after `retry_after` seconds."""
-
-    def __init__(self, workflow_id: str, retry_after: int = 1) -> None:
-        super().__init__(f"{workflow_id}: too many requests waiting; retry in {retry_after}s")
-        self.retry_after = retry_after
+RETRY_AFTER = 1  # s
 
 
-class UpdateGate:
+def busy(workflow_id: str) -> Refusal:
+    """Too many Updates are waiting for one workflow: come back after `RETRY_AFTER` seconds."""
+    rule = f"{workflow_id}: too many requests waiting; retry in {RETRY_AFTER}s"
+    return Refusal("incident", rule, RefusalKind.busy, retry_after=RETRY_AFTER)
+
+
+class UpdateQueue:
+    """Per workflow: at most `in_flight` Updates sent at once, `waiting` more queued."""
+
     def __init__(self, in_flight: int = MAX_IN_FLIGHT, waiting: int = MAX_WAITING) -> None:
         self.in_flight = in_flight
         self.waiting = waiting
@@ -32,7 +37,7 @@ class UpdateGate:
     async def slot(self, workflow_id: str) -> AsyncIterator[None]:
         queued = self._queued.get(workflow_id, 0)
         if queued >= self.in_flight + self.waiting:
-            raise Busy(workflow_id)
+            raise busy(workflow_id)
         semaphore = self._slots.setdefault(workflow_id, asyncio.Semaphore(self.in_flight))
         self._queued[workflow_id] = queued + 1
         try:

@@ -1,0 +1,59 @@
+"""The HTTP API's own wire models: request and answer bodies that are not protocol models.
+
+Plain pydantic over the protocol layer, so that the HTTP client (and a platform's code) can
+import them without FastAPI or Temporal. Action bodies are the commands without `actor`,
+which the caller's token supplies (`body_of`).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.commands import MAX_BATCH, Command
+from eucp.protocol.incident import IncidentReport
+from eucp.protocol.participants import ID_PATTERN
+from eucp.protocol.phases import Phase
+from eucp.protocol.state import PlatformSummary
+from eucp.protocol.tasks import TaskReport
+
+
+class ReportIncident(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    incident_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    report: IncidentReport
+    sla: SlaSettings | None = None
+
+
+class Reported(BaseModel):
+    incident_id: str
+
+
+class PlatformView(BaseModel):
+    """What a platform may see of an incident: the crisis's phase and its own tasks."""
+
+    incident_id: str
+    title: str
+    phase: Phase
+    tasks: PlatformSummary
+
+
+class TaskReports(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reports: list[TaskReport] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+@cache
+def body_of(command: type[Command]) -> type[BaseModel]:
+    """The request body of a command: its fields without `actor`, which the token supplies."""
+    fields: Any = {
+        name: (info.annotation, info)
+        for name, info in command.model_fields.items()
+        if name != "actor"
+    }
+    return create_model(f"{command.__name__}Body", __config__=ConfigDict(extra="forbid"), **fields)
