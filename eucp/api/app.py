@@ -29,7 +29,7 @@ from eucp.protocol.refusal import Refusal, RefusalKind
 from eucp.protocol.state import Answer, IncidentStatus, Listing, ReportAnswer, TaskPage, TaskQuery
 from eucp.protocol.tasks import TaskState
 from eucp.runtime.ledger import Ledger, open_ledger
-from eucp.runtime.registry import Registry
+from eucp.runtime.registry import Registry, RegistryFile
 from eucp.runtime.settings import Settings
 from eucp.runtime.temporal import connect
 from eucp.runtime.tokens import TokenStore
@@ -47,8 +47,7 @@ class Context:
     def __init__(self, settings: Settings, client: Client, ledger: Ledger) -> None:
         self.settings = settings
         self.incidents = Incidents(client, settings)
-        self._registry_path = settings.registry_path
-        self._registry: tuple[float, Registry] | None = None
+        self._registry_file = RegistryFile(settings.registry_path)
         self.gatekeeper = Gatekeeper(
             TokenStore(settings.tokens_path),
             failures=RateLimiter(rate=settings.api_failed_auth_per_minute / 60, burst=10),
@@ -62,10 +61,7 @@ class Context:
     def registry(self) -> Registry:
         """The registry file as it is now: participants added or changed while the API runs
         count at once (the file is re-read when it changes)."""
-        mtime = self._registry_path.stat().st_mtime
-        if self._registry is None or self._registry[0] != mtime:
-            self._registry = (mtime, Registry.load(self._registry_path))
-        return self._registry[1]
+        return self._registry_file.current()
 
 
 def context(request: Request) -> Context:

@@ -37,7 +37,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 from eucp.api.limits import RateLimiter
 from eucp.protocol.participants import ParticipantKind
 from eucp.runtime.codec import CodecError, EncryptionCodec
-from eucp.runtime.registry import Registry
+from eucp.runtime.registry import RegistryFile
 from eucp.runtime.settings import Settings, get_settings
 from eucp.runtime.tokens import TokenStore
 
@@ -85,8 +85,7 @@ class CodecAccess:
         operator = settings.codec_server_token
         self._operator = operator.get_secret_value().encode() if operator else None
         self._tokens = TokenStore(settings.tokens_path)
-        self._registry_path = settings.registry_path
-        self._registry: tuple[float, Registry] | None = None
+        self._registry_file = RegistryFile(settings.registry_path)
         self._failures = RateLimiter(rate=settings.api_failed_auth_per_minute / 60, burst=10)
         self._sessions: dict[str, tuple[str, float]] = {}  # session id -> (token, expiry)
 
@@ -107,7 +106,7 @@ class CodecAccess:
         if participant_id is None:
             raise CodecHttpError(401, "unknown or rotated token")
         try:
-            contact = self.registry().get(participant_id)
+            contact = self._registry_file.current().get(participant_id)
         except (KeyError, FileNotFoundError):
             raise CodecHttpError(401, "the token's participant is not registered") from None
         if contact.kind not in READERS:
@@ -115,13 +114,6 @@ class CodecAccess:
                 403, f"only coordinators and auditors may use the codec, not {contact.kind}"
             )
         return Caller(id=contact.id, kind=contact.kind)
-
-    def registry(self) -> Registry:
-        """The registry as the file is now (re-read when it changes)."""
-        mtime = self._registry_path.stat().st_mtime
-        if self._registry is None or self._registry[0] != mtime:
-            self._registry = (mtime, Registry.load(self._registry_path))
-        return self._registry[1]
 
     def open_session(self, token: str) -> str:
         """A new session for an already accepted token; returns the cookie value."""

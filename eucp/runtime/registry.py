@@ -61,3 +61,20 @@ class Registry(BaseModel):
     def public(self) -> list[Participant]:
         """The participants without their contact details, as workflows may see them."""
         return [Participant(id=c.id, kind=c.kind, name=c.name) for c in self.participants]
+
+
+class RegistryFile:
+    """The registry file as it is now, for a process that runs for long (the API, the codec
+    endpoint): participants added or changed by `eucp participants` count at once, yet the
+    file is parsed again only when its modification time changes, not on every request."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._last_read: tuple[float, Registry] | None = None  # (mtime, what it held)
+
+    def current(self) -> Registry:
+        """The registry, read again if the file changed since the last call."""
+        mtime = self.path.stat().st_mtime
+        if self._last_read is None or self._last_read[0] != mtime:
+            self._last_read = (mtime, Registry.load(self.path))
+        return self._last_read[1]
