@@ -31,7 +31,6 @@ from eucp.protocol.tasks import Outcome, TaskReport
 from eucp.runtime.ledger import open_ledger, verify_chain
 
 T = TypeVar("T")
-K = ParticipantKind
 PATIENCE = 120.0  # seconds a client keeps resending one request
 BATCH = 100  # task reports per request
 # SLA clocks long enough that they fire only where a scenario wants them to
@@ -47,8 +46,8 @@ def url(n: int) -> UrlIdentifier:
 def staff(coordinators: Sequence[str] = (COORDINATOR,)) -> list[Contact]:
     """Coordinators and the auditor, told on the log channel."""
     return [
-        *(contact(c, K.coordinator, c.upper()) for c in coordinators),
-        contact(AUDITOR, K.auditor),
+        *(contact(c, ParticipantKind.coordinator, c.upper()) for c in coordinators),
+        contact(AUDITOR, ParticipantKind.auditor),
     ]
 
 
@@ -59,7 +58,10 @@ def platform(
     given."""
     webhook = None if webhook_url is None else SignedWebhook(webhook_url, secret)
     return contact(
-        platform_id, K.platform, webhook=webhook, backup=desk or on_call_desk(platform_id)
+        platform_id,
+        ParticipantKind.platform,
+        webhook=webhook,
+        backup=desk or on_call_desk(platform_id),
     )
 
 

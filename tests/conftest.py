@@ -22,13 +22,12 @@ from eucp.runtime.settings import Settings
 from eucp.service.incidents import Incidents
 from worker import running_worker
 
-K = ParticipantKind
-COORDINATOR = Actor(id=presets.COORDINATOR, kind=K.coordinator)
-MEMBER_STATE = Actor(id="fr-pharos", kind=K.member_state)
-AUDITOR = Actor(id=presets.AUDITOR, kind=K.auditor)
-FASTBOOK = Actor(id="fastbook", kind=K.platform)
-SLOWTUBE = Actor(id="slowtube", kind=K.platform)
-CHOOSY = Actor(id="choosy", kind=K.platform)
+COORDINATOR = Actor(id=presets.COORDINATOR, kind=ParticipantKind.coordinator)
+MEMBER_STATE = Actor(id="fr-pharos", kind=ParticipantKind.member_state)
+AUDITOR = Actor(id=presets.AUDITOR, kind=ParticipantKind.auditor)
+FASTBOOK = Actor(id="fastbook", kind=ParticipantKind.platform)
+SLOWTUBE = Actor(id="slowtube", kind=ParticipantKind.platform)
+CHOOSY = Actor(id="choosy", kind=ParticipantKind.platform)
 ACTORS = [COORDINATOR, MEMBER_STATE, AUDITOR, FASTBOOK, SLOWTUBE, CHOOSY]
 PLATFORMS = [FASTBOOK.id, SLOWTUBE.id, CHOOSY.id]
 # everyone told on the log, with an on-call desk

@@ -19,7 +19,6 @@ from eucp.protocol.participants import SYSTEM, Actor, ParticipantKind
 from eucp.protocol.state import Answer, ReportAnswer
 from eucp.protocol.tasks import Outcome, TaskReport
 
-K = DecisionKind
 INCIDENT = "inc-1"
 IRU = Actor(id="eu-iru", kind=ParticipantKind.coordinator)
 FASTBOOK = Actor(id="fastbook", kind=ParticipantKind.platform)
@@ -56,19 +55,23 @@ def test_a_tally_finds_lost_duplicated_unanswered_and_missing_decisions() -> Non
     reports = [TaskReport(task_id=t, outcome=Outcome.removed) for t in ("fb-1", "fb-2")]
     accepted.reports(reports, ReportAnswer(changed=["fb-1", "fb-2"]))
     rows = [
-        row(1, "crisis/1", K.reported),
-        row(2, "crisis/2", K.assessed),
-        row(3, "fastbook/1", K.task_removed, FASTBOOK, task_id="fb-1"),
-        row(4, "fastbook/2", K.task_removed, FASTBOOK, task_id="fb-1"),  # fb-1 twice, no fb-2
-        row(5, "fastbook/4", K.sla_breached, SYSTEM, task_id="fb-3", clock="act"),  # 3 missing
-        row(6, "crisis/4", K.de_escalated),  # recorded, but no answer accepted it
+        row(1, "crisis/1", DecisionKind.reported),
+        row(2, "crisis/2", DecisionKind.assessed),
+        row(3, "fastbook/1", DecisionKind.task_removed, FASTBOOK, task_id="fb-1"),
+        row(
+            4, "fastbook/2", DecisionKind.task_removed, FASTBOOK, task_id="fb-1"
+        ),  # fb-1 twice, no fb-2
+        row(
+            5, "fastbook/4", DecisionKind.sla_breached, SYSTEM, task_id="fb-3", clock="act"
+        ),  # 3 missing
+        row(6, "crisis/4", DecisionKind.de_escalated),  # recorded, but no answer accepted it
     ]
 
     found = tally(accepted, rows)
 
     assert (found.accepted, found.in_ledger) == (4, 6)
-    assert found.lost == [f"{INCIDENT}/crisis/3", task_key("fb-2", K.task_removed)]
-    assert found.duplicated == [f"{INCIDENT}:{task_key('fb-1', K.task_removed)}"]
+    assert found.lost == [f"{INCIDENT}/crisis/3", task_key("fb-2", DecisionKind.task_removed)]
+    assert found.duplicated == [f"{INCIDENT}:{task_key('fb-1', DecisionKind.task_removed)}"]
     assert found.gaps == [f"{INCIDENT}/crisis/3", f"{INCIDENT}/fastbook/3"]
     assert found.unanswered == [f"{INCIDENT}/crisis/4"]
     assert "FAIL" in table([Result("s", found)])
@@ -80,7 +83,10 @@ def test_a_clean_tally_passes_and_a_resent_id_counts_once() -> None:
     accepted.answer(answer)
     accepted.answer(answer)  # the same key resent: the same answer
 
-    found = tally(accepted, [row(1, "crisis/1", K.reported), row(2, "crisis/2", K.assessed)])
+    found = tally(
+        accepted,
+        [row(1, "crisis/1", DecisionKind.reported), row(2, "crisis/2", DecisionKind.assessed)],
+    )
 
     assert Result("s", found).ok
     assert (found.accepted, found.lost, found.duplicated) == (1, [], [])

@@ -46,7 +46,6 @@ from tests.conftest import (
 )
 from tests.protocol_steps import ALL_MET, url
 
-K = DecisionKind
 MIN = timedelta(minutes=1)
 BLURRY = HashIdentifier(algorithm=HashAlgorithm.pdq, value="ab" * 32, quality=30)
 NEWS = "news reporting by a broadcaster: kept up under our terms"
@@ -204,9 +203,9 @@ class Recorded:
         return recorded
 
 
-_ITEM_KINDS = (K.activated, K.content_added, K.sighting_reported)
-_ACTS = (K.task_removed, K.task_not_found, K.task_declined)
-_ANSWERS = (K.task_acknowledged, K.task_cannot_comply, *_ACTS)
+_ITEM_KINDS = (DecisionKind.activated, DecisionKind.content_added, DecisionKind.sighting_reported)
+_ACTS = (DecisionKind.task_removed, DecisionKind.task_not_found, DecisionKind.task_declined)
+_ANSWERS = (DecisionKind.task_acknowledged, DecisionKind.task_cannot_comply, *_ACTS)
 
 
 def _platform(f: ReviewFigures, platform_id: str) -> PlatformFigures:
@@ -231,11 +230,15 @@ async def test_the_report_of_a_scripted_crisis_matches_its_timings(
 
     a = f.activation
     by_kind = {r.decision.kind: r.decision.at for r in reversed(rows)}  # first of each kind
-    assert a.report_to_activation == by_kind[K.activated] - by_kind[K.reported]
+    assert (
+        a.report_to_activation == by_kind[DecisionKind.activated] - by_kind[DecisionKind.reported]
+    )
     assert 20 * MIN <= a.report_to_activation < 20 * MIN + DRIFT
-    assert a.activation_length == by_kind[K.de_escalated] - by_kind[K.activated]
+    assert (
+        a.activation_length == by_kind[DecisionKind.de_escalated] - by_kind[DecisionKind.activated]
+    )
     assert 110 * MIN <= a.activation_length < 110 * MIN + DRIFT
-    assert [p.started_by for p in a.periods] == [K.activated, K.re_escalated]
+    assert [p.started_by for p in a.periods] == [DecisionKind.activated, DecisionKind.re_escalated]
     assert a.time_active is not None and 130 * MIN <= a.time_active < 130 * MIN + DRIFT
     assert a.time_active == sum((p.length for p in a.periods if p.length), timedelta())
     assert (a.de_escalations, a.re_escalations) == (2, 1)
@@ -317,20 +320,20 @@ async def test_the_report_of_a_scripted_crisis_matches_its_timings(
         (MEMBER_STATE.id, "Removal orders need a contact point that answers at night."),
     ]
     assert [e.kind for e in f.timeline] == [
-        K.reported,
-        K.assessed,
-        K.activated,
-        K.sighting_reported,
-        K.false_positive_reported,
-        K.content_added,
-        K.content_withdrawn,
-        K.de_escalated,
-        K.re_escalated,
-        K.de_escalated,
-        K.review_started,
-        K.review_input,
-        K.review_input,
-        K.closed,
+        DecisionKind.reported,
+        DecisionKind.assessed,
+        DecisionKind.activated,
+        DecisionKind.sighting_reported,
+        DecisionKind.false_positive_reported,
+        DecisionKind.content_added,
+        DecisionKind.content_withdrawn,
+        DecisionKind.de_escalated,
+        DecisionKind.re_escalated,
+        DecisionKind.de_escalated,
+        DecisionKind.review_started,
+        DecisionKind.review_input,
+        DecisionKind.review_input,
+        DecisionKind.closed,
     ]
 
     # the JSON states durations in seconds, exactly as recorded
@@ -405,8 +408,10 @@ def _items(*numbers: int, source: str = COORDINATOR.id) -> list[dict[str, Any]]:
 
 def reported(rows: Rows) -> None:
     report = a_report(event_started_at=T0 - timedelta(minutes=7))
-    rows.add(timedelta(0), K.reported, COORDINATOR, report=report.model_dump(mode="json"))
-    rows.add(timedelta(minutes=3), K.assessed, COORDINATOR, all_met=True, assessment={})
+    rows.add(
+        timedelta(0), DecisionKind.reported, COORDINATOR, report=report.model_dump(mode="json")
+    )
+    rows.add(timedelta(minutes=3), DecisionKind.assessed, COORDINATOR, all_met=True, assessment={})
 
 
 def hand_built() -> Rows:
@@ -414,30 +419,65 @@ def hand_built() -> Rows:
     r = Rows()
     reported(r)
     platforms = [FASTBOOK.id, SLOWTUBE.id]
-    r.add(START, K.activated, COORDINATOR, "all met", platforms=platforms, items=_items(1, 2, 3))
-    r.task(MIN, K.task_acknowledged, FASTBOOK, 1)
-    r.task(3 * MIN, K.task_declined, FASTBOOK, 3, reason="news")  # acknowledges and acts
+    r.add(
+        START,
+        DecisionKind.activated,
+        COORDINATOR,
+        "all met",
+        platforms=platforms,
+        items=_items(1, 2, 3),
+    )
+    r.task(MIN, DecisionKind.task_acknowledged, FASTBOOK, 1)
+    r.task(3 * MIN, DecisionKind.task_declined, FASTBOOK, 3, reason="news")  # acknowledges and acts
     r.task(
-        5 * MIN, K.task_cannot_comply, SLOWTUBE, 1, reason="outage", cannot_comply="force_majeure"
+        5 * MIN,
+        DecisionKind.task_cannot_comply,
+        SLOWTUBE,
+        1,
+        reason="outage",
+        cannot_comply="force_majeure",
     )
     due = (T0 + START + 15 * MIN).isoformat()
     r.task(
-        15 * MIN, K.sla_breached, SYSTEM, 3, task="slowtube-000003", clock="acknowledge", due=due
+        15 * MIN,
+        DecisionKind.sla_breached,
+        SYSTEM,
+        3,
+        task="slowtube-000003",
+        clock="acknowledge",
+        due=due,
     )
-    r.task(20 * MIN, K.task_resumed, SLOWTUBE, 1)
-    r.task(30 * MIN, K.task_withdrawn, COORDINATOR, 2, task="slowtube-000002")  # within its hour
+    r.task(20 * MIN, DecisionKind.task_resumed, SLOWTUBE, 1)
+    r.task(
+        30 * MIN, DecisionKind.task_withdrawn, COORDINATOR, 2, task="slowtube-000002"
+    )  # within its hour
     silent = {"task": "slowtube-000003", "due": due}
-    r.task(30 * MIN, K.sla_backup_told, SYSTEM, 3, clock="acknowledge", **silent)
-    r.task(45 * MIN, K.sla_escalated, SYSTEM, 3, clock="acknowledge", **silent)
+    r.task(30 * MIN, DecisionKind.sla_backup_told, SYSTEM, 3, clock="acknowledge", **silent)
+    r.task(45 * MIN, DecisionKind.sla_escalated, SYSTEM, 3, clock="acknowledge", **silent)
     found = _items(4, source=FASTBOOK.id)
-    r.add(START + 40 * MIN, K.sighting_reported, FASTBOOK, items=found, duplicates=2, low_quality=1)
-    r.task(45 * MIN, K.task_removed, SLOWTUBE, 4)  # 5 min after the sighting
-    r.task(60 * MIN, K.task_removed, FASTBOOK, 1)  # exactly one hour: within it
-    r.task(60 * MIN, K.sla_breached, SYSTEM, 3, clock="act", **silent)
-    r.task(60 * MIN + timedelta(microseconds=1), K.task_not_found, FASTBOOK, 2)  # 1 µs late
-    r.task(120 * MIN, K.task_removed, SLOWTUBE, 1)
-    r.add(START + 180 * MIN, K.de_escalated, COORDINATOR, "quiet", withdraw_open_tasks=False)
-    r.add(START + 240 * MIN, K.re_escalated, COORDINATOR, "new wave")
+    r.add(
+        START + 40 * MIN,
+        DecisionKind.sighting_reported,
+        FASTBOOK,
+        items=found,
+        duplicates=2,
+        low_quality=1,
+    )
+    r.task(45 * MIN, DecisionKind.task_removed, SLOWTUBE, 4)  # 5 min after the sighting
+    r.task(60 * MIN, DecisionKind.task_removed, FASTBOOK, 1)  # exactly one hour: within it
+    r.task(60 * MIN, DecisionKind.sla_breached, SYSTEM, 3, clock="act", **silent)
+    r.task(
+        60 * MIN + timedelta(microseconds=1), DecisionKind.task_not_found, FASTBOOK, 2
+    )  # 1 µs late
+    r.task(120 * MIN, DecisionKind.task_removed, SLOWTUBE, 1)
+    r.add(
+        START + 180 * MIN,
+        DecisionKind.de_escalated,
+        COORDINATOR,
+        "quiet",
+        withdraw_open_tasks=False,
+    )
+    r.add(START + 240 * MIN, DecisionKind.re_escalated, COORDINATOR, "new wave")
     return r
 
 
@@ -495,14 +535,14 @@ def test_figures_from_hand_built_rows() -> None:
     ids = f.identifiers
     assert (ids.items, ids.by_decision) == (4, {"activated": 3, "sighting_reported": 1})
     assert (ids.duplicates, ids.low_quality) == (2, 1)
-    assert ids.drops_recorded_by == [K.sighting_reported]
+    assert ids.drops_recorded_by == [DecisionKind.sighting_reported]
     assert [e.kind for e in f.timeline] == [
-        K.reported,
-        K.assessed,
-        K.activated,
-        K.sighting_reported,
-        K.de_escalated,
-        K.re_escalated,
+        DecisionKind.reported,
+        DecisionKind.assessed,
+        DecisionKind.activated,
+        DecisionKind.sighting_reported,
+        DecisionKind.de_escalated,
+        DecisionKind.re_escalated,
     ]
     assert f.timeline[2].since_report == START
     assert [(c.assigned, c.resolved) for c in st.curve] == [(3, 0), (3, 1), (4, 1), (4, 2), (4, 3)]
@@ -511,11 +551,18 @@ def test_figures_from_hand_built_rows() -> None:
 def test_a_task_whose_hour_has_not_run_out_is_not_counted() -> None:
     r = Rows()
     reported(r)
-    r.add(START, K.activated, COORDINATOR, "go", platforms=[FASTBOOK.id], items=_items(1, 2))
-    r.task(59 * MIN, K.task_removed, FASTBOOK, 1)
+    r.add(
+        START,
+        DecisionKind.activated,
+        COORDINATOR,
+        "go",
+        platforms=[FASTBOOK.id],
+        items=_items(1, 2),
+    )
+    r.task(59 * MIN, DecisionKind.task_removed, FASTBOOK, 1)
     fb = _platform(compute(r.rows), FASTBOOK.id)
     assert (fb.acted_within_hour, fb.tasks_with_full_hour) == (1, 1)  # item 2: 1 min to go
-    r.add(START + 60 * MIN, K.content_added, COORDINATOR, items=_items(3))
+    r.add(START + 60 * MIN, DecisionKind.content_added, COORDINATOR, items=_items(3))
     fb = _platform(compute(r.rows), FASTBOOK.id)
     assert (fb.acted_within_hour, fb.tasks_with_full_hour) == (1, 2)  # now it ran out
 
@@ -537,7 +584,7 @@ def test_a_tampered_row_shows_in_the_report_and_rows_must_start_with_the_report(
 def test_a_declined_crisis_renders_without_takedown() -> None:
     r = Rows()
     reported(r)
-    r.add(timedelta(minutes=25), K.not_activated, COORDINATOR, "no virality")
+    r.add(timedelta(minutes=25), DecisionKind.not_activated, COORDINATOR, "no virality")
     f = compute(r.rows)
     assert (f.phase, f.platforms, f.tasks) == ("not_activated", [], [])
     assert f.activation.report_to_decision == timedelta(minutes=25)
@@ -564,7 +611,12 @@ def test_markdown_json_and_html_carry_the_figures_and_definitions() -> None:
 
 def test_the_html_page_is_self_contained() -> None:
     r = hand_built()
-    r.add(START + 250 * MIN, K.review_input, FASTBOOK, text="<script>alert(1)</script> & more")
+    r.add(
+        START + 250 * MIN,
+        DecisionKind.review_input,
+        FASTBOOK,
+        text="<script>alert(1)</script> & more",
+    )
     page = render.to_html(compute(r.rows))
     assert page.startswith("<!DOCTYPE html>") and page.count("</html>") == 1
     assert page.count("<svg") == 2 and page.count("</svg>") == 2
