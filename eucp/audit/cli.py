@@ -8,8 +8,9 @@ Registered on the main command by `main.add_command(audit)`. Tests and embedders
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,6 +86,7 @@ _MANIFEST_SUM = click.option(
     metavar="HEX",
     help="with --bundle: the manifest SHA-256 export printed, kept apart from the bundle",
 )
+_AT = click.option("--at", type=Moment(), help="also show the incident's state at this time")
 
 
 @click.group()
@@ -108,61 +110,61 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
     _emit(ctx, report, report.ok, as_json, _list_text)
 
 
-@audit.command()
-@click.argument("incident_id", required=False)
-@_BUNDLE
-@_MANIFEST_SUM
-@_JSON
-@click.pass_context
-def replay(
-    ctx: click.Context,
-    incident_id: str | None,
-    bundle: Path | None,
-    manifest_sha256: str | None,
-    as_json: bool,
-) -> None:
+def _evidence_command(
+    *, temporal: bool, ledger: bool, options: Sequence[Callable[[Any], Any]] = ()
+) -> Callable[[Callable[..., None]], click.Command]:
+    """An `audit` command on one incident's evidence: INCIDENT_ID (read from Temporal and/or
+    the ledger, as `temporal` and `ledger` say) or --bundle FILE with --manifest-sha256, then
+    the command's own `options`, then --json. The decorated function is called with the click
+    context, the gathered `Evidence`, its own options and `as_json`, so it says only what it
+    does with the evidence."""
+
+    def decorate(use: Callable[..., None]) -> click.Command:
+        @functools.wraps(use)
+        def command(
+            ctx: click.Context,
+            incident_id: str | None,
+            bundle: Path | None,
+            manifest_sha256: str | None,
+            **own: Any,
+        ) -> None:
+            evidence = _evidence(
+                ctx, incident_id, bundle, manifest_sha256, temporal=temporal, ledger=ledger
+            )
+            use(ctx, evidence, **own)
+
+        in_help_order = [
+            click.argument("incident_id", required=False),
+            *options,
+            _BUNDLE,
+            _MANIFEST_SUM,
+            _JSON,
+        ]
+        with_params: Callable[..., None] = click.pass_context(command)
+        for param in reversed(in_help_order):  # click shows the last one applied first
+            with_params = param(with_params)
+        return audit.command()(with_params)
+
+    return decorate
+
+
+@_evidence_command(temporal=True, ledger=False)
+def replay(ctx: click.Context, evidence: Evidence, as_json: bool) -> None:
     """Replay every run of the incident's workflows against the current code."""
-    evidence = _evidence(ctx, incident_id, bundle, manifest_sha256, temporal=True, ledger=False)
     report = _run(replay_evidence(evidence))
     _emit(ctx, report, report.ok, as_json, _replay_text)
 
 
-@audit.command()
-@click.argument("incident_id", required=False)
-@click.option("--at", type=Moment(), help="also show the incident's state at this time")
-@_BUNDLE
-@_MANIFEST_SUM
-@_JSON
-@click.pass_context
-def timeline(
-    ctx: click.Context,
-    incident_id: str | None,
-    at: datetime | None,
-    bundle: Path | None,
-    manifest_sha256: str | None,
-    as_json: bool,
-) -> None:
+@_evidence_command(temporal=True, ledger=True, options=[_AT])
+def timeline(ctx: click.Context, evidence: Evidence, at: datetime | None, as_json: bool) -> None:
     """The decisions rebuilt from history, checked one by one against the ledger."""
-    evidence = _evidence(ctx, incident_id, bundle, manifest_sha256, temporal=True, ledger=True)
     report = build_timeline(evidence, at)
     _emit(ctx, report, report.ok, as_json, _timeline_text)
 
 
-@audit.command()
-@click.argument("incident_id", required=False)
-@_BUNDLE
-@_MANIFEST_SUM
-@_JSON
-@click.pass_context
-def verify(
-    ctx: click.Context,
-    incident_id: str | None,
-    bundle: Path | None,
-    manifest_sha256: str | None,
-    as_json: bool,
-) -> None:
+@_evidence_command(temporal=False, ledger=True)
+def verify(ctx: click.Context, evidence: Evidence, as_json: bool) -> None:
     """Recompute the ledger's hash chain; name the first bad row."""
-    evidence = _evidence(ctx, incident_id, bundle, manifest_sha256, temporal=False, ledger=True)
     report = verify_evidence(evidence)
     _emit(ctx, report, report.ok, as_json, _verify_text)
 
