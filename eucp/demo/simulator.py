@@ -690,6 +690,13 @@ async def serve(sim: Simulator, host: str, port: int) -> None:
         raise click.ClickException(f"could not serve on {host}:{port}")
 
 
+def _seconds_option(flag: str, default: float, description: str) -> Callable[[Any], Any]:
+    """A delay the simulated platform waits: seconds (never negative), with its default shown."""
+    return click.option(
+        flag, default=default, show_default=True, type=click.FloatRange(min=0), help=description
+    )
+
+
 @click.command("simulate-platform")
 @click.option("--platform-id", required=True, help="the platform's participant id")
 @click.option(
@@ -717,20 +724,8 @@ async def serve(sim: Simulator, host: str, port: int) -> None:
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", default=8100, show_default=True, type=click.IntRange(1, 65535))
-@click.option(
-    "--ack-after",
-    default=1.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="seconds from notification to acknowledgement",
-)
-@click.option(
-    "--act-after",
-    default=5.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="seconds from notification to the outcome",
-)
+@_seconds_option("--ack-after", 1.0, "seconds from notification to acknowledgement")
+@_seconds_option("--act-after", 5.0, "seconds from notification to the outcome")
 @click.option(
     "--decline-rate",
     default=0.0,
@@ -744,13 +739,7 @@ async def serve(sim: Simulator, host: str, port: int) -> None:
     is_flag=True,
     help="never acknowledge; act only --late-by seconds after each task's act-by deadline",
 )
-@click.option(
-    "--late-by",
-    default=60.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="with --miss-sla: seconds past the act-by deadline",
-)
+@_seconds_option("--late-by", 60.0, "with --miss-sla: seconds past the act-by deadline")
 @click.option(
     "--outcome",
     type=click.Choice([Outcome.removed.value, Outcome.not_found.value]),
