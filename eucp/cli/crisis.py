@@ -110,6 +110,17 @@ def act(incident_id: str, action: Action, idempotency_key: str | None, **fields:
     return lambda api: api.act(incident_id, action, idempotency_key=idempotency_key, **fields)
 
 
+def reason_only_command(action: Action, help_text: str) -> click.Command:
+    """The command of an action whose body is its reason alone (required or not, as the table
+    says): decline, re-escalate, review, close. `help_text` is the command's help."""
+
+    def take(incident_id: str, reason: str | None, idempotency_key: str | None) -> Call:
+        return act(incident_id, action, idempotency_key, reason=reason)
+
+    take.__doc__ = help_text  # read as the help when the command is made
+    return action_command(action)(reason_option(action)(take))
+
+
 @action_command(Action.assess)
 @click.option(
     "--criterion",
@@ -168,11 +179,7 @@ def crisis_activate(
     )
 
 
-@action_command(Action.decline)
-@reason_option(Action.decline)
-def crisis_decline(incident_id: str, reason: str, idempotency_key: str | None) -> Call:
-    """Decide not to activate (a final phase)."""
-    return act(incident_id, Action.decline, idempotency_key, reason=reason)
+crisis_decline = reason_only_command(Action.decline, "Decide not to activate (a final phase).")
 
 
 @action_command(Action.add_content)
@@ -215,25 +222,13 @@ def crisis_de_escalate(
     )
 
 
-@action_command(Action.re_escalate)
-@reason_option(Action.re_escalate)
-def crisis_re_escalate(incident_id: str, reason: str, idempotency_key: str | None) -> Call:
-    """Back from de-escalation to active."""
-    return act(incident_id, Action.re_escalate, idempotency_key, reason=reason)
+crisis_re_escalate = reason_only_command(Action.re_escalate, "Back from de-escalation to active.")
 
 
-@action_command(Action.start_review)
-@reason_option(Action.start_review)
-def crisis_review(incident_id: str, reason: str | None, idempotency_key: str | None) -> Call:
-    """Start the post-incident review."""
-    return act(incident_id, Action.start_review, idempotency_key, reason=reason)
+crisis_review = reason_only_command(Action.start_review, "Start the post-incident review.")
 
 
-@action_command(Action.close)
-@reason_option(Action.close)
-def crisis_close(incident_id: str, reason: str | None, idempotency_key: str | None) -> Call:
-    """Close the review and the incident."""
-    return act(incident_id, Action.close, idempotency_key, reason=reason)
+crisis_close = reason_only_command(Action.close, "Close the review and the incident.")
 
 
 @action_command(Action.submit_review_input)
