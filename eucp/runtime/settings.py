@@ -28,9 +28,9 @@ class SmtpTls(StrEnum):
     tls = "tls"
 
 
+SmtpHost = Annotated[str, Field(min_length=1)]
 SmtpPort = Annotated[int, Field(ge=1, le=65535)]
 SmtpTimeout = Annotated[timedelta, Field(gt=timedelta(0))]
-SMTP_DEFAULT_TIMEOUT = timedelta(seconds=10)
 
 
 def _paired(username: str | None, password: SecretStr | None) -> None:
@@ -43,19 +43,21 @@ class SmtpSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    host: str = Field(default="127.0.0.1", min_length=1)
+    host: SmtpHost = "127.0.0.1"
     port: SmtpPort = 25
     sender: EmailAddress = "eucp@localhost"
     username: str | None = None
     password: SecretStr | None = None
     tls: SmtpTls = SmtpTls.none
-    timeout: SmtpTimeout = SMTP_DEFAULT_TIMEOUT
+    timeout: SmtpTimeout = timedelta(seconds=10)
 
     @model_validator(mode="after")
     def _credentials_in_pairs(self) -> Self:
         _paired(self.username, self.password)
         return self
 
+
+SMTP_DEFAULTS = SmtpSettings()
 
 CODEC_KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CODEC_KEY_BYTES = 32  # AES-256
@@ -136,13 +138,15 @@ class Settings(BaseSettings):
 
     log_json: bool = True
 
-    smtp_host: str = Field(default="127.0.0.1", min_length=1)
-    smtp_port: SmtpPort = 25
-    smtp_from: EmailAddress = "eucp@localhost"
+    # the mailer's settings (`smtp`), flat so that each is one EUCP_SMTP_* variable: their
+    # types and defaults are SmtpSettings', declared once there
+    smtp_host: SmtpHost = SMTP_DEFAULTS.host
+    smtp_port: SmtpPort = SMTP_DEFAULTS.port
+    smtp_from: EmailAddress = SMTP_DEFAULTS.sender
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_tls: SmtpTls = SmtpTls.none
-    smtp_timeout: SmtpTimeout = SMTP_DEFAULT_TIMEOUT
+    smtp_tls: SmtpTls = SMTP_DEFAULTS.tls
+    smtp_timeout: SmtpTimeout = SMTP_DEFAULTS.timeout
 
     codec_keys: SecretStr | None = Field(
         default=None,
