@@ -31,56 +31,40 @@ from eucp.service.incidents import Participation
 
 @dataclass(frozen=True)
 class ActionForm:
-    """One action's form: its button, and the inputs its command asks for besides the reason."""
+    """One action's form, read off its row of the table: its button, whether the reason is
+    required, and which inputs its command asks for besides the reason (the command's fields
+    of those names)."""
 
-    row: ActionRow
+    action: Action
+    label: str  # the button
+    reason_required: bool
+    source: str  # the grounds on which the reason is required
+    assessment: bool  # the five criteria, each with its evidence
+    identifiers: bool
+    identifiers_required: bool
+    items: bool
+    text: bool
+    withdraw_option: bool  # withdraw_open_tasks
 
-    @property
-    def action(self) -> Action:
-        return self.row.action
-
-    @property
-    def label(self) -> str:
-        return self.row.title
-
-    def _asks(self, name: str) -> bool:
-        return name in self.row.command.model_fields
-
-    @property
-    def assessment(self) -> bool:
-        return self._asks("assessment")
-
-    @property
-    def identifiers(self) -> bool:
-        return self._asks("identifiers")
-
-    @property
-    def identifiers_required(self) -> bool:
-        return self.identifiers and self.row.command.model_fields["identifiers"].is_required()
-
-    @property
-    def items(self) -> bool:
-        return self._asks("items")
-
-    @property
-    def text(self) -> bool:
-        return self._asks("text")
-
-    @property
-    def withdraw_option(self) -> bool:
-        return self._asks("withdraw_open_tasks")
-
-    @property
-    def reason_required(self) -> bool:
-        return self.row.reason_required
-
-    @property
-    def source(self) -> str:
-        return self.row.source
+    @classmethod
+    def of(cls, row: ActionRow) -> ActionForm:
+        asked = row.command.model_fields
+        return cls(
+            action=row.action,
+            label=row.title,
+            reason_required=row.reason_required,
+            source=row.source,
+            assessment="assessment" in asked,
+            identifiers="identifiers" in asked,
+            identifiers_required="identifiers" in asked and asked["identifiers"].is_required(),
+            items="items" in asked,
+            text="text" in asked,
+            withdraw_option="withdraw_open_tasks" in asked,
+        )
 
 
 FORMS: dict[Action, ActionForm] = {
-    action: ActionForm(row)
+    action: ActionForm.of(row)
     for action, row in ACTIONS.items()
     if ParticipantKind.coordinator in row.roles
 }
