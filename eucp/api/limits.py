@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from eucp.api.middleware import HttpMiddleware
 from eucp.protocol.refusal import Refusal, RefusalKind
 
 
@@ -47,19 +48,16 @@ class RateLimiter:
         return max(1, math.ceil(self.take(key, now)))
 
 
-class BodyLimit:
+class BodyLimit(HttpMiddleware):
     """Refuses request bodies over `limit` bytes with 413: at once when Content-Length announces
     more, else as soon as the streamed body passes the limit (the app then reads a disconnect,
     and whatever it answers is dropped), so an oversized body is never held in memory."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.limit = limit
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.limit:
             await self._refuse(send)

@@ -24,6 +24,7 @@ from temporalio.client import Client
 
 from eucp.api.access_log import log_request
 from eucp.api.auth import require
+from eucp.api.middleware import HttpMiddleware
 from eucp.protocol.participants import ParticipantKind
 from eucp.protocol.state import PlatformSummary
 from workflows.platform import PlatformTasksWorkflow
@@ -126,18 +127,15 @@ async def _summaries(client: Client) -> tuple[list[PlatformSummary], int]:
     return answered, len(ids) - len(answered)
 
 
-class MeasureRequests:
+class MeasureRequests(HttpMiddleware):
     """Counts every answer by its route template (never the incident id: bounded labels), and
     logs it."""
 
     def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 
