@@ -25,7 +25,7 @@ from activities.report import ReportActivities
 from eucp.runtime import logs
 from eucp.runtime.ledger import open_ledger
 from eucp.runtime.registry import Registry
-from eucp.runtime.settings import Settings, get_settings
+from eucp.runtime.settings import Settings
 from eucp.runtime.temporal import connect
 from workflows.crisis import CrisisWorkflow
 from workflows.platform import PlatformTasksWorkflow
@@ -100,9 +100,7 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    settings = get_settings()
-    logs.configure(json=settings.log_json)
-    asyncio.run(serve(settings))
+    asyncio.run(serve(logs.configured_settings()))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from eucp.api.limits import RateLimiter
 from eucp.protocol.participants import ParticipantKind
 from eucp.runtime.codec import CodecError, EncryptionCodec
 from eucp.runtime.registry import RegistryFile
-from eucp.runtime.settings import Settings, get_settings
+from eucp.runtime.settings import Settings
 from eucp.runtime.tokens import TokenStore
 
 log = structlog.get_logger("eucp.codec")
@@ -314,9 +314,7 @@ async def serve(settings: Settings) -> None:
 def main() -> None:
     from eucp.runtime import logs
 
-    settings = get_settings()
-    logs.configure(json=settings.log_json)
-    asyncio.run(serve(settings))
+    asyncio.run(serve(logs.configured_settings()))
 
 
 if __name__ == "__main__":

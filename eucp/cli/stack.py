@@ -30,8 +30,7 @@ def up() -> None:
 
     Ctrl-C stops both.
     """
-    settings = get_settings()
-    logs.configure(json=settings.log_json)
+    settings = logs.configured_settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     if not settings.registry_path.exists():
         starter_registry().save(settings.registry_path)
@@ -52,8 +51,7 @@ def api() -> None:
     """Serve the HTTP API (EUCP_API_HOST:EUCP_API_PORT) until Ctrl-C."""
     from eucp.api.app import create_app  # here, so that other commands do not load fastapi
 
-    settings = get_settings()
-    logs.configure(json=settings.log_json)
+    settings = logs.configured_settings()
     uvicorn.run(
         create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None
     )

@@ -11,6 +11,8 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict
 
+from eucp.runtime.settings import Settings, get_settings
+
 _PLATFORM_MARK = ".platform."
 
 REDACTED = "[redacted]"
@@ -112,3 +114,11 @@ def configure(json: bool = True, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+def configured_settings() -> Settings:
+    """The process's EUCP_* settings, with logging configured as they say (JSON or text): how
+    the long-running commands begin (worker, API, codec endpoint, `eucp up`)."""
+    settings = get_settings()
+    configure(json=settings.log_json)
+    return settings
