@@ -8,10 +8,11 @@ PlatformTasksWorkflow per platform, so this history stays small at any crisis si
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.workflow import ParentClosePolicy
@@ -65,6 +66,22 @@ ITEMS_BY_REFERENCE = "items-by-reference"
 INLINE_ITEMS = 100
 ANSWERS_KEPT = 1000  # request ids remembered across runs for retried merged calls
 FORBIDDEN, INVALID, NOT_FOUND = RefusalKind.forbidden, RefusalKind.invalid, RefusalKind.not_found
+Check = TypeVar("Check", bound=Callable[..., None])
+
+
+def _as_validator(check: Check) -> Check:
+    """Makes a check of an Update's argument its validator: refused at once while the run
+    drains for continue-as-new, and a `Refusal` leaves as the Update's error, so a refused
+    Update never enters history. The validator keeps the check's signature, which Temporal
+    compares with the Update's."""
+
+    @functools.wraps(check)
+    def validate(crisis: CrisisWorkflow, *arguments: Any) -> None:
+        with as_update_errors():
+            crisis._open()
+            check(crisis, *arguments)
+
+    return cast(Check, validate)
 
 
 @workflow.defn
@@ -121,10 +138,9 @@ class CrisisWorkflow:
             return answer
 
     @assess.validator
+    @_as_validator
     def _validate_assess(self, cmd: Assess) -> None:
-        with as_update_errors():
-            self._open()
-            self._check(Action.assess, cmd)
+        self._check(Action.assess, cmd)
 
     @workflow.update
     async def activate(self, cmd: Activate) -> Answer:
@@ -150,10 +166,9 @@ class CrisisWorkflow:
             return answer
 
     @activate.validator
+    @_as_validator
     def _validate_activate(self, cmd: Activate) -> None:
-        with as_update_errors():
-            self._open()
-            self._check_activate(cmd)
+        self._check_activate(cmd)
 
     def _check_activate(self, cmd: Activate) -> None:
         self._check(Action.activate, cmd)
@@ -174,10 +189,9 @@ class CrisisWorkflow:
             return await self._act(Action.decline, cmd)
 
     @decline.validator
+    @_as_validator
     def _validate_decline(self, cmd: Command) -> None:
-        with as_update_errors():
-            self._open()
-            self._check(Action.decline, cmd)
+        self._check(Action.decline, cmd)
 
     @workflow.update
     async def add_content(self, cmd: AddContent) -> Answer:
@@ -196,10 +210,9 @@ class CrisisWorkflow:
             return answer
 
     @add_content.validator
+    @_as_validator
     def _validate_add_content(self, cmd: AddContent) -> None:
-        with as_update_errors():
-            self._open()
-            self._check(Action.add_content, cmd)
+        self._check(Action.add_content, cmd)
 
     @workflow.update
     async def withdraw_content(self, cmd: WithdrawContent) -> Answer:
@@ -212,10 +225,9 @@ class CrisisWorkflow:
             return answer
 
     @withdraw_content.validator
+    @_as_validator
     def _validate_withdraw(self, cmd: WithdrawContent) -> None:
-        with as_update_errors():
-            self._open()
-            self._check_withdraw(cmd)
+        self._check_withdraw(cmd)
 
     def _check_withdraw(self, cmd: WithdrawContent) -> None:
         self._check(Action.withdraw_content, cmd)
@@ -233,10 +245,9 @@ class CrisisWorkflow:
             return answer
 
     @de_escalate.validator
+    @_as_validator
     def _validate_de_escalate(self, cmd: DeEscalate) -> None:
-        with as_update_errors():
-            self._open()
-            self._check(Action.de_escalate, cmd)
+        self._check(Action.de_escalate, cmd)
 
     @workflow.update
     async def re_escalate(self, cmd: Command) -> Answer:
@@ -245,10 +256,9 @@ class CrisisWorkflow:
             return await self._act(Action.re_escalate, cmd)
 
     @re_escalate.validator
+    @_as_validator
     def _validate_re_escalate(self, cmd: Command) -> None:
-        with as_update_errors():
-            self._open()
-            self._check(Action.re_escalate, cmd)
+        self._check(Action.re_escalate, cmd)
 
     @workflow.update
     async def start_review(self, cmd: Command) -> Answer:
@@ -263,10 +273,9 @@ class CrisisWorkflow:
             return answer
 
     @start_review.validator
+    @_as_validator
     def _validate_start_review(self, cmd: Command) -> None:
-        with as_update_errors():
-            self._open()
-            self._check(Action.start_review, cmd)
+        self._check(Action.start_review, cmd)
 
     @workflow.update
     async def close(self, cmd: Command) -> Answer:
@@ -275,10 +284,9 @@ class CrisisWorkflow:
             return await self._close(cmd.actor, cmd.reason)
 
     @close.validator
+    @_as_validator
     def _validate_close(self, cmd: Command) -> None:
-        with as_update_errors():
-            self._open()
-            self._check(Action.close, cmd)
+        self._check(Action.close, cmd)
 
     # ---- participant reports --------------------------------------------------------------
 
@@ -292,10 +300,9 @@ class CrisisWorkflow:
             return outcome.answer
 
     @report_sightings.validator
+    @_as_validator
     def _validate_sightings(self, cmd: ReportSightings) -> None:
-        with as_update_errors():
-            self._open()
-            self._check_sightings(cmd)
+        self._check_sightings(cmd)
 
     def _check_sightings(self, cmd: ReportSightings) -> None:
         self._check(Action.report_sightings, cmd)
@@ -312,14 +319,13 @@ class CrisisWorkflow:
             return SightingAnswers(outcomes=await self._sightings(batch.requests))
 
     @report_sightings_batch.validator
+    @_as_validator
     def _check_sightings_batch(self, batch: SightingsBatch) -> None:
         """Refuses the batch if any call in it would be refused, so the API can send each
         alone and give every caller its own rejection, with no trace in history."""
-        with as_update_errors():
-            self._open()
-            for req in batch.requests:
-                if req.request_id not in self.state.answered:
-                    self._check_sightings(req.cmd)
+        for req in batch.requests:
+            if req.request_id not in self.state.answered:
+                self._check_sightings(req.cmd)
 
     @workflow.update
     async def report_false_positive(self, cmd: ReportFalsePositive) -> Answer:
@@ -337,10 +343,9 @@ class CrisisWorkflow:
             return answer
 
     @report_false_positive.validator
+    @_as_validator
     def _validate_false_positive(self, cmd: ReportFalsePositive) -> None:
-        with as_update_errors():
-            self._open()
-            self._check_false_positive(cmd)
+        self._check_false_positive(cmd)
 
     def _check_false_positive(self, cmd: ReportFalsePositive) -> None:
         self._check(Action.report_false_positive, cmd)
@@ -355,10 +360,9 @@ class CrisisWorkflow:
             return answer
 
     @submit_review_input.validator
+    @_as_validator
     def _validate_review_input(self, cmd: SubmitReviewInput) -> None:
-        with as_update_errors():
-            self._open()
-            self._check(Action.submit_review_input, cmd)
+        self._check(Action.submit_review_input, cmd)
 
     @workflow.signal
     def platform_final(self, summary: PlatformSummary) -> None:
