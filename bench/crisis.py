@@ -19,13 +19,7 @@ from eucp.protocol.tasks import RESOLVED
 from eucp.runtime.devserver import wait_for_port
 
 MET = Criterion(status=CriterionStatus.met, evidence="benchmark")
-ASSESSMENT = Assessment(
-    real_world_event=MET,
-    depicts_harm=MET,
-    intimidation=MET,
-    tve_link=MET,
-    multi_platform_virality=MET,
-)
+ASSESSMENT = Assessment(**dict.fromkeys(Assessment.model_fields, MET))  # every criterion met
 
 
 def a_report(title: str) -> IncidentReport:
