@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from eucp.protocol.actions import Action
 from eucp.protocol.clocks import SlaSettings
-from eucp.protocol.decisions import DecisionKind
+from eucp.protocol.decisions import Decision, DecisionKind
 from eucp.protocol.tasks import CannotComplyReason, Outcome, TaskReport
 from eucp.service.incidents import Participation
 from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, SLOWTUBE, Protocol
@@ -20,6 +20,16 @@ def kinds_for(protocol: Protocol, incident: str, task_id: str) -> list[DecisionK
         r.decision.kind
         for r in protocol.ledger.rows(incident)
         if r.decision.inputs.get("task_id") == task_id
+    ]
+
+
+def misses_of(protocol: Protocol, incident: str, task_id: str) -> list[Decision]:
+    """The task's `sla_breached` decisions: each deadline it missed, when it missed it."""
+    return [
+        r.decision
+        for r in protocol.ledger.rows(incident)
+        if r.decision.kind is DecisionKind.sla_breached
+        and r.decision.inputs.get("task_id") == task_id
     ]
 
 
@@ -56,6 +66,11 @@ async def test_a_silent_platform_climbs_the_escalation_ladder(eucp_skipping: Pro
         DecisionKind.sla_breached,  # act, at 60 min
     ]
     assert kinds_for(eucp, incident, task.task_id) == [DecisionKind.task_removed]
+    # voluntary referrals: both misses were the protocol's targets, neither a legal deadline
+    slowtube_figures = status.platforms[SLOWTUBE.id]
+    assert (slowtube_figures.legal_deadlines_missed, slowtube_figures.targets_missed) == (0, 2)
+    assert slowtube_figures.open_targets == ["slowtube-000001"]
+    assert slowtube_figures.open_legal_deadlines == []
 
 
 async def _one_order_task(eucp: Protocol) -> tuple[str, Participation, str]:
@@ -100,13 +115,48 @@ async def test_the_removal_order_hour_stops_while_the_platform_cannot_comply_the
     await eucp.env.sleep(timedelta(minutes=55))
     assert (await eucp.incidents.status(incident)).platforms[CHOOSY.id].breaches == 0
     await eucp.env.sleep(timedelta(minutes=10))  # 65 minutes since it resumed
-    assert (await eucp.incidents.status(incident)).platforms[CHOOSY.id].breaches == 1
+    choosy = (await eucp.incidents.status(incident)).platforms[CHOOSY.id]
+    assert (choosy.breaches, choosy.legal_deadlines_missed, choosy.targets_missed) == (1, 1, 0)
     assert kinds_for(eucp, incident, task_id) == [
         DecisionKind.task_acknowledged,
         DecisionKind.task_cannot_comply,
         DecisionKind.task_resumed,
         DecisionKind.sla_breached,
     ]
+
+
+async def test_a_removal_orders_missed_hour_is_a_legal_deadline_a_referrals_a_target(
+    eucp_skipping: Protocol,
+) -> None:
+    """The one hour is the law for a removal order only (TCO Art. 3(3)): missing it is recorded
+    as a legal deadline missed. A voluntary referral's act-within, and any acknowledge-within
+    (a removal order's too), are the protocol's targets: missing one is a target missed."""
+    eucp = eucp_skipping
+    incident, choosy, order = await _one_order_task(eucp)
+    iru = eucp.incidents.as_participant(incident, COORDINATOR)
+    await iru.act(Action.add_content, identifiers=[url(10)])  # voluntary: the default basis
+    await assigned(iru)
+    referral = "choosy-000002"
+    await choosy.report_tasks([TaskReport(task_id=referral, outcome=Outcome.acknowledged)])
+
+    await eucp.env.sleep(timedelta(minutes=16))  # the order went unacknowledged: a target
+    [ack] = misses_of(eucp, incident, order)
+    assert (ack.inputs["clock"], ack.inputs["deadline"]) == ("acknowledge", "target")
+    assert ack.reason == "acknowledge target missed"
+
+    await eucp.env.sleep(timedelta(minutes=45))  # 61 minutes: both hours have run out
+    [_, hour] = misses_of(eucp, incident, order)
+    assert (hour.inputs["clock"], hour.inputs["deadline"]) == ("act", "legal")
+    assert hour.reason == "legal deadline missed: the removal order's hour (TCO Art. 3(3))"
+    [act] = misses_of(eucp, incident, referral)
+    assert (act.inputs["clock"], act.inputs["deadline"]) == ("act", "target")
+    assert act.reason == "act target missed"
+
+    figures = (await eucp.incidents.status(incident)).platforms[CHOOSY.id]
+    assert (figures.breaches, figures.legal_deadlines_missed, figures.targets_missed) == (3, 1, 2)
+    assert figures.open_legal_deadlines == [order]
+    assert figures.open_targets == [order, referral]  # the order is not acknowledged yet either
+    assert figures.open_breaches == [order, referral]
 
 
 async def test_an_overdue_activation_decision_is_escalated(eucp_skipping: Protocol) -> None:

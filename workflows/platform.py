@@ -15,6 +15,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from eucp.protocol.commands import ReportTasks, WithdrawTasks
+    from eucp.protocol.deadlines import Deadline, deadline_of, missed_in_words, missed_reason
     from eucp.protocol.decisions import DecisionKind
     from eucp.protocol.notifications import NotificationKind, Route
     from eucp.protocol.participants import SYSTEM, Actor, ParticipantKind
@@ -47,6 +48,7 @@ from workflows.errors import as_update_errors, moving
 
 HOUR_RESTARTS = "tco-hour-restarts-on-resumption"
 ESCALATION_LADDER = "escalation-ladder-with-backup"
+LEGAL_OR_TARGET = "sla-deadline-legal-or-target"
 
 _RUNG_DECISION = {
     Stage.reminded: DecisionKind.sla_breached,
@@ -333,31 +335,39 @@ class PlatformTasksWorkflow:
         then its backup contact told, then the coordinators (each rung recorded)."""
         now = workflow.now()
         later, ladder = self.state.sla.escalate_after, self._ladder()
-        climbed: dict[Stage, list[tuple[Task, str, datetime]]] = {rung: [] for rung in ladder}
+        climbed: dict[Stage, list[tuple[Task, str, datetime, Deadline]]] = {
+            rung: [] for rung in ladder
+        }
         dues = self._due_by_task()
         for task in [t for tid, t in self.state.tasks.items() if tid in dues and dues[tid] <= now]:
             for clock, due, stage in self._clocks(task):
                 step = next_rung(stage, ladder)
                 if step is not None and now >= due + step[1] * later:
-                    climbed[step[0]].append((task, clock, due))
+                    # a removal order's hour is the law (TCO Art. 3(3)); any other a target
+                    climbed[step[0]].append((task, clock, due, deadline_of(clock, task.basis.kind)))
         if not any(climbed.values()):
             return
+        # which deadline each was is recorded from this patch on; readers of older rows
+        # derive it from the task's basis (eucp.protocol.deadlines.recorded_deadline)
+        says_which = workflow.patched(LEGAL_OR_TARGET)
         await self.effects.record(
             [
                 Draft(
                     SYSTEM,
                     _RUNG_DECISION[rung],
-                    f"{clock} deadline missed" + _RUNG_NOTE[rung],
+                    (missed_reason(clock, deadline) if says_which else f"{clock} deadline missed")
+                    + _RUNG_NOTE[rung],
                     task_id=t.task_id,
                     clock=clock,
                     due=due.isoformat(),
+                    **({"deadline": deadline.value} if says_which else {}),
                 )
                 for rung, marked in climbed.items()
-                for t, clock, due in marked
+                for t, clock, due, deadline in marked
             ]
         )
         for rung, marked in climbed.items():
-            for task, clock, _ in marked:
+            for task, clock, _, _ in marked:
                 if clock == "acknowledge":
                     task.ack_stage = rung
                 else:
@@ -365,32 +375,54 @@ class PlatformTasksWorkflow:
                 self._refresh(task)
         self.state.breaches += len(climbed[Stage.reminded])
         self.state.escalations += len(climbed[Stage.escalated])
-        meter = workflow.metric_meter()
+        misses = workflow.metric_meter().create_counter(
+            "eucp_sla_misses", "SLA ladder rungs reached"
+        )
         for rung, marked in climbed.items():
-            if marked:
-                meter.create_counter("eucp_sla_misses", "SLA ladder rungs reached").add(
-                    len(marked), {"platform": self.state.platform_id, "rung": rung.name}
-                )
+            for deadline in Deadline:
+                if n := sum(kind is deadline for _, _, _, kind in marked):
+                    misses.add(
+                        n,
+                        {
+                            "platform": self.state.platform_id,
+                            "rung": rung.name,
+                            "deadline": deadline.value,
+                        },
+                    )
         for rung, marked in climbed.items():
             if marked:
                 self._tell_rung(
-                    rung, [{"task_id": t.task_id, "clock": c, "due": d} for t, c, d in marked]
+                    rung,
+                    [
+                        {"task_id": t.task_id, "clock": c, "due": d}
+                        | ({"deadline": kind.value} if says_which else {})
+                        for t, c, d, kind in marked
+                    ],
+                    says_which,
                 )
 
-    def _tell_rung(self, rung: Stage, tasks: list[dict[str, Any]]) -> None:
+    def _tell_rung(self, rung: Stage, tasks: list[dict[str, Any]], says_which: bool) -> None:
+        """Tells whoever the rung names which task clocks were missed; with `says_which` (the
+        LEGAL_OR_TARGET patch) each task says whether its deadline was legal or a target, and
+        the summary counts the two apart."""
         platform = self.state.platform_id
+        if says_which:
+            legal = sum(t["deadline"] == Deadline.legal for t in tasks)
+            missed = missed_in_words(legal, len(tasks) - legal)
+        else:
+            missed = f"{len(tasks)} task deadline(s) missed"
         if rung is Stage.reminded:
             self.effects.notify(
                 [platform],
                 NotificationKind.reminder,
-                f"{len(tasks)} task deadline(s) missed",
+                missed,
                 {"tasks": tasks},
             )
         elif rung is Stage.backup_told:
             self.effects.notify(
                 [platform],
                 NotificationKind.escalation,
-                f"{platform}: {len(tasks)} task deadline(s) missed after a reminder",
+                f"{platform}: {missed} after a reminder",
                 {"platform": platform, "tasks": tasks},
                 route=Route.backup,
             )
@@ -398,6 +430,6 @@ class PlatformTasksWorkflow:
             self.effects.notify(
                 self.state.coordinators,
                 NotificationKind.escalation,
-                f"{platform}: {len(tasks)} task deadline(s) missed after a reminder",
+                f"{platform}: {missed} after a reminder",
                 {"platform": platform, "tasks": tasks},
             )

@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.deadlines import Deadline, deadline_of
 from eucp.protocol.identifiers import IndexSnapshot
 from eucp.protocol.incident import Assessment, IncidentReport
 from eucp.protocol.participants import Participant, ParticipantKind
@@ -31,14 +32,33 @@ class Counters(BaseModel):
 
 
 class PlatformSummary(BaseModel):
-    """A platform's tasks by state, its open SLA breaches and escalations."""
+    """A platform's tasks by state, its missed deadlines and escalations.
+
+    A missed deadline is either legal (a removal order's hour, TCO Art. 3(3)) or a target of
+    the protocol (any acknowledge-within, a voluntary referral's act-within): the `legal_*` and
+    `*targets*` fields count them apart; `open_breaches` and `breaches` count both."""
 
     platform_id: str
     tasks: int = 0
     by_state: dict[TaskState, int] = Field(default_factory=dict)
-    open_breaches: list[str] = Field(default_factory=list)
-    breaches: int = 0
+    open_breaches: list[str] = Field(
+        default_factory=list, description="tasks with a deadline passed and its clock running"
+    )
+    breaches: int = Field(default=0, description="task clocks that missed their deadline")
     escalations: int = 0
+    open_legal_deadlines: list[str] = Field(
+        default_factory=list,
+        description="tasks whose removal-order hour has passed, the clock still running",
+    )
+    open_targets: list[str] = Field(
+        default_factory=list, description="tasks with a target passed, the clock still running"
+    )
+    legal_deadlines_missed: int = Field(
+        default=0, description="removal-order hours missed (TCO Art. 3(3))"
+    )
+    targets_missed: int = Field(
+        default=0, description="acknowledge-within and voluntary act-within times missed"
+    )
 
 
 class CrisisState(BaseModel):
@@ -105,20 +125,37 @@ class PlatformState(BaseModel):
     counters: Counters = Counters()
 
     def summary(self, now: datetime) -> PlatformSummary:
-        open_breaches = [
-            t.task_id
-            for t in self.tasks.values()
-            if any(
-                due is not None and due <= now for due in (t.ack_due(self.sla), t.act_due(self.sla))
-            )
-        ]
+        """The figures as they stand at `now`. Missed deadlines are told apart by each task
+        clock's basis and how far up the ladder it went, so runs started before the split
+        was recorded count the same way."""
+        overdue: dict[Deadline, list[str]] = {d: [] for d in Deadline}
+        any_overdue: list[str] = []
+        missed: Counter[Deadline] = Counter()
+        for t in self.tasks.values():
+            passed: set[Deadline] = set()
+            for clock, due, stage in (
+                ("acknowledge", t.ack_due(self.sla), t.ack_stage),
+                ("act", t.act_due(self.sla), t.act_stage),
+            ):
+                deadline = deadline_of(clock, t.basis.kind)
+                missed[deadline] += stage is not Stage.on_time  # rung 1 is climbed once
+                if due is not None and due <= now:
+                    passed.add(deadline)
+            for deadline in passed:
+                overdue[deadline].append(t.task_id)
+            if passed:
+                any_overdue.append(t.task_id)
         return PlatformSummary(
             platform_id=self.platform_id,
             tasks=len(self.tasks),
             by_state=dict(Counter(t.state for t in self.tasks.values())),
-            open_breaches=open_breaches,
+            open_breaches=any_overdue,
             breaches=self.breaches,
             escalations=self.escalations,
+            open_legal_deadlines=overdue[Deadline.legal],
+            open_targets=overdue[Deadline.target],
+            legal_deadlines_missed=missed[Deadline.legal],
+            targets_missed=missed[Deadline.target],
         )
 
 
