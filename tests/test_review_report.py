@@ -44,7 +44,7 @@ from tests.conftest import (
     Protocol,
     a_report,
 )
-from tests.protocol_steps import ALL_MET, url
+from tests.protocol_steps import ALL_MET, AN_ORDER, url
 
 MIN = timedelta(minutes=1)
 BLURRY = HashIdentifier(algorithm=HashAlgorithm.pdq, value="ab" * 32, quality=30)
@@ -306,6 +306,9 @@ async def test_the_report_of_a_scripted_crisis_matches_its_timings(
     assert (st.acted_within_hour, st.tasks_with_full_hour) == (9, 11)
     # reminded: acknowledge items 1-10 at 15 and item 11 at 27; act items 2 and 3 at 60
     assert (st.breaches, st.breaches_by_clock) == (13, {"acknowledge": 11, "act": 2})
+    # every task here is a voluntary referral: each miss is a target, none a legal deadline
+    assert (st.legal_deadlines_missed, st.targets_missed) == (0, 13)
+    assert all(e.deadline == "target" for p in f.platforms for e in p.sla_events)
     # backup told: acknowledge item 11 at 42, act item 3 at 75; coordinators: item 3 at 90
     assert (st.backup_told, st.backup_told_by_clock) == (2, {"acknowledge": 1, "act": 1})
     assert (st.escalations, st.escalations_by_clock) == (1, {"act": 1})
@@ -343,6 +346,9 @@ async def test_the_report_of_a_scripted_crisis_matches_its_timings(
     markdown, page = _read(files.markdown_path), _read(files.html_path)
     assert "| choosy | 12 | 11 |" in markdown and "10/11 (90.9%)" in markdown
     assert COLD_STORAGE in markdown and "technical_impossibility" in markdown
+    assert "| legal deadlines missed (removal orders' hour, TCO Art. 3(3)) | 0 |" in markdown
+    assert "| targets missed (acknowledge, voluntary act-within) | 15 |" in markdown
+    assert "None: no removal order's hour was missed." in markdown
     assert page.count("<svg") == 2 and "choosy" in page
 
 
@@ -546,6 +552,66 @@ def test_figures_from_hand_built_rows() -> None:
     ]
     assert f.timeline[2].since_report == START
     assert [(c.assigned, c.resolved) for c in st.curve] == [(3, 0), (3, 1), (4, 1), (4, 2), (4, 3)]
+
+
+def order_and_referral(says_which: bool) -> Rows:
+    """Choosy holds a removal order (item 1) and a voluntary referral (item 2) and answers
+    neither: the order's acknowledgement is missed at 15 minutes, both hours at 60. With
+    `says_which` the ladder rows carry their `deadline`, as recorded today; without, they are
+    the rows recorded before that input existed."""
+    r = Rows()
+    reported(r)
+    order = ContentItem(no=1, identifier=url(1), basis=AN_ORDER, source=COORDINATOR.id)
+    items = [order.model_dump(mode="json"), *_items(2)]
+    r.add(START, DecisionKind.activated, COORDINATOR, "go", platforms=[CHOOSY.id], items=items)
+    for after, no, clock, deadline in [
+        (15 * MIN, 1, "acknowledge", "target"),
+        (15 * MIN, 2, "acknowledge", "target"),
+        (60 * MIN, 1, "act", "legal"),
+        (60 * MIN, 2, "act", "target"),
+    ]:
+        due = (T0 + START + after).isoformat()
+        said = {"deadline": deadline} if says_which else {}
+        tid = task_id(CHOOSY.id, no)
+        r.task(after, DecisionKind.sla_breached, SYSTEM, no, task=tid, clock=clock, due=due, **said)
+    return r
+
+
+@pytest.mark.parametrize("says_which", [True, False], ids=["recorded", "derived"])
+def test_legal_deadlines_missed_and_targets_missed_are_told_apart(says_which: bool) -> None:
+    """A removal order's missed hour is a legal deadline missed (TCO Art. 3(3)); a voluntary
+    referral's missed act-within, and every missed acknowledgement, a target missed. Rows from
+    before the `deadline` input are read from their clock and the task's basis."""
+    f = compute(order_and_referral(says_which).rows)
+    ch = _platform(f, CHOOSY.id)
+    assert (ch.breaches, ch.legal_deadlines_missed, ch.targets_missed) == (4, 1, 3)
+    assert ch.targets_missed_by_clock == {"acknowledge": 2, "act": 1}
+    assert [(e.task_id, e.clock, e.deadline) for e in ch.sla_events] == [
+        ("choosy-000001", "acknowledge", "target"),
+        ("choosy-000002", "acknowledge", "target"),
+        ("choosy-000001", "act", "legal"),
+        ("choosy-000002", "act", "target"),
+    ]
+
+    markdown = render.to_markdown(f)
+    assert "| legal deadlines missed (removal orders' hour, TCO Art. 3(3)) | 1 |" in markdown
+    assert "| targets missed (acknowledge, voluntary act-within) | 3 |" in markdown
+    assert "| choosy | assigned 2 | 1 | 3 (acknowledge 2, act 1) | 0 | 0 |" in markdown
+    hour_due = render.moment(T0 + START + 60 * MIN)
+    assert f"| choosy | choosy-000001 | {hour_due} | {hour_due} |" in markdown  # legal, listed
+    assert "choosy-000002 | " + hour_due not in markdown  # a target is not
+    assert json.loads(render.to_json(f))["platforms"][0]["legal_deadlines_missed"] == 1
+    assert "legal deadlines and targets" in json.loads(render.to_json(f))["definitions"]
+
+
+def test_a_missed_deadline_whose_task_is_not_in_the_rows_is_a_target() -> None:
+    """Without the item that made the task, nothing shows a removal order: never called legal."""
+    r = Rows()
+    reported(r)
+    r.add(START, DecisionKind.activated, COORDINATOR, "go", platforms=[CHOOSY.id], items=[])
+    r.task(60 * MIN, DecisionKind.sla_breached, SYSTEM, 7, task="choosy-000007", clock="act")
+    ch = _platform(compute(r.rows), CHOOSY.id)
+    assert (ch.legal_deadlines_missed, ch.targets_missed) == (0, 1)
 
 
 def test_a_task_whose_hour_has_not_run_out_is_not_counted() -> None:

@@ -17,7 +17,9 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from eucp.protocol.deadlines import Deadline, recorded_deadline
 from eucp.protocol.decisions import DecisionKind, LedgerRow
+from eucp.protocol.tasks import ContentItem
 from eucp.protocol.tasks import task_id as make_task_id
 from eucp.runtime.ledger import verify_chain
 
@@ -81,7 +83,8 @@ DEFINITIONS: dict[str, str] = {
     "task": (
         "one per (item, platform), id `{platform}-{item_no:06d}`: items of `activated` and"
         " `content_added` go to every participating platform (the `platforms` of `activated`),"
-        " items of `sighting_reported` to every participating platform except the reporter."
+        " items of `sighting_reported` to every participating platform except the reporter;"
+        " an item that names its `addressees` goes to those alone."
     ),
     "task start": "the time of the decision that created the task's item.",
     "time to acknowledge": (
@@ -112,6 +115,16 @@ DEFINITIONS: dict[str, str] = {
         " (`acknowledge` or `act`): `sla_breached` (the deadline passed, the platform reminded),"
         " `sla_backup_told` (its backup contact told) and `sla_escalated` (the coordinators"
         " told). The deadlines follow the incident's SLA settings, pauses included."
+    ),
+    "legal deadlines and targets": (
+        "a missed deadline is legal when it is a removal order's hour to act (TCO Regulation"
+        " (EU) 2021/784, Art. 3(3)), and a target otherwise: every acknowledge deadline, and the"
+        " act deadline of a voluntary referral, are the protocol's own times, and missing one"
+        " breaks no law. Each `sla_breached` decision says which in its `deadline` input; rows"
+        " recorded before that input existed are read from the clock and the legal basis of the"
+        " task's item (`basis.kind` in the decision that created it), and as a target when the"
+        " task's item is not in the rows. Legal deadlines missed and targets missed count the"
+        " `sla_breached` decisions of each."
     ),
     "timeline": "every incident-level decision; task-level ones are summed up per platform.",
 }
@@ -252,6 +265,7 @@ class SlaEvent(Figures):
 
     task_id: str
     clock: str
+    deadline: Deadline
     rung: str
     due: datetime | None
     at: datetime
@@ -296,6 +310,9 @@ class PlatformFigures(Figures):
     tasks_with_full_hour: int
     breaches: int
     breaches_by_clock: dict[str, int]
+    legal_deadlines_missed: int
+    targets_missed: int
+    targets_missed_by_clock: dict[str, int]
     backup_told: int
     backup_told_by_clock: dict[str, int]
     escalations: int
@@ -366,6 +383,8 @@ class _Task:
     platform_id: str
     item_no: int | None
     started_at: datetime | None
+    basis_kind: str | None = None
+    """`kind` of the legal basis of the task's item; None when its item is not in the rows."""
     state: str = "assigned"
     acknowledged_at: datetime | None = None
     acted_at: datetime | None = None
@@ -395,12 +414,13 @@ def compute(rows: Sequence[LedgerRow]) -> ReviewFigures:
         if d.kind is DecisionKind.activated and not platforms:
             platforms = [str(p) for p in d.inputs.get("platforms", [])]
         if d.kind in ITEM_KINDS:
-            skip = d.actor.id if d.kind is DecisionKind.sighting_reported else None
-            for no in _item_numbers(d.inputs):
+            for item in d.inputs.get("items", []):
+                no, basis = int(item["no"]), _basis_kind(item)
+                admitted = ContentItem.model_validate(item)
                 for p in platforms:
-                    if p != skip:
+                    if admitted.addressed_to(p):
                         tid = make_task_id(p, no)
-                        tasks.setdefault(tid, _Task(tid, p, no, d.at))
+                        tasks.setdefault(tid, _Task(tid, p, no, d.at, basis))
         elif d.kind in TASK_KINDS:
             tid = str(d.inputs.get("task_id", ""))
             task = tasks.get(tid)
@@ -473,6 +493,13 @@ def _item_numbers(inputs: dict[str, Any]) -> list[int]:
     return [int(item["no"]) for item in inputs.get("items", [])]
 
 
+def _basis_kind(item: dict[str, Any]) -> str:
+    """The `kind` of an item's legal basis as recorded; an item without one is a voluntary
+    referral (`ContentItem`'s default)."""
+    basis = item.get("basis") or {}
+    return str(basis.get("kind", "voluntary"))
+
+
 def _item_no(inputs: dict[str, Any]) -> int | None:
     no = inputs.get("item_no")
     return int(no) if no is not None else None
@@ -515,6 +542,7 @@ def _apply(task: _Task, row: LedgerRow) -> None:
             SlaEvent(
                 task_id=task.task_id,
                 clock=str(d.inputs.get("clock", "")),
+                deadline=recorded_deadline(d.inputs, task.basis_kind),
                 rung=SLA_RUNGS[d.kind],
                 due=datetime.fromisoformat(due) if due else None,
                 at=d.at,
@@ -573,6 +601,7 @@ def _platform(
     acts = [f.time_to_act for f in figures if f.time_to_act is not None]
     events = sorted((e for t in tasks for e in t.sla), key=lambda e: (e.at, e.task_id))
     rungs = {rung: [e for e in events if e.rung == rung] for rung in SLA_RUNGS.values()}
+    missed = {kind: [e for e in rungs["breached"] if e.deadline is kind] for kind in Deadline}
     notes = sorted((n for t in tasks for n in t.notes), key=lambda n: (n.at, n.task_id))
     return PlatformFigures(
         platform_id=platform_id,
@@ -585,6 +614,9 @@ def _platform(
         tasks_with_full_hour=sum(f.full_hour for f in figures),
         breaches=len(rungs["breached"]),
         breaches_by_clock=_by_clock(rungs["breached"]),
+        legal_deadlines_missed=len(missed[Deadline.legal]),
+        targets_missed=len(missed[Deadline.target]),
+        targets_missed_by_clock=_by_clock(missed[Deadline.target]),
         backup_told=len(rungs["backup_told"]),
         backup_told_by_clock=_by_clock(rungs["backup_told"]),
         escalations=len(rungs["escalated"]),

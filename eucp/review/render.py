@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from eucp.protocol.deadlines import Deadline
 from eucp.review.figures import DEFINITIONS, PlatformFigures, ReviewFigures
 
 if TYPE_CHECKING:
@@ -139,7 +140,14 @@ def document(f: ReviewFigures) -> list[Block]:
                     f"{len(ids.sightings)} ({sum(len(s.new_items) for s in ids.sightings)})",
                 ],
                 ["tasks", str(len(f.tasks))],
-                ["SLA breaches", str(sum(p.breaches for p in f.platforms))],
+                [
+                    "legal deadlines missed (removal orders' hour, TCO Art. 3(3))",
+                    str(sum(p.legal_deadlines_missed for p in f.platforms)),
+                ],
+                [
+                    "targets missed (acknowledge, voluntary act-within)",
+                    str(sum(p.targets_missed for p in f.platforms)),
+                ],
                 ["SLA backup contacts told", str(sum(p.backup_told for p in f.platforms))],
                 ["SLA escalations", str(sum(p.escalations for p in f.platforms))],
                 ["review inputs", str(len(f.review_inputs))],
@@ -253,6 +261,12 @@ def _platform_blocks(f: ReviewFigures) -> list[Block]:
     ps = f.platforms
     notes = [(p.platform_id, n) for p in ps for n in (*p.declines, *p.cannot_comply)]
     climbed = [(p.platform_id, e) for p in ps for e in p.sla_events if e.rung != "breached"]
+    legal = [
+        (p.platform_id, e)
+        for p in ps
+        for e in p.sla_events
+        if e.rung == "breached" and e.deadline is Deadline.legal
+    ]
     return [
         Heading(2, "Platforms"),
         Table(
@@ -279,14 +293,16 @@ def _platform_blocks(f: ReviewFigures) -> list[Block]:
         ),
         Table(
             [
-                *("platform", "tasks by state", "SLA breaches", "backup told", "escalations"),
+                *("platform", "tasks by state", "legal deadlines missed", "targets missed"),
+                *("backup told", "escalations"),
                 *("declined", "cannot comply", "resumed", "withdrawn", "sightings (items)"),
             ],
             [
                 [
                     p.platform_id,
                     ", ".join(f"{state} {n}" for state, n in p.by_state.items()),
-                    _by_clock(p.breaches_by_clock),
+                    str(p.legal_deadlines_missed),
+                    _by_clock(p.targets_missed_by_clock),
                     _by_clock(p.backup_told_by_clock),
                     _by_clock(p.escalations_by_clock),
                     str(len(p.declines)),
@@ -310,10 +326,25 @@ def _platform_blocks(f: ReviewFigures) -> list[Block]:
         )
         if notes
         else Para("None."),
+        Heading(3, "Legal deadlines missed"),
+        Para(
+            "Removal orders whose hour to act (TCO Art. 3(3)) ran out before the task was"
+            " resolved. Every other missed deadline is a target of the protocol, not a legal"
+            " breach."
+        ),
+        Table(
+            ["platform", "task", "due", "recorded"],
+            [[pid, e.task_id, moment(e.due), moment(e.at)] for pid, e in legal],
+        )
+        if legal
+        else Para("None: no removal order's hour was missed."),
         Heading(3, "Missed deadlines beyond the reminder"),
         Table(
-            ["platform", "task", "clock", "due", "rung", "at"],
-            [[pid, e.task_id, e.clock, moment(e.due), e.rung, moment(e.at)] for pid, e in climbed],
+            ["platform", "task", "clock", "deadline", "due", "rung", "at"],
+            [
+                [pid, e.task_id, e.clock, e.deadline.value, moment(e.due), e.rung, moment(e.at)]
+                for pid, e in climbed
+            ],
         )
         if climbed
         else Para("None: every missed deadline was met after the platform's reminder."),
