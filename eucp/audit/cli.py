@@ -40,6 +40,7 @@ from eucp.audit.replay import replay_evidence
 from eucp.audit.sources import gather
 from eucp.audit.timeline import build_timeline
 from eucp.audit.verify import verify_evidence
+from eucp.protocol.deadlines import MISSED
 from eucp.protocol.participants import ID_PATTERN
 from eucp.runtime.codec import CodecError
 from eucp.runtime.ledger import Ledger, open_ledger
@@ -342,7 +343,7 @@ def _state_text(state: IncidentState) -> list[str]:
         lines.append(f"  {platform}: {shown}")
     for b in state.open_breaches:
         lines.append(
-            f"  open breach: {b.task_id} {b.clock} (due {b.due})"
+            f"  open, {MISSED[b.deadline]}: {b.task_id} {b.clock} (due {b.due})"
             + (", backup told" if b.backup_told else "")
             + (", escalated" if b.escalated else "")
         )

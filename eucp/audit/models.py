@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 from temporalio.client import WorkflowHistory
 
+from eucp.protocol.deadlines import Deadline
 from eucp.protocol.decisions import DecisionKind, LedgerRow
 from eucp.protocol.phases import Phase
 from eucp.protocol.state import PhaseChange
@@ -142,11 +143,13 @@ class TimelineEntry(BaseModel):
 
 
 class Breach(BaseModel):
-    """A missed task deadline whose clock was still running."""
+    """A missed task deadline whose clock was still running: a legal deadline (a removal
+    order's hour, TCO Art. 3(3)) or a target of the protocol."""
 
     platform_id: str
     task_id: str
     clock: str
+    deadline: Deadline = Deadline.target
     due: str | None = None
     backup_told: bool = False
     escalated: bool = False

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from eucp.audit.models import Breach, IncidentState
 from eucp.protocol.actions import ACTIONS, check
 from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.deadlines import recorded_deadline
 from eucp.protocol.decisions import Decision, DecisionKind
 from eucp.protocol.phases import Phase
 from eucp.protocol.refusal import Refusal
@@ -192,7 +193,13 @@ class _Fold:
         key = (task.platform_id, task.task_id, str(d.inputs["clock"]))
         breach = self.breaches.setdefault(
             key,
-            Breach(platform_id=key[0], task_id=key[1], clock=key[2], due=d.inputs.get("due")),
+            Breach(
+                platform_id=key[0],
+                task_id=key[1],
+                clock=key[2],
+                deadline=recorded_deadline(d.inputs, task.basis.kind),
+                due=d.inputs.get("due"),
+            ),
         )
         breach.backup_told |= d.kind is DecisionKind.sla_backup_told
         breach.escalated |= d.kind is DecisionKind.sla_escalated
