@@ -85,19 +85,26 @@ def platform_table(summaries: Sequence[PlatformSummary], final: Iterable[str] = 
         state for state in TaskState if any(state in summary.by_state for summary in summaries)
     ]
     headers = ["PLATFORM", "TASKS", *[state.value.upper() for state in states]]
-    headers += ["OPEN BREACHES", "BREACHES", "ESCALATIONS"]
+    headers += ["PAST DEADLINE NOW", "LEGAL DEADLINES MISSED", "TARGETS MISSED", "ESCALATIONS"]
     rows = [
         [
             summary.platform_id + (" (final)" if summary.platform_id in done else ""),
             summary.tasks,
             *[summary.by_state.get(state, 0) for state in states],
-            len(summary.open_breaches),
-            summary.breaches,
+            _past_deadline(summary),
+            summary.legal_deadlines_missed,
+            summary.targets_missed,
             summary.escalations,
         ]
         for summary in summaries
     ]
     return table(headers, rows)
+
+
+def _past_deadline(summary: PlatformSummary) -> str:
+    """Tasks past a deadline now, naming those past a legal one: `3 (1 legal)`."""
+    legal = len(summary.open_legal_deadlines)
+    return f"{len(summary.open_breaches)}" + (f" ({legal} legal)" if legal else "")
 
 
 def show_status(status: IncidentStatus | PlatformView) -> str:

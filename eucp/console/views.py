@@ -184,7 +184,11 @@ class PlatformRow:
     acknowledge_median: str
     acknowledge_p90: str
     open_breaches: int
-    breaches: int
+    """tasks with any deadline passed now, legal or target"""
+    open_legal: int
+    """of those, tasks whose removal-order hour has passed"""
+    legal_deadlines_missed: int
+    targets_missed: int
     escalations: int
 
 
@@ -212,7 +216,9 @@ def platform_rows(status: IncidentStatus, review: ReviewFigures | None) -> list[
                 acknowledge_median=span(ack.median if ack else None),
                 acknowledge_p90=span(ack.p90 if ack else None),
                 open_breaches=len(summary.open_breaches),
-                breaches=summary.breaches,
+                open_legal=len(summary.open_legal_deadlines),
+                legal_deadlines_missed=summary.legal_deadlines_missed,
+                targets_missed=summary.targets_missed,
                 escalations=summary.escalations,
             )
         )

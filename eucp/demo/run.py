@@ -189,7 +189,11 @@ async def summarise(auditor: ApiClient, incident_id: str) -> None:
     assert isinstance(status, IncidentStatus)
     for pid, s in sorted(status.platforms.items()):
         states = ", ".join(f"{n} {state}" for state, n in sorted(s.by_state.items()))
-        say(f"TASKS  {pid}: {states}; {s.breaches} missed deadlines, {s.escalations} escalations")
+        say(
+            f"TASKS  {pid}: {states}; {s.breaches} missed deadlines"
+            f" ({s.legal_deadlines_missed} legal, {s.targets_missed} targets),"
+            f" {s.escalations} escalations"
+        )
     rows = await auditor.all_decisions(incident_id)
     say("TIMELINE (the incident's decisions, from the ledger)")
     start = rows[0].decision.at
