@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict
 
 from eucp.protocol.deadlines import Deadline, recorded_deadline
 from eucp.protocol.decisions import DecisionKind, LedgerRow
-from eucp.protocol.tasks import ContentItem
 from eucp.protocol.tasks import task_id as make_task_id
 from eucp.runtime.ledger import verify_chain
 
@@ -83,8 +82,7 @@ DEFINITIONS: dict[str, str] = {
     "task": (
         "one per (item, platform), id `{platform}-{item_no:06d}`: items of `activated` and"
         " `content_added` go to every participating platform (the `platforms` of `activated`),"
-        " items of `sighting_reported` to every participating platform except the reporter;"
-        " an item that names its `addressees` goes to those alone."
+        " items of `sighting_reported` to every participating platform except the reporter."
     ),
     "task start": "the time of the decision that created the task's item.",
     "time to acknowledge": (
@@ -414,11 +412,11 @@ def compute(rows: Sequence[LedgerRow]) -> ReviewFigures:
         if d.kind is DecisionKind.activated and not platforms:
             platforms = [str(p) for p in d.inputs.get("platforms", [])]
         if d.kind in ITEM_KINDS:
+            skip = d.actor.id if d.kind is DecisionKind.sighting_reported else None
             for item in d.inputs.get("items", []):
                 no, basis = int(item["no"]), _basis_kind(item)
-                admitted = ContentItem.model_validate(item)
                 for p in platforms:
-                    if admitted.addressed_to(p):
+                    if p != skip:
                         tid = make_task_id(p, no)
                         tasks.setdefault(tid, _Task(tid, p, no, d.at, basis))
         elif d.kind in TASK_KINDS:
