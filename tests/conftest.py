@@ -33,7 +33,7 @@ PLATFORMS = [FASTBOOK.id, SLOWTUBE.id, CHOOSY.id]
 # everyone told on the log, with an on-call desk
 REGISTRY = presets.registry(
     dict.fromkeys(PLATFORMS),
-    member_states=[MEMBER_STATE.id],
+    member_states={MEMBER_STATE.id: "FR"},
     names={actor.id: actor.id.title() for actor in ACTORS},
     desks=True,
 )

@@ -13,7 +13,7 @@ from temporalio.client import WorkflowHandle
 from eucp.protocol.actions import Action
 from eucp.protocol.identifiers import AnyIdentifier, HashAlgorithm, HashIdentifier, UrlIdentifier
 from eucp.protocol.incident import Assessment, Criterion, CriterionStatus
-from eucp.protocol.tasks import RemovalOrder
+from eucp.protocol.tasks import OrderDetails, RemovalOrder
 from eucp.service.incidents import Participation
 
 MET = Criterion(status=CriterionStatus.met, evidence="seen by the EU IRU")
@@ -50,6 +50,15 @@ async def activated(coordinator: Participation, *identifiers: AnyIdentifier) -> 
     await assigned(coordinator)
 
 
+async def holds(platform: Participation, tasks: int) -> None:
+    """Waits until the platform holds this many tasks."""
+
+    async def held() -> bool:
+        return (await platform.my_tasks()).total == tasks
+
+    await eventually(held)
+
+
 async def assigned(session: Participation) -> None:
     """Waits until every participating platform holds a task for each item: platforms read
     their new items from the ledger a moment after the coordinator's answer."""
@@ -75,11 +84,16 @@ AN_ORDER = RemovalOrder(
     issuing_member_state="FR",
     issuing_authority="OCLCTIC",
     addressee="Choosy Ltd",
+    platform="choosy",
     contact_point="legal@choosy.example.test",
     host_member_state="IE",
     issued_at=datetime(2026, 3, 15, 2, 0, tzinfo=UTC),
     reference="FR-2026-0001",
     reasons="terrorist content within the meaning of Art. 2(7)",
+)
+# the same order as its authority (MEMBER_STATE, FR) sends it: the issuing State is its own
+ORDER_DETAILS = OrderDetails(
+    **AN_ORDER.model_dump(exclude={"kind", "issuing_member_state", "received_at"})
 )
 
 

@@ -520,7 +520,12 @@ def test_the_public_view_holds_no_addresses_or_secrets(tmp_path: Path) -> None:
 
     [public] = registry.public()
 
-    assert public.model_dump() == {"id": "platform-a", "kind": "platform", "name": "Platform A"}
+    assert public.model_dump() == {
+        "id": "platform-a",
+        "kind": "platform",
+        "name": "Platform A",
+        "country": None,  # a Member State authority's, which a platform has not
+    }
 
 
 # -- under a real Temporal worker ---------------------------------------------------------

@@ -34,7 +34,7 @@ from tests.conftest import (
     a_report,
 )
 from tests.http_steps import Api, issue_tokens, serving
-from tests.protocol_steps import ALL_MET, MANIFESTO, VIDEO, activated, url
+from tests.protocol_steps import ALL_MET, MANIFESTO, ORDER_DETAILS, VIDEO, activated, url
 from workflows.crisis import CrisisWorkflow
 from workflows.platform import PlatformTasksWorkflow
 
@@ -115,6 +115,12 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
         {"kind": st.sampled_from(["voluntary", "removal_order", "other"])},
         optional={"issuing_member_state": TEXT},
     ),
+    "addressees": st.none() | st.lists(st.sampled_from(PLATFORMS) | TEXT, max_size=3),
+    "order": st.dictionaries(
+        st.sampled_from([*sorted(ORDER_DETAILS.model_dump()), "issuing_member_state"]),
+        JSON,
+        max_size=3,
+    ).map(ORDER_DETAILS.model_dump(mode="json").__or__),
     "assessment": st.dictionaries(
         st.sampled_from(sorted(ALL_MET.model_dump())), CRITERION, max_size=5
     ).map(ALL_MET.model_dump(mode="json").__or__),
@@ -124,7 +130,13 @@ PLATFORM = {"actor": FASTBOOK.model_dump(mode="json")}
 LEGAL: dict[str, dict[str, Any]] = {
     "assess": COORDINATING | {"assessment": ALL_MET.model_dump(mode="json")},
     "activate": COORDINATING | {"identifiers": [url(3).model_dump(mode="json")]},
-    "add_content": COORDINATING | {"identifiers": [url(4).model_dump(mode="json")]},
+    "add_content": COORDINATING
+    | {"identifiers": [url(4).model_dump(mode="json")], "addressees": [FASTBOOK.id]},
+    "issue_order": {
+        "actor": MEMBER_STATE.model_dump(mode="json"),
+        "identifiers": [url(7).model_dump(mode="json")],
+        "order": ORDER_DETAILS.model_dump(mode="json"),
+    },
     "withdraw_content": COORDINATING | {"items": [1]},
     "de_escalate": COORDINATING | {"withdraw_open_tasks": True},
     "report_sightings": PLATFORM | {"identifiers": [url(5).model_dump(mode="json")]},

@@ -14,10 +14,12 @@ if it did not exist) to anyone else.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -91,6 +93,7 @@ PROTOCOL: dict[Action, Rule] = {
     Action.activate: Rule.of(C, "assessing", "active", "reason", "activated"),
     Action.decline: Rule.of(C, "assessing", "not_activated", "reason", "not_activated"),
     Action.add_content: Rule.of(C, TAKEDOWN, "-", "-", "content_added"),
+    Action.issue_order: Rule.of(M, TAKEDOWN, "-", "-", "removal_order_issued"),
     Action.withdraw_content: Rule.of(C, f"{TAKEDOWN} review", "-", "reason", "content_withdrawn"),
     Action.report_sightings: Rule.of(f"{P} {C} {G}", TAKEDOWN, "-", "-", "sighting_reported"),
     Action.report_false_positive: Rule.of(
@@ -101,6 +104,18 @@ PROTOCOL: dict[Action, Rule] = {
     Action.start_review: Rule.of(C, "de_escalating", "review", "-", "review_started"),
     Action.submit_review_input: Rule.of(f"{C} {M} {P} {G}", "review", "-", "-", "review_input"),
     Action.close: Rule.of(f"{C} {S}", "review", "closed", "-", "closed"),
+}
+
+
+ORDER = {  # the Annex I fields of a removal order to fastbook, as its authority sends them
+    "issuing_authority": "OCLCTIC",
+    "addressee": "Fastbook Ltd",
+    "platform": FASTBOOK.id,
+    "contact_point": "legal@fastbook.example.test",
+    "host_member_state": "IE",
+    "issued_at": "2026-03-15T02:00:00+00:00",
+    "reference": "FR-2026-0042",
+    "reasons": "terrorist content within the meaning of Art. 2(7)",
 }
 
 
@@ -141,6 +156,7 @@ def body(row: ActionRow, caller: Actor, with_reason: bool) -> dict[str, Any]:
         Action.activate: {"identifiers": fresh},
         Action.add_content: {"identifiers": fresh},
         Action.report_sightings: {"identifiers": fresh},
+        Action.issue_order: {"identifiers": fresh, "order": ORDER},
         Action.withdraw_content: {"items": [1]},
         # each reporter its own item, so that no report repeats another
         Action.report_false_positive: {"item": 2 if caller.kind is ParticipantKind.platform else 3},
@@ -284,15 +300,20 @@ def test_every_row_has_its_cli_command_and_its_console_form() -> None:
             assert row.action not in FORMS
 
 
-async def test_each_cli_command_reaches_its_rows_update(eucp: Protocol, api: Api) -> None:
+async def test_each_cli_command_reaches_its_rows_update(
+    eucp: Protocol, api: Api, tmp_path: Path
+) -> None:
     """As an auditor, every action is refused by the workflow with a rule that names it: the
     command reached its own row, through the API and the service."""
     incident = await Crises(eucp, Registry.load(eucp.settings.registry_path)).in_phase(Phase.active)
     env = {"EUCP_API_URL": api.base, "EUCP_TOKEN": api.tokens[AUDITOR.id]}
+    order_file = tmp_path / "order.json"
+    order_file.write_text(json.dumps(ORDER))
     arguments: dict[Action, list[str]] = {
         Action.assess: ["--criterion", "real_world_event=met:the attack is under way"],
         Action.activate: [],
         Action.add_content: ["https://copies.example/cli"],
+        Action.issue_order: ["https://copies.example/cli", "--order", str(order_file)],
         Action.report_sightings: ["https://copies.example/cli"],
         Action.withdraw_content: ["1"],
         Action.report_false_positive: ["1"],

@@ -15,7 +15,15 @@ from eucp.protocol.participants import Actor, ParticipantKind
 from eucp.protocol.refusal import Refusal
 from eucp.protocol.tasks import CannotComplyReason, Outcome, TaskReport
 from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, MEMBER_STATE, SLOWTUBE, Protocol
-from tests.protocol_steps import ALL_MET, AN_ORDER, VIDEO, activated, assigned, update_events, url
+from tests.protocol_steps import (
+    ALL_MET,
+    ORDER_DETAILS,
+    VIDEO,
+    activated,
+    holds,
+    update_events,
+    url,
+)
 from workflows.crisis import CrisisWorkflow
 
 
@@ -137,11 +145,11 @@ async def test_a_removal_order_cannot_be_declined(eucp: Protocol) -> None:
     incident = await eucp.report()
     iru = eucp.incidents.as_participant(incident, COORDINATOR)
     await iru.act(Action.assess, assessment=ALL_MET)
-    await iru.act(
-        Action.activate, reason="criteria met; binding order", identifiers=[url(7)], basis=AN_ORDER
-    )
-    await assigned(iru)
+    await iru.act(Action.activate, reason="criteria met", platforms=[CHOOSY.id])
+    authority = eucp.incidents.as_participant(incident, MEMBER_STATE)
+    await authority.act(Action.issue_order, identifiers=[url(7)], order=ORDER_DETAILS)
     choosy = eucp.incidents.as_participant(incident, CHOOSY)
+    await holds(choosy, 1)  # the order's addressee, and no one else
     [task] = (await choosy.my_tasks()).tasks
     with pytest.raises(Refusal, match="cannot be declined"):
         await choosy.report_tasks(

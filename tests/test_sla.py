@@ -9,8 +9,8 @@ from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.decisions import Decision, DecisionKind
 from eucp.protocol.tasks import CannotComplyReason, Outcome, TaskReport
 from eucp.service.incidents import Participation
-from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, SLOWTUBE, Protocol
-from tests.protocol_steps import ALL_MET, AN_ORDER, activated, assigned, url
+from tests.conftest import CHOOSY, COORDINATOR, FASTBOOK, MEMBER_STATE, SLOWTUBE, Protocol
+from tests.protocol_steps import ALL_MET, ORDER_DETAILS, activated, assigned, holds, url
 
 REAL = SlaSettings()  # acknowledge 15 min, act 60 min, escalate 15 min after the reminder
 
@@ -77,15 +77,11 @@ async def _one_order_task(eucp: Protocol) -> tuple[str, Participation, str]:
     incident = await eucp.report(sla=REAL)
     iru = eucp.incidents.as_participant(incident, COORDINATOR)
     await iru.act(Action.assess, assessment=ALL_MET)
-    await iru.act(
-        Action.activate,
-        reason="binding order",
-        identifiers=[url(9)],
-        platforms=[CHOOSY.id],
-        basis=AN_ORDER,
-    )
-    await assigned(iru)
+    await iru.act(Action.activate, reason="criteria met", platforms=[CHOOSY.id])
+    authority = eucp.incidents.as_participant(incident, MEMBER_STATE)
+    await authority.act(Action.issue_order, identifiers=[url(9)], order=ORDER_DETAILS)
     choosy = eucp.incidents.as_participant(incident, CHOOSY)
+    await holds(choosy, 1)
     [task] = (await choosy.my_tasks()).tasks
     return incident, choosy, task.task_id
 

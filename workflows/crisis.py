@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         Assess,
         Command,
         DeEscalate,
+        IssueOrder,
         ReportFalsePositive,
         ReportSightings,
         SightingRequest,
@@ -34,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawTasks,
     )
     from eucp.protocol.decisions import DecisionKind
-    from eucp.protocol.identifiers import AnyIdentifier, IdentifierIndex, Verdict
+    from eucp.protocol.identifiers import AnyIdentifier, HashIdentifier, IdentifierIndex, Verdict
     from eucp.protocol.notifications import NotificationKind
     from eucp.protocol.participants import SYSTEM, Actor, ParticipantKind
     from eucp.protocol.phases import FINAL, Phase
@@ -52,7 +53,14 @@ with workflow.unsafe.imports_passed_through():
         SightingAnswers,
         SightingOutcome,
     )
-    from eucp.protocol.tasks import ContentItem, LegalBasis, Stage
+    from eucp.protocol.tasks import (
+        ContentItem,
+        LegalBasis,
+        OrderDetails,
+        RemovalOrder,
+        Stage,
+        addressees_of,
+    )
 
 from workflows.effects import Draft, Effects, sleep_until
 from workflows.errors import as_update_errors, moving
@@ -62,6 +70,7 @@ from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
 REVIEW_REPORT = "review-report"
 FAN_OUT_BESIDE = "fan-out-beside-the-protocol"
 ITEMS_BY_REFERENCE = "items-by-reference"
+TASKS_ADDRESSED = "tasks-addressed"  # orders, bound and named identifiers go to their platforms
 # more items than this go to a platform by reference (the ledger), fewer in the signal itself
 INLINE_ITEMS = 100
 ANSWERS_KEPT = 1000  # request ids remembered across runs for retried merged calls
@@ -145,7 +154,7 @@ class CrisisWorkflow:
     @workflow.update
     async def activate(self, cmd: Activate) -> Answer:
         async with self._turn():
-            self._check_activate(cmd)
+            self._check_activate(cmd, addressing=workflow.patched(TASKS_ADDRESSED))
             platforms = cmd.platforms or self.state.ids_of(ParticipantKind.platform)
             content = [*self.state.report.first_identifiers, *cmd.identifiers]
             items, answer = self._admit(content, cmd.basis, cmd.actor.id)
@@ -162,7 +171,12 @@ class CrisisWorkflow:
             recorded: list[str] = []
             if workflow.patched(ITEMS_BY_REFERENCE) and len(items) > INLINE_ITEMS:
                 items, recorded = [], answer.decisions  # as `_fan_out` does
-            await asyncio.gather(*(self._start_platform(p, items, recorded) for p in platforms))
+            await asyncio.gather(
+                *(
+                    self._start_platform(p, [i for i in items if i.addressed_to(p)], recorded)
+                    for p in platforms
+                )
+            )
             return answer
 
     @activate.validator
@@ -170,7 +184,7 @@ class CrisisWorkflow:
     def _validate_activate(self, cmd: Activate) -> None:
         self._check_activate(cmd)
 
-    def _check_activate(self, cmd: Activate) -> None:
+    def _check_activate(self, cmd: Activate, addressing: bool = True) -> None:
         self._check(Action.activate, cmd)
         for i, platform in enumerate(cmd.platforms or []):
             if platform not in self.state.ids_of(ParticipantKind.platform):
@@ -181,6 +195,8 @@ class CrisisWorkflow:
             raise Refusal(
                 "platforms", "an activation needs at least one participating platform", INVALID
             )
+        if addressing:
+            self._check_referral(cmd.basis)
 
     @workflow.update
     async def decline(self, cmd: Command) -> Answer:
@@ -197,7 +213,10 @@ class CrisisWorkflow:
     async def add_content(self, cmd: AddContent) -> Answer:
         async with self._turn():
             self._check(Action.add_content, cmd)
-            items, answer = self._admit(cmd.identifiers, cmd.basis, cmd.actor.id)
+            if workflow.patched(TASKS_ADDRESSED):
+                self._check_referral(cmd.basis)
+                self._check_named(cmd.addressees, self.state.platforms)
+            items, answer = self._admit(cmd.identifiers, cmd.basis, cmd.actor.id, cmd.addressees)
             answer = await self._act(
                 Action.add_content,
                 cmd,
@@ -213,6 +232,45 @@ class CrisisWorkflow:
     @_as_validator
     def _validate_add_content(self, cmd: AddContent) -> None:
         self._check(Action.add_content, cmd)
+        self._check_referral(cmd.basis)
+        self._check_named(cmd.addressees, self.state.platforms)
+
+    @workflow.update
+    async def issue_order(self, cmd: IssueOrder) -> Answer:
+        """A Member State authority's removal order: in its own name and State, a task for its
+        addressee alone, with the one-hour clock of TCO Art. 3(3)."""
+        async with self._turn():
+            order = self._check_order(cmd)
+            # an order is its own legal act: content seen before is its item all the same
+            items, answer = self._admit(cmd.identifiers, order, cmd.actor.id, every=True)
+            answer = await self._act(
+                Action.issue_order,
+                cmd,
+                answer,
+                order=order.model_dump(mode="json"),
+                items=[i.model_dump(mode="json") for i in items],
+            )
+            await self._fan_out([(answer.decisions[0], items)])
+            return answer
+
+    @issue_order.validator
+    @_as_validator
+    def _validate_issue_order(self, cmd: IssueOrder) -> None:
+        self._check_order(cmd)
+
+    def _check_order(self, cmd: IssueOrder) -> RemovalOrder:
+        """The order as issued: by the authority's own Member State, to a platform that takes
+        part, for content that platform hosts."""
+        self._check(Action.issue_order, cmd)
+        country = next(p.country for p in self.state.participants if p.id == cmd.actor.id)
+        if country is None:
+            rule = (
+                f"{cmd.actor.id} has no country in the registry: a competent authority issues "
+                "orders as its Member State (TCO Art. 3)"
+            )
+            raise Refusal("actor", rule, FORBIDDEN)
+        self._check_addressee(cmd.identifiers, cmd.order)
+        return cmd.order.issued_by(country)
 
     @workflow.update
     async def withdraw_content(self, cmd: WithdrawContent) -> Answer:
@@ -330,7 +388,7 @@ class CrisisWorkflow:
     @workflow.update
     async def report_false_positive(self, cmd: ReportFalsePositive) -> Answer:
         async with self._turn():
-            self._check_false_positive(cmd)
+            self._check_false_positive(cmd, addressing=workflow.patched(TASKS_ADDRESSED))
             answer = await self._act(Action.report_false_positive, cmd, item=cmd.item)
             self.state.false_positives.append(cmd.item)
             self.effects.notify(
@@ -347,9 +405,15 @@ class CrisisWorkflow:
     def _validate_false_positive(self, cmd: ReportFalsePositive) -> None:
         self._check_false_positive(cmd)
 
-    def _check_false_positive(self, cmd: ReportFalsePositive) -> None:
+    def _check_false_positive(self, cmd: ReportFalsePositive, addressing: bool = True) -> None:
         self._check(Action.report_false_positive, cmd)
-        self._check_items("item", [cmd.item])
+        if not addressing or cmd.actor.kind is not ParticipantKind.platform:
+            self._check_items("item", [cmd.item])
+            return
+        # a platform names one of its own items: another's, or none, get the same answer
+        meant_for = self.state.restricted.get(cmd.item, [cmd.actor.id])
+        if not 1 <= cmd.item <= self.state.items or cmd.actor.id not in meant_for:
+            raise Refusal("item", f"no item {cmd.item} among your tasks", NOT_FOUND)
 
     @workflow.update
     async def submit_review_input(self, cmd: SubmitReviewInput) -> Answer:
@@ -433,6 +497,38 @@ class CrisisWorkflow:
                     NOT_FOUND,
                 )
 
+    def _check_referral(self, basis: LegalBasis) -> None:
+        """The coordinator refers content voluntarily; removal orders are a Member State
+        authority's (`issue_order`), never the EU IRU's (domain.md; TCO Art. 3)."""
+        if isinstance(basis, RemovalOrder):
+            rule = (
+                "the coordinator refers content voluntarily; a removal order is issued by a "
+                "Member State's competent authority (POST .../removal-orders, TCO Art. 3)"
+            )
+            raise Refusal("basis", rule, FORBIDDEN)
+
+    def _check_named(self, named: list[str] | None, participating: Collection[str]) -> None:
+        """A voluntary referral may name the platforms it is for: each must take part. An
+        identifier bound to a platform needs no check: it waits for its platform."""
+        for i, platform in enumerate(named or []):
+            self._check_taking_part(f"addressees[{i}]", platform, participating)
+
+    def _check_addressee(self, identifiers: list[AnyIdentifier], order: OrderDetails) -> None:
+        """A removal order binds the one platform it names, which takes part, for content that
+        platform hosts (TCO Art. 3)."""
+        self._check_taking_part("order.platform", order.platform, self.state.platforms)
+        for i, identifier in enumerate(identifiers):
+            bound = None if isinstance(identifier, HashIdentifier) else identifier.platform
+            if bound not in (None, order.platform):
+                rule = f"hosted by {bound}, but the order is addressed to {order.platform}"
+                raise Refusal(f"identifiers[{i}].platform", rule, INVALID)
+
+    def _check_taking_part(self, field: str, platform: str, participating: Collection[str]) -> None:
+        if platform not in self.state.ids_of(ParticipantKind.platform):
+            raise Refusal(field, f"{platform!r} is not a registered platform", INVALID)
+        if platform not in participating:
+            raise Refusal(field, f"{platform} does not take part in this takedown")
+
     def _actor_of(self, participant_id: str) -> Actor:
         kinds = {p.id: p.kind for p in self.state.participants}
         return Actor(
@@ -442,17 +538,32 @@ class CrisisWorkflow:
     # ---- effects --------------------------------------------------------------------------
 
     def _admit(
-        self, identifiers: list[AnyIdentifier], basis: LegalBasis | None, source: str
+        self,
+        identifiers: list[AnyIdentifier],
+        basis: LegalBasis | None,
+        source: str,
+        named: list[str] | None = None,
+        every: bool = False,
     ) -> tuple[list[ContentItem], Answer]:
-        """Numbers the identifiers this incident has not seen; counts repeats and discards."""
+        """Numbers the identifiers this incident has not seen (with `every`, all of them),
+        each with the platforms it is a task for (`addressees_of`); counts repeats and
+        discards."""
         items: list[ContentItem] = []
         answer = Answer(phase=self.state.phase)
+        addressing = workflow.patched(TASKS_ADDRESSED)
         for identifier in identifiers:
             verdict = self.index.classify(identifier)
-            if verdict is Verdict.new:
+            if every or verdict is Verdict.new:
                 self.state.items += 1
                 item = ContentItem(no=self.state.items, identifier=identifier, source=source)
-                items.append(item if basis is None else item.model_copy(update={"basis": basis}))
+                if basis is not None:
+                    item = item.model_copy(update={"basis": basis})
+                if addressing:
+                    addressees = addressees_of(identifier, basis, named)
+                    item = item.model_copy(update={"addressees": addressees})
+                    if addressees is not None:
+                        self.state.restricted[item.no] = addressees
+                items.append(item)
             elif verdict is Verdict.duplicate:
                 answer.duplicates += 1
             else:
@@ -580,11 +691,13 @@ class CrisisWorkflow:
         items = [i for _, admitted in recorded for i in admitted]
         if not items:  # nothing new (repeats only, or refused): no signal, no patch marker
             return
-        for_each = {p: [i for i in items if i.source != p] for p in self.state.platforms}
+        for_each = {p: [i for i in items if i.addressed_to(p)] for p in self.state.platforms}
         if workflow.patched(ITEMS_BY_REFERENCE):
             for p, mine in for_each.items():
                 if len(mine) > INLINE_ITEMS:
-                    ids = [d for d, admitted in recorded if any(i.source != p for i in admitted)]
+                    ids = [
+                        d for d, admitted in recorded if any(i.addressed_to(p) for i in admitted)
+                    ]
                     self.outbox.assign_recorded(p, ids)
                 elif mine:
                     self.outbox.assign(p, mine)

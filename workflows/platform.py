@@ -123,7 +123,7 @@ class PlatformTasksWorkflow:
         from the ledger, so the crisis's history does not carry them to every platform."""
         async with self.lock:
             items = await self.effects.items_of(decision_ids)
-            await self._assign([i for i in items if i.source != self.state.platform_id])
+            await self._assign([i for i in items if i.addressed_to(self.state.platform_id)])
 
     @workflow.signal
     async def withdraw(self, cmd: WithdrawTasks) -> None:

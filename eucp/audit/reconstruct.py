@@ -132,24 +132,27 @@ class _Fold:
         self._move(d, ACTIONS[action].to or self.phase)
         if d.kind is DecisionKind.activated:
             self.platforms = list(d.inputs["platforms"])
-            self._assign(d, d.inputs["items"], skip=None)
-        elif d.kind is DecisionKind.content_added:
-            self._assign(d, d.inputs["items"], skip=None)
-        elif d.kind is DecisionKind.sighting_reported:
-            self._assign(d, d.inputs["items"], skip=d.actor.id)
+        if d.kind in (
+            DecisionKind.activated,
+            DecisionKind.content_added,
+            DecisionKind.removal_order_issued,
+            DecisionKind.sighting_reported,
+        ):
+            self._assign(d, d.inputs["items"])
 
     def _move(self, d: Decision, to: Phase) -> None:
         if to is not self.phase:
             self.phase = to
             self.phases.append(PhaseChange(phase=to, at=d.at, by=d.actor.id, reason=d.reason))
 
-    def _assign(self, d: Decision, items: list[Any], skip: str | None) -> None:
-        """New items become tasks on every participating platform but the one that found them."""
+    def _assign(self, d: Decision, items: list[Any]) -> None:
+        """New items become tasks on the participating platforms they are addressed to (never
+        the one that found them)."""
         for raw in items:
             item = ContentItem.model_validate(raw)
             self.items = max(self.items, item.no)
             for platform in self.platforms:
-                if platform != skip:
+                if item.addressed_to(platform):
                     tasks = self.tasks.setdefault(platform, {})
                     tid = task_id(platform, item.no)
                     tasks.setdefault(

@@ -27,6 +27,7 @@ from eucp.cli.render import show_answer, show_listings, show_reported, show_rows
 from eucp.protocol.actions import ACTIONS, Action
 from eucp.protocol.identifiers import AnyIdentifier, describe_invalid
 from eucp.protocol.incident import Assessment, IncidentReport
+from eucp.protocol.tasks import OrderDetails
 
 
 @click.group()
@@ -185,12 +186,54 @@ crisis_decline = reason_only_command(Action.decline, "Decide not to activate (a 
 @action_command(Action.add_content)
 @identifiers_input(required=True)
 @removal_order_option
+@click.option(
+    "--platform",
+    "addressees",
+    multiple=True,
+    help="a participating platform the referral is for (repeat); all if none",
+)
 def crisis_add_content(
-    incident_id: str, identifiers: list[AnyIdentifier], basis: Any, idempotency_key: str | None
+    incident_id: str,
+    identifiers: list[AnyIdentifier],
+    basis: Any,
+    addressees: tuple[str, ...],
+    idempotency_key: str | None,
 ) -> Call:
-    """New identifiers for every participating platform (1,000 per request)."""
+    """New identifiers (1,000 per request): tasks for every participating platform, or for the
+    ones named; an identifier bound to a platform, or under a removal order, is a task for
+    that platform alone."""
     return act(
-        incident_id, Action.add_content, idempotency_key, identifiers=identifiers, basis=basis
+        incident_id,
+        Action.add_content,
+        idempotency_key,
+        identifiers=identifiers,
+        basis=basis,
+        addressees=list(addressees) or None,
+    )
+
+
+@action_command(Action.issue_order)
+@identifiers_input(required=True)
+@click.option(
+    "--order",
+    "order_file",
+    type=click.File("r"),
+    required=True,
+    help="JSON file of the order's Annex I fields ('-': stdin): issuing_authority, addressee,"
+    " platform (the addressee's participant id), contact_point, host_member_state, issued_at,"
+    " reference, reasons, confidential; the issuing Member State is your own",
+)
+def crisis_order(
+    incident_id: str,
+    identifiers: list[AnyIdentifier],
+    order_file: IO[str],
+    idempotency_key: str | None,
+) -> Call:
+    """Issue a removal order (TCO Art. 3, Member State authorities): the content becomes a
+    task for the order's addressee alone, to be removed within the hour."""
+    order = load_model(OrderDetails, order_file, "removal order")
+    return act(
+        incident_id, Action.issue_order, idempotency_key, identifiers=identifiers, order=order
     )
 
 

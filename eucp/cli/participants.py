@@ -97,6 +97,11 @@ def _issue(contact: Contact, path: Path) -> Issued:
 @click.option("--webhook-url", help="where signed task notifications are POSTed")
 @click.option("--webhook-secret", help="the shared secret webhooks are signed with")
 @click.option("--email", help="an address for email notifications")
+@click.option(
+    "--country",
+    metavar="CC",
+    help="a Member State authority's country (ISO code, e.g. FR): it issues orders as that State",
+)
 def participants_add(
     participant_id: str,
     kind: ParticipantKind,
@@ -104,6 +109,7 @@ def participants_add(
     webhook_url: str | None,
     webhook_secret: str | None,
     email: str | None,
+    country: str | None,
 ) -> Issued:
     """Register a participant (the file is created if missing) and issue its API token."""
     path = Settings().registry_path
@@ -116,6 +122,7 @@ def participants_add(
         "webhook_url": webhook_url,
         "webhook_secret": webhook_secret,
         "email": email,
+        "country": country.upper() if country else None,
     }
     try:
         contact = Contact.model_validate(entry)

@@ -18,7 +18,7 @@ from eucp.protocol.state import (
     ReportAnswer,
     TaskPage,
 )
-from eucp.protocol.tasks import TaskState
+from eucp.protocol.tasks import LegalBasis, TaskState, VoluntaryReferral
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -136,13 +136,22 @@ def _identifier(identifier: AnyIdentifier) -> str:
     return identifier.value if isinstance(identifier, UrlIdentifier) else identifier.key
 
 
+def _basis(basis: LegalBasis) -> str:
+    """A voluntary referral, or the removal order by its reference and issuing State, with
+    its Art. 11(3) confidentiality (the user must not be told yet)."""
+    if isinstance(basis, VoluntaryReferral):
+        return "voluntary"
+    secret = ", confidential" if basis.confidential else ""
+    return f"order {basis.reference} ({basis.issuing_member_state}){secret}"
+
+
 def show_tasks(page: TaskPage) -> str:
     rows = [
         (
             task.task_id,
             task.item_no,
             task.state,
-            task.basis.kind,
+            _basis(task.basis),
             utc(task.assigned_at),
             _identifier(task.identifier),
         )

@@ -45,6 +45,7 @@ class ActionForm:
     items: bool
     text: bool
     withdraw_option: bool  # withdraw_open_tasks
+    addressees: bool  # the platforms a referral is for
 
     @classmethod
     def of(cls, row: ActionRow) -> ActionForm:
@@ -60,6 +61,7 @@ class ActionForm:
             items="items" in asked,
             text="text" in asked,
             withdraw_option="withdraw_open_tasks" in asked,
+            addressees="addressees" in asked,
         )
 
 
@@ -95,6 +97,7 @@ class Submission:
     items_text: str = ""
     text: str = ""
     withdraw_open_tasks: bool = False
+    addressees: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     bad_lines: list[LineProblem] = field(default_factory=list)
 
@@ -116,6 +119,8 @@ class Submission:
             values["text"] = self.text
         if form.withdraw_option:
             values["withdraw_open_tasks"] = self.withdraw_open_tasks
+        if form.addressees:
+            values["addressees"] = self.addressees or None  # none named: every platform
         return values
 
 
@@ -179,6 +184,9 @@ def read(
         if not sub.text:
             sub.problems.append("text: write the input for the review")
     sub.withdraw_open_tasks = form.withdraw_option and data.get("withdraw_open_tasks") == "on"
+    if form.addressees:
+        named = data.get("addressees", "").strip()
+        sub.addressees = re.split(r"[\s,]+", named) if named else []
     try:
         if phase is not None:
             check(phase, form.action, actor_kind, reason)

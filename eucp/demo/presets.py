@@ -6,7 +6,7 @@ state only what really differs between them: the durations, the webhooks, the na
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import NamedTuple
 
@@ -62,6 +62,7 @@ def contact(
     *,
     webhook: SignedWebhook | None = None,
     backup: Backup | None = None,
+    country: str | None = None,
 ) -> Contact:
     """A participant told by its signed webhook when it has one, else on the log; shown by
     `name` if given, else as `NAMES` or its id say."""
@@ -73,23 +74,25 @@ def contact(
         webhook_url=webhook.url if webhook else None,
         webhook_secret=SecretStr(webhook.secret) if webhook else None,
         backup=backup,
+        country=country,
     )
 
 
 def registry(
     platforms: Mapping[str, SignedWebhook | None],
     *,
-    member_states: Sequence[str] = (),
+    member_states: Mapping[str, str] | None = None,
     names: Mapping[str, str] | None = None,
     desks: bool = False,
 ) -> Registry:
-    """The coordinator, the member states, the auditor, then the platforms, each told by its
-    webhook where `platforms` gives one and on the log otherwise. `names` are display names by
-    id (see `contact` for the rest); with `desks` everyone has an on-call desk on the log."""
+    """The coordinator, the member states (id: country), the auditor, then the platforms, each
+    told by its webhook where `platforms` gives one and on the log otherwise. `names` are
+    display names by id (see `contact` for the rest); with `desks` everyone has an on-call
+    desk on the log."""
     named = names or {}
     people = [
         (COORDINATOR, ParticipantKind.coordinator),
-        *((state, ParticipantKind.member_state) for state in member_states),
+        *((state, ParticipantKind.member_state) for state in member_states or {}),
         (AUDITOR, ParticipantKind.auditor),
     ]
     everyone = [*people, *((pid, ParticipantKind.platform) for pid in platforms)]
@@ -101,6 +104,7 @@ def registry(
                 named.get(pid),
                 webhook=platforms.get(pid),
                 backup=on_call_desk(pid) if desks else None,
+                country=(member_states or {}).get(pid),
             )
             for pid, kind in everyone
         ]

@@ -26,10 +26,11 @@ from eucp.demo.presets import COORDINATOR, SignedWebhook, compressed_clocks, sim
 from eucp.demo.scenario import Scenario, Sighting, Wave, load
 from eucp.protocol.actions import Action
 from eucp.protocol.decisions import DecisionKind
+from eucp.protocol.identifiers import UrlIdentifier
 from eucp.protocol.incident import Assessment, Criterion, IncidentReport
 from eucp.protocol.phases import Phase
 from eucp.protocol.state import IncidentStatus
-from eucp.protocol.tasks import RESOLVED
+from eucp.protocol.tasks import RESOLVED, OrderDetails
 from eucp.runtime.devserver import embedded_temporal, wait_for_port
 from eucp.runtime.ledger import verify_chain
 from eucp.runtime.registry import Registry
@@ -47,6 +48,23 @@ BEHAVIOURS = {
 }
 
 
+# a French authority's removal order to one platform, among the voluntary referrals (TCO Art. 3)
+AUTHORITY = "fr-pharos"
+ORDERED = UrlIdentifier(
+    value="https://facebook.example.test/watch/attack-live", platform="facebook"
+)
+ORDER = OrderDetails(
+    issuing_authority="OCLCTIC (Pharos)",
+    addressee="Facebook Ireland Ltd",
+    platform="facebook",
+    contact_point="legal@facebook.example.test",
+    host_member_state="IE",
+    issued_at=datetime(2019, 3, 15, 2, 30, tzinfo=UTC),
+    reference="FR-2019-0315-01",
+    reasons="terrorist content (Art. 2(7)): the attacker's livestream",
+)
+
+
 def say(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')}  {message}", flush=True)
 
@@ -57,8 +75,8 @@ def registry(webhooks: Mapping[str, SignedWebhook] | None = None) -> Registry:
     scenario = load()
     return presets.registry(
         {pid: (webhooks or {}).get(pid) for pid in BEHAVIOURS},
-        member_states=["nz-dia"],
-        names={"nz-dia": "Affected government contact"}
+        member_states={"nz-dia": "NZ", AUTHORITY: "FR"},
+        names={"nz-dia": "Affected government contact", AUTHORITY: "OCLCTIC (Pharos)"}
         | {pid: scenario.platform(pid).name for pid in BEHAVIOURS},
     )
 
@@ -128,6 +146,13 @@ async def run_scenario(api: str, tokens: dict[str, str]) -> str:
             f"ACTIVE {len(answer.accepted_items)} identifiers to {len(BEHAVIOURS)} platforms, "
             f"{answer.low_quality} low-quality PDQ dropped"
         )
+        order = await clients[AUTHORITY].act(
+            incident_id, Action.issue_order, identifiers=[ORDERED], order=ORDER
+        )
+        say(
+            f"ORDER  {ORDER.issuing_authority} (FR): removal order {ORDER.reference} to "
+            f"{ORDER.platform}, item {order.accepted_items[0]}, to be removed within the hour"
+        )
 
         start = time.monotonic()
         events: list[Wave | Sighting] = [
@@ -148,10 +173,7 @@ async def run_scenario(api: str, tokens: dict[str, str]) -> str:
                     incident_id, Action.report_sightings, identifiers=[event.identifier]
                 )
                 if a.accepted_items:
-                    say(
-                        f"SIGHT  {event.by} found a new copy: item {a.accepted_items[0]} "
-                        "goes to the other platforms"
-                    )
+                    say(f"SIGHT  {event.by} found a new copy: item {a.accepted_items[0]}")
 
         say("WAIT   for the platforms to finish their tasks")
         await until(lambda: _all_resolved(iru, incident_id), every=0.5)

@@ -20,6 +20,7 @@ from eucp.protocol.commands import (
     Assess,
     Command,
     DeEscalate,
+    IssueOrder,
     ReportFalsePositive,
     ReportSightings,
     SubmitReviewInput,
@@ -36,6 +37,7 @@ class Action(StrEnum):
     activate = "activate"
     decline = "decline"
     add_content = "add_content"
+    issue_order = "issue_order"
     withdraw_content = "withdraw_content"
     report_sightings = "report_sightings"
     report_false_positive = "report_false_positive"
@@ -135,6 +137,20 @@ ACTIONS: dict[Action, ActionRow] = {
             reason_required=False,
             source="EUCP: identifiers fanned out to every platform",
             batched=True,
+        ),
+        ActionRow(
+            action=Action.issue_order,
+            title="Issue a removal order",
+            path="removal-orders",
+            cli="order",
+            command=IssueOrder,
+            update="issue_order",
+            decision=DecisionKind.removal_order_issued,
+            roles=frozenset({ParticipantKind.member_state}),
+            from_phases=TAKEDOWN,
+            to=None,
+            reason_required=False,
+            source="TCO Art. 3: a Member State's competent authority issues removal orders",
         ),
         ActionRow(
             action=Action.withdraw_content,

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from eucp.protocol.identifiers import ContentIdentifier
 from eucp.protocol.incident import Assessment
 from eucp.protocol.participants import Actor
-from eucp.protocol.tasks import LegalBasis, TaskReport, VoluntaryReferral
+from eucp.protocol.tasks import LegalBasis, OrderDetails, TaskReport, VoluntaryReferral
 
 MAX_BATCH = 1000
 
@@ -36,6 +36,18 @@ class Activate(Command):
 class AddContent(Command):
     identifiers: list[ContentIdentifier] = Field(min_length=1, max_length=MAX_BATCH)
     basis: LegalBasis = VoluntaryReferral()
+    addressees: list[str] | None = Field(
+        default=None,
+        max_length=MAX_BATCH,
+        description="the participating platforms a voluntary referral is for; all if omitted",
+    )
+
+
+class IssueOrder(Command):
+    """A Member State authority's removal order (TCO Art. 3) for content in a running crisis."""
+
+    identifiers: list[ContentIdentifier] = Field(min_length=1, max_length=MAX_BATCH)
+    order: OrderDetails
 
 
 class ReportSightings(Command):

@@ -20,6 +20,7 @@ class DecisionKind(StrEnum):
     activated = "activated"
     not_activated = "not_activated"
     content_added = "content_added"
+    removal_order_issued = "removal_order_issued"
     content_withdrawn = "content_withdrawn"
     sighting_reported = "sighting_reported"
     false_positive_reported = "false_positive_reported"

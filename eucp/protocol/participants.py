@@ -30,6 +30,7 @@ class ParticipantKind(StrEnum):
 
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+COUNTRY_PATTERN = r"^[A-Z]{2}$"
 
 
 class Actor(BaseModel):
@@ -52,6 +53,12 @@ class Participant(BaseModel):
     id: str = Field(pattern=ID_PATTERN)
     kind: ParticipantKind
     name: str = Field(min_length=1, max_length=200)
+    country: str | None = Field(
+        default=None,
+        pattern=COUNTRY_PATTERN,
+        description="a Member State authority's country (ISO 3166-1 alpha-2): it issues "
+        "removal orders as that State",
+    )
 
 
 class Channel(StrEnum):

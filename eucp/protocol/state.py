@@ -76,6 +76,9 @@ class CrisisState(BaseModel):
     assessment_stage: Stage = Stage.on_time
     platforms: list[str] = Field(default_factory=list)
     items: int = 0
+    # the items that are tasks for some platforms only (orders, bound and named identifiers),
+    # by number: a platform may not learn of another's, even that it exists
+    restricted: dict[int, list[str]] = Field(default_factory=dict)
     index: IndexSnapshot = IndexSnapshot()
     false_positives: list[int] = Field(default_factory=list)
     review_inputs: int = 0

@@ -13,7 +13,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.decisions import DecisionKind
-from eucp.protocol.identifiers import ContentIdentifier
+from eucp.protocol.identifiers import AnyIdentifier, ContentIdentifier, HashIdentifier
+from eucp.protocol.participants import COUNTRY_PATTERN, ID_PATTERN
 from eucp.protocol.refusal import Refusal, RefusalKind
 
 
@@ -25,6 +26,33 @@ class VoluntaryReferral(BaseModel):
     kind: Literal["voluntary"] = "voluntary"
 
 
+class OrderDetails(BaseModel):
+    """A removal order as its issuing authority sends it: the Annex I fields but the issuing
+    Member State, which is the authority's own (from the registry, never from the body)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    issuing_authority: str = Field(min_length=1, max_length=200)
+    addressee: str = Field(
+        min_length=1, max_length=200, description="the provider or its legal representative"
+    )
+    platform: str = Field(
+        pattern=ID_PATTERN, description="the addressee's participant id: the task is its alone"
+    )
+    contact_point: str = Field(min_length=1, max_length=200)
+    host_member_state: str = Field(pattern=COUNTRY_PATTERN)
+    issued_at: AwareDatetime
+    reference: str = Field(min_length=1, max_length=100)
+    reasons: str = Field(min_length=1, max_length=4000, description="Art. 2(7) reasons")
+    confidential: bool = Field(
+        default=False, description="Art. 11(3): the content provider is not told, for now"
+    )
+
+    def issued_by(self, country: str) -> RemovalOrder:
+        """The order as every layer keeps it, issued by the authority of `country`."""
+        return RemovalOrder(issuing_member_state=country, **self.model_dump())
+
+
 class RemovalOrder(BaseModel):
     """A TCO Regulation removal order with its Annex I fields: binding, one hour from receipt."""
 
@@ -34,6 +62,11 @@ class RemovalOrder(BaseModel):
     issuing_member_state: str = Field(pattern=r"^[A-Z]{2}$")
     issuing_authority: str = Field(min_length=1, max_length=200)
     addressee: str = Field(min_length=1, max_length=200)
+    platform: str | None = Field(
+        default=None,
+        pattern=ID_PATTERN,
+        description="the addressee's participant id: the order is a task for it alone (Art. 3)",
+    )
     contact_point: str = Field(min_length=1, max_length=200)
     host_member_state: str = Field(pattern=r"^[A-Z]{2}$")
     issued_at: AwareDatetime
@@ -57,6 +90,31 @@ class ContentItem(BaseModel):
     identifier: ContentIdentifier
     basis: LegalBasis = VoluntaryReferral()
     source: str = Field(description="who brought it: the coordinator or the sighting platform")
+    addressees: list[str] | None = Field(
+        default=None,
+        description="the platforms it is a task for; every participating platform if none",
+    )
+
+    def addressed_to(self, platform_id: str) -> bool:
+        """Whether the item is a task for `platform_id`: never for the platform that found it,
+        and, when it names its addressees, for them alone."""
+        return self.source != platform_id and (
+            self.addressees is None or platform_id in self.addressees
+        )
+
+
+def addressees_of(
+    identifier: AnyIdentifier, basis: LegalBasis | None, named: Sequence[str] | None
+) -> list[str] | None:
+    """Who an identifier is a task for: a removal order's addressee, else the platform the
+    identifier is bound to (an item, or a URL with its platform), else the platforms named
+    (a voluntary referral to some), else None: every participating platform."""
+    if isinstance(basis, RemovalOrder) and basis.platform is not None:
+        return [basis.platform]
+    bound = None if isinstance(identifier, HashIdentifier) else identifier.platform
+    if bound is not None:
+        return [bound]
+    return list(named) if named else None
 
 
 class TaskState(StrEnum):

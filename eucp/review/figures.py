@@ -19,13 +19,19 @@ from pydantic import BaseModel, ConfigDict
 
 from eucp.protocol.deadlines import Deadline, recorded_deadline
 from eucp.protocol.decisions import DecisionKind, LedgerRow
+from eucp.protocol.tasks import ContentItem
 from eucp.protocol.tasks import task_id as make_task_id
 from eucp.runtime.ledger import verify_chain
 
 ONE_HOUR = timedelta(hours=1)
 
 ITEM_KINDS = frozenset(
-    {DecisionKind.activated, DecisionKind.content_added, DecisionKind.sighting_reported}
+    {
+        DecisionKind.activated,
+        DecisionKind.content_added,
+        DecisionKind.removal_order_issued,
+        DecisionKind.sighting_reported,
+    }
 )
 """Decisions that create content items; their inputs carry `items`, each with its `no`."""
 ACT_KINDS: dict[DecisionKind, str] = {
@@ -82,7 +88,8 @@ DEFINITIONS: dict[str, str] = {
     "task": (
         "one per (item, platform), id `{platform}-{item_no:06d}`: items of `activated` and"
         " `content_added` go to every participating platform (the `platforms` of `activated`),"
-        " items of `sighting_reported` to every participating platform except the reporter."
+        " items of `sighting_reported` to every participating platform except the reporter;"
+        " an item that names its `addressees` goes to those alone."
     ),
     "task start": "the time of the decision that created the task's item.",
     "time to acknowledge": (
@@ -412,11 +419,11 @@ def compute(rows: Sequence[LedgerRow]) -> ReviewFigures:
         if d.kind is DecisionKind.activated and not platforms:
             platforms = [str(p) for p in d.inputs.get("platforms", [])]
         if d.kind in ITEM_KINDS:
-            skip = d.actor.id if d.kind is DecisionKind.sighting_reported else None
             for item in d.inputs.get("items", []):
                 no, basis = int(item["no"]), _basis_kind(item)
+                admitted = ContentItem.model_validate(item)
                 for p in platforms:
-                    if p != skip:
+                    if admitted.addressed_to(p):
                         tid = make_task_id(p, no)
                         tasks.setdefault(tid, _Task(tid, p, no, d.at, basis))
         elif d.kind in TASK_KINDS:
@@ -777,6 +784,12 @@ def summarise(row: LedgerRow) -> str:
             return f"{len(_item_numbers(i))} item(s) to {', '.join(i.get('platforms', []))}"
         case DecisionKind.content_added:
             return f"{len(_item_numbers(i))} item(s) added"
+        case DecisionKind.removal_order_issued:
+            order = i.get("order") or {}
+            return (
+                f"removal order {order.get('reference', '')} to {order.get('platform', '')}:"
+                f" {len(_item_numbers(i))} item(s)"
+            )
         case DecisionKind.sighting_reported:
             return (
                 f"{len(_item_numbers(i))} new item(s), {i.get('duplicates', 0)} duplicate(s),"

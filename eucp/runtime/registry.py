@@ -60,7 +60,10 @@ class Registry(BaseModel):
 
     def public(self) -> list[Participant]:
         """The participants without their contact details, as workflows may see them."""
-        return [Participant(id=c.id, kind=c.kind, name=c.name) for c in self.participants]
+        return [
+            Participant(id=c.id, kind=c.kind, name=c.name, country=c.country)
+            for c in self.participants
+        ]
 
 
 class RegistryFile:
