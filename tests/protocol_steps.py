@@ -93,7 +93,7 @@ AN_ORDER = RemovalOrder(
 )
 # the same order as its authority (MEMBER_STATE, FR) sends it: the issuing State is its own
 ORDER_DETAILS = OrderDetails(
-    **AN_ORDER.model_dump(exclude={"kind", "issuing_member_state", "received_at"})
+    **AN_ORDER.model_dump(exclude={"kind", "issuing_member_state", "issuer", "received_at"})
 )
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,7 +27,10 @@ from eucp.protocol.actions import ACTIONS, Action
 from eucp.protocol.decisions import DecisionKind
 from eucp.protocol.identifiers import UrlIdentifier
 from eucp.protocol.participants import Actor
+from eucp.protocol.refusal import Refusal
+from eucp.protocol.tasks import Outcome, TaskReport
 from eucp.runtime.ledger import open_ledger
+from eucp.runtime.registry import Registry
 from tests.conftest import (
     ACTORS,
     CHOOSY,
@@ -39,7 +44,7 @@ from tests.conftest import (
     settings_in,
 )
 from tests.http_steps import Api, issue_tokens, serving
-from tests.protocol_steps import ALL_MET, ORDER_DETAILS, VIDEO, eventually, url
+from tests.protocol_steps import ALL_MET, ORDER_DETAILS, VIDEO, eventually, holds, url
 from tests.receivers import SECRET, Receiver
 
 ORDERED = UrlIdentifier(value="https://choosy.example.test/p/secret-stream", platform=CHOOSY.id)
@@ -54,8 +59,18 @@ OTHERS = [FASTBOOK, SLOWTUBE]
 
 @pytest.fixture
 def receivers() -> Iterator[dict[str, Receiver]]:
-    with Receiver() as fastbook, Receiver() as slowtube, Receiver() as choosy:
-        yield {FASTBOOK.id: fastbook, SLOWTUBE.id: slowtube, CHOOSY.id: choosy}
+    with (
+        Receiver() as fastbook,
+        Receiver() as slowtube,
+        Receiver() as choosy,
+        Receiver() as authority,
+    ):
+        yield {
+            FASTBOOK.id: fastbook,
+            SLOWTUBE.id: slowtube,
+            CHOOSY.id: choosy,
+            MEMBER_STATE.id: authority,
+        }
 
 
 @pytest.fixture
@@ -64,12 +79,20 @@ async def watched(
 ) -> AsyncIterator[Protocol]:
     """eucp with each platform's notifications on its own webhook receiver."""
     settings = settings_in(tmp_path)
-    presets.registry(
+    registry = presets.registry(
         {pid: presets.SignedWebhook(receivers[pid].url, SECRET) for pid in PLATFORMS},
         member_states={MEMBER_STATE.id: "FR"},
         names={actor.id: actor.id.title() for actor in ACTORS},
         desks=True,
-    ).save(settings.registry_path)
+    )
+    authority = presets.contact(
+        MEMBER_STATE.id,
+        MEMBER_STATE.kind,
+        webhook=presets.SignedWebhook(receivers[MEMBER_STATE.id].url, SECRET),
+        country="FR",
+    )
+    others = [c for c in registry.participants if c.id != MEMBER_STATE.id]
+    Registry(participants=[*others, authority]).save(settings.registry_path)
     with open_ledger(settings.ledger_url) as ledger:
         async for protocol in protocol_on(dev_env, settings, ledger):
             yield protocol
@@ -215,3 +238,50 @@ async def test_the_addressee_reads_its_order_with_its_confidentiality(watched: P
             assert httpx.codes.is_success(mine.status_code)
         finally:
             await api.close()
+
+
+async def test_the_issuing_authority_is_told_of_the_removal_and_its_time(
+    watched: Protocol, receivers: dict[str, Receiver]
+) -> None:
+    """Annex II: the removal's time is checked (not in the future, not before the order was
+    received), recorded, and sent to the authority that issued the order."""
+    eucp = watched
+    incident = await eucp.report()
+    iru = eucp.incidents.as_participant(incident, COORDINATOR)
+    await iru.act(Action.assess, assessment=ALL_MET)
+    await iru.act(Action.activate, reason="criteria met", identifiers=[url(1)])
+    authority = eucp.incidents.as_participant(incident, MEMBER_STATE)
+    await authority.act(Action.issue_order, identifiers=[ORDERED], order=ORDER)
+    choosy = eucp.incidents.as_participant(incident, CHOOSY)
+    await holds(choosy, 2)
+    now = datetime.now(UTC)
+    for wrong, rule in [
+        (now + timedelta(hours=1), "in the future"),
+        (now - timedelta(days=1), "before the order was received"),
+    ]:
+        with pytest.raises(Refusal, match=rule) as refused:
+            await choosy.report_tasks([removed(ORDER_TASK, wrong)])
+        assert refused.value.field == "reports[0].removed_at"
+    answer = await choosy.report_tasks([removed(ORDER_TASK, now)])
+    assert answer.changed == [ORDER_TASK]
+    [row] = [
+        r for r in eucp.ledger.rows(incident) if r.decision.inputs.get("task_id") == ORDER_TASK
+    ]
+    assert row.decision.inputs["removed_at"] == now.isoformat()  # recorded as reported
+
+    def confirmations() -> list[dict[str, Any]]:
+        return [n for n in notices(receivers[MEMBER_STATE.id]) if n["kind"] == "removal_confirmed"]
+
+    async def told() -> bool:
+        return bool(confirmations())
+
+    await eventually(told)
+    [confirmation] = confirmations()
+    [removal] = confirmation["data"]["removals"]
+    assert (removal["task_id"], removal["reference"]) == (ORDER_TASK, ORDER.reference)
+    assert datetime.fromisoformat(removal["removed_at"]) == now
+    assert not [n for n in notices(receivers[FASTBOOK.id]) if n["kind"] == "removal_confirmed"]
+
+
+def removed(task_id: str, at: datetime) -> TaskReport:
+    return TaskReport(task_id=task_id, outcome=Outcome.removed, removed_at=at)

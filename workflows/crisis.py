@@ -270,7 +270,7 @@ class CrisisWorkflow:
             )
             raise Refusal("actor", rule, FORBIDDEN)
         self._check_addressee(cmd.identifiers, cmd.order)
-        return cmd.order.issued_by(country)
+        return cmd.order.issued_by(country, cmd.actor.id)
 
     @workflow.update
     async def withdraw_content(self, cmd: WithdrawContent) -> Answer:

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         RESOLVED,
         ContentItem,
         Outcome,
+        RemovalOrder,
         Stage,
         Task,
         apply_report,
@@ -49,6 +50,7 @@ from workflows.errors import as_update_errors, moving
 HOUR_RESTARTS = "tco-hour-restarts-on-resumption"
 ESCALATION_LADDER = "escalation-ladder-with-backup"
 LEGAL_OR_TARGET = "sla-deadline-legal-or-target"
+REMOVAL_CONFIRMED = "annex-ii-removal-confirmed"  # checked times, the issuer told
 
 _RUNG_DECISION = {
     Stage.reminded: DecisionKind.sla_breached,
@@ -141,8 +143,14 @@ class PlatformTasksWorkflow:
         """Applies the reports that fit their task's state and refuses the rest task by task
         (each with its rule), so one stale report does not hold back a platform's batch."""
         async with self.lock:
+            confirming = workflow.patched(REMOVAL_CONFIRMED)
             # judged again under the lock: an earlier Update may have moved a task on
-            sorted_ = triage(self.state.tasks, self.state.platform_id, cmd.reports)
+            sorted_ = triage(
+                self.state.tasks,
+                self.state.platform_id,
+                cmd.reports,
+                workflow.now() if confirming else None,
+            )
             answer = ReportAnswer(
                 unchanged=[t.task_id for t in sorted_.repeats],
                 refused={tid: str(err) for _, tid, err in sorted_.refused},
@@ -170,7 +178,38 @@ class PlatformTasksWorkflow:
                 self._refresh(task)
                 answer.changed.append(task.task_id)
                 self.wake |= resumed
+            if confirming:
+                self._confirm_removals([task for task, _ in sorted_.apply])
             return answer
+
+    def _confirm_removals(self, changed: list[Task]) -> None:
+        """Tells each removal order's issuing authority of the removal and its time, without
+        undue delay (TCO Art. 3(6), Annex II)."""
+        by_issuer: dict[str, list[Task]] = {}
+        for task in changed:
+            basis = task.basis
+            if isinstance(basis, RemovalOrder) and basis.issuer and task.removed_at:
+                by_issuer.setdefault(basis.issuer, []).append(task)
+        for issuer, removed in by_issuer.items():
+            self.effects.notify(
+                [issuer],
+                NotificationKind.removal_confirmed,
+                f"{self.state.platform_id} removed the content of {len(removed)} of your "
+                "removal order(s)",
+                {
+                    "platform": self.state.platform_id,
+                    "removals": [
+                        {
+                            "task_id": task.task_id,
+                            "reference": task.basis.reference,
+                            "identifier": task.identifier.model_dump(mode="json"),
+                            "removed_at": task.removed_at,
+                        }
+                        for task in removed
+                        if isinstance(task.basis, RemovalOrder)
+                    ],
+                },
+            )
 
     @report.validator
     def _check_report(self, cmd: ReportTasks) -> None:
@@ -192,7 +231,7 @@ class PlatformTasksWorkflow:
                 )
             if self.state.finishing:
                 raise Refusal("incident", "the incident is closed; its tasks take no more reports")
-            sorted_ = triage(self.state.tasks, self.state.platform_id, cmd.reports)
+            sorted_ = triage(self.state.tasks, self.state.platform_id, cmd.reports, workflow.now())
             if sorted_.refused and not sorted_.apply and not sorted_.repeats:
                 i, _, err = sorted_.refused[0]
                 raise Refusal(f"reports[{i}].{err.field}", err.rule, err.kind)

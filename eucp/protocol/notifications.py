@@ -18,6 +18,7 @@ class NotificationKind(StrEnum):
     false_positive = "false_positive"
     review_requested = "review_requested"
     tasks_withdrawn = "tasks_withdrawn"
+    removal_confirmed = "removal_confirmed"  # to a removal order's issuing authority (Annex II)
 
 
 class Route(StrEnum):

@@ -48,9 +48,9 @@ class OrderDetails(BaseModel):
         default=False, description="Art. 11(3): the content provider is not told, for now"
     )
 
-    def issued_by(self, country: str) -> RemovalOrder:
-        """The order as every layer keeps it, issued by the authority of `country`."""
-        return RemovalOrder(issuing_member_state=country, **self.model_dump())
+    def issued_by(self, country: str, issuer: str) -> RemovalOrder:
+        """The order as every layer keeps it, issued by the authority `issuer` of `country`."""
+        return RemovalOrder(issuing_member_state=country, issuer=issuer, **self.model_dump())
 
 
 class RemovalOrder(BaseModel):
@@ -73,6 +73,11 @@ class RemovalOrder(BaseModel):
     reference: str = Field(min_length=1, max_length=100)
     reasons: str = Field(min_length=1, max_length=4000, description="Art. 2(7) reasons")
     confidential: bool = False
+    issuer: str | None = Field(
+        default=None,
+        pattern=ID_PATTERN,
+        description="the issuing authority's participant id: told of the removal (Annex II)",
+    )
     received_at: AwareDatetime | None = Field(
         default=None, description="receipt by the provider; the hour runs from here"
     )
@@ -280,8 +285,11 @@ def is_repeat(task: Task, report: TaskReport) -> bool:
     return _TRANSITIONS[report.outcome][1] is task.state and report.outcome is not Outcome.resumed
 
 
-def check_report(task: Task, report: TaskReport) -> TaskState:
-    """The task's next state, or Refusal naming the rule. Repeats are checked first."""
+def check_report(task: Task, report: TaskReport, now: datetime | None = None) -> TaskState:
+    """The task's next state, or Refusal naming the rule. Repeats are checked first. With
+    `now`, a removal's time is checked too (`check_removal_time`)."""
+    if now is not None:
+        check_removal_time(task, report, now)
     if isinstance(task.basis, RemovalOrder) and report.outcome is Outcome.declined:
         raise Refusal(
             "outcome",
@@ -298,6 +306,22 @@ def check_report(task: Task, report: TaskReport) -> TaskState:
     return to
 
 
+def check_removal_time(task: Task, report: TaskReport, now: datetime) -> None:
+    """A removal's time (Annex II: "the time of removal") is not in the future, and a removal
+    order's is not before the order was received."""
+    if report.removed_at is None:
+        return
+    if report.removed_at > now:
+        rule = f"{report.removed_at.isoformat()} is in the future (now {now.isoformat()})"
+        raise Refusal("removed_at", rule, RefusalKind.invalid)
+    if isinstance(task.basis, RemovalOrder) and report.removed_at < task.clock_start:
+        rule = (
+            f"{report.removed_at.isoformat()} is before the order was received "
+            f"({task.clock_start.isoformat()}): report the removal the order asked for"
+        )
+        raise Refusal("removed_at", rule, RefusalKind.invalid)
+
+
 @dataclass
 class Triage:
     """A bulk report sorted task by task: what applies, what repeats, what is refused."""
@@ -308,7 +332,12 @@ class Triage:
     refused: list[tuple[int, str, Refusal]] = field(default_factory=list)
 
 
-def triage(tasks: Mapping[str, Task], platform_id: str, reports: Sequence[TaskReport]) -> Triage:
+def triage(
+    tasks: Mapping[str, Task],
+    platform_id: str,
+    reports: Sequence[TaskReport],
+    now: datetime | None = None,
+) -> Triage:
     """Sorts a platform's reports against its tasks. An unknown id and another platform's id
     get the same refusal, so guessing ids reveals nothing; a task named twice is refused the
     second time, since each report is judged against the state before the batch."""
@@ -333,7 +362,7 @@ def triage(tasks: Mapping[str, Task], platform_id: str, reports: Sequence[TaskRe
             if is_repeat(task, report):
                 out.repeats.append(task)
             else:
-                check_report(task, report)
+                check_report(task, report, now)
                 out.apply.append((task, report))
         except Refusal as err:
             out.refused.append((i, report.task_id, err))
