@@ -53,26 +53,17 @@ class OrderDetails(BaseModel):
         return RemovalOrder(issuing_member_state=country, issuer=issuer, **self.model_dump())
 
 
-class RemovalOrder(BaseModel):
-    """A TCO Regulation removal order with its Annex I fields: binding, one hour from receipt."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class RemovalOrder(OrderDetails):
+    """A TCO Regulation removal order with its Annex I fields: binding, one hour from receipt.
+    Orders recorded before authorities issued them lack `platform` and `issuer`."""
 
     kind: Literal["removal_order"] = "removal_order"
-    issuing_member_state: str = Field(pattern=r"^[A-Z]{2}$")
-    issuing_authority: str = Field(min_length=1, max_length=200)
-    addressee: str = Field(min_length=1, max_length=200)
-    platform: str | None = Field(
+    issuing_member_state: str = Field(pattern=COUNTRY_PATTERN)
+    platform: str | None = Field(  # type: ignore[assignment]  # None in orders recorded before
         default=None,
         pattern=ID_PATTERN,
         description="the addressee's participant id: the order is a task for it alone (Art. 3)",
     )
-    contact_point: str = Field(min_length=1, max_length=200)
-    host_member_state: str = Field(pattern=r"^[A-Z]{2}$")
-    issued_at: AwareDatetime
-    reference: str = Field(min_length=1, max_length=100)
-    reasons: str = Field(min_length=1, max_length=4000, description="Art. 2(7) reasons")
-    confidential: bool = False
     issuer: str | None = Field(
         default=None,
         pattern=ID_PATTERN,
