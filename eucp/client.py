@@ -26,6 +26,7 @@ from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.commands import MAX_BATCH
 from eucp.protocol.decisions import LedgerRow
 from eucp.protocol.incident import IncidentReport
+from eucp.protocol.orders import OrderRecord
 from eucp.protocol.refusal import Refusal
 from eucp.protocol.state import Answer, IncidentStatus, Listing, ReportAnswer, TaskPage
 from eucp.protocol.tasks import Task, TaskReport, TaskState
@@ -270,6 +271,10 @@ class ApiClient:
             if len(batch) < page:
                 return rows
 
+    async def orders(self, incident_id: str) -> list[OrderRecord]:
+        """The removal orders the caller may see, with their scrutiny."""
+        return await self._call(_ORDERS, "GET", f"/v1/incidents/{incident_id}/orders")
+
     # ---- a platform's tasks ----------------------------------------------------------------
 
     async def tasks(
@@ -331,6 +336,7 @@ _STATUS: TypeAdapter[IncidentStatus | PlatformView] = TypeAdapter(IncidentStatus
 _REPORT = TypeAdapter(ReportAnswer)
 _PAGE = TypeAdapter(TaskPage)
 _ROWS = TypeAdapter(list[LedgerRow])
+_ORDERS = TypeAdapter(list[OrderRecord])
 
 
 def _refusal_of(response: httpx.Response) -> Refusal:

@@ -24,16 +24,18 @@ from worker import running_worker
 
 COORDINATOR = Actor(id=presets.COORDINATOR, kind=ParticipantKind.coordinator)
 MEMBER_STATE = Actor(id="fr-pharos", kind=ParticipantKind.member_state)
+# the competent authority of the host Member State of choosy and fastbook (TCO Art. 4)
+HOST_AUTHORITY = Actor(id="ie-cnam", kind=ParticipantKind.member_state)
 AUDITOR = Actor(id=presets.AUDITOR, kind=ParticipantKind.auditor)
 FASTBOOK = Actor(id="fastbook", kind=ParticipantKind.platform)
 SLOWTUBE = Actor(id="slowtube", kind=ParticipantKind.platform)
 CHOOSY = Actor(id="choosy", kind=ParticipantKind.platform)
-ACTORS = [COORDINATOR, MEMBER_STATE, AUDITOR, FASTBOOK, SLOWTUBE, CHOOSY]
+ACTORS = [COORDINATOR, MEMBER_STATE, HOST_AUTHORITY, AUDITOR, FASTBOOK, SLOWTUBE, CHOOSY]
 PLATFORMS = [FASTBOOK.id, SLOWTUBE.id, CHOOSY.id]
 # everyone told on the log, with an on-call desk
 REGISTRY = presets.registry(
     dict.fromkeys(PLATFORMS),
-    member_states={MEMBER_STATE.id: "FR"},
+    member_states={MEMBER_STATE.id: "FR", HOST_AUTHORITY.id: "IE"},
     names={actor.id: actor.id.title() for actor in ACTORS},
     desks=True,
 )

@@ -184,6 +184,7 @@ async def every_route(api: Api, caller: Actor, incident: str) -> list[str]:
         ("GET", f"{path}/tasks?platform={CHOOSY.id}", None),
         ("GET", f"{path}/tasks?state=withdrawn", None),
         ("GET", f"{path}/decisions", None),
+        ("GET", f"{path}/orders", None),
         ("POST", f"{path}/tasks/reports", {"reports": [report(ORDER_TASK)]}),
     ]
     for row in ACTIONS.values():  # each action's fields, aimed at the order's item and content
@@ -204,6 +205,8 @@ PROBES: dict[str, object] = {
     "identifiers": [ORDERED.model_dump(mode="json")],
     "text": "probe",
     "order": ORDER.model_dump(mode="json"),
+    "reference": ORDER.reference,
+    "outcome": "infringes",
     "assessment": ALL_MET.model_dump(mode="json"),
 }
 

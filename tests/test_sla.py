@@ -98,8 +98,8 @@ async def test_the_removal_order_hour_stops_while_the_platform_cannot_comply_the
             TaskReport(
                 task_id=task_id,
                 outcome=Outcome.cannot_comply,
-                cannot_comply=CannotComplyReason.insufficient_information,
-                reason="the order names no URL we host",
+                cannot_comply=CannotComplyReason.technical_impossibility,
+                reason="our takedown service is down",
             )
         ]
     )

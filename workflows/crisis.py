@@ -12,7 +12,7 @@ import functools
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.workflow import ParentClosePolicy
@@ -23,11 +23,15 @@ with workflow.unsafe.imports_passed_through():
         Activate,
         AddContent,
         Assess,
+        ClarifyOrder,
         Command,
+        DecideScrutiny,
         DeEscalate,
         IssueOrder,
+        OrderChange,
         ReportFalsePositive,
         ReportSightings,
+        RequestScrutiny,
         SightingRequest,
         SightingsBatch,
         SubmitReviewInput,
@@ -37,6 +41,18 @@ with workflow.unsafe.imports_passed_through():
     from eucp.protocol.decisions import DecisionKind
     from eucp.protocol.identifiers import AnyIdentifier, HashIdentifier, IdentifierIndex, Verdict
     from eucp.protocol.notifications import NotificationKind
+    from eucp.protocol.orders import (
+        SCRUTINY_WINDOW,
+        OrderRecord,
+        ScrutinyDecision,
+        ScrutinyOutcome,
+        ScrutinyRequest,
+        check_decision,
+        check_request,
+        issued_order,
+        orders_seen_by,
+        your_order,
+    )
     from eucp.protocol.participants import SYSTEM, Actor, ParticipantKind
     from eucp.protocol.phases import FINAL, Phase
     from eucp.protocol.refusal import Refusal, RefusalKind
@@ -71,6 +87,7 @@ REVIEW_REPORT = "review-report"
 FAN_OUT_BESIDE = "fan-out-beside-the-protocol"
 ITEMS_BY_REFERENCE = "items-by-reference"
 TASKS_ADDRESSED = "tasks-addressed"  # orders, bound and named identifiers go to their platforms
+ORDERS_KEPT = "tco-orders-kept"  # orders kept for scrutiny (Art. 4) and clarification
 # more items than this go to a platform by reference (the ledger), fewer in the signal itself
 INLINE_ITEMS = 100
 ANSWERS_KEPT = 1000  # request ids remembered across runs for retried merged calls
@@ -240,17 +257,30 @@ class CrisisWorkflow:
         """A Member State authority's removal order: in its own name and State, a task for its
         addressee alone, with the one-hour clock of TCO Art. 3(3)."""
         async with self._turn():
-            order = self._check_order(cmd)
+            keeping = workflow.patched(ORDERS_KEPT)
+            order = self._check_order(cmd, keeping)
             # an order is its own legal act: content seen before is its item all the same
             items, answer = self._admit(cmd.identifiers, order, cmd.actor.id, every=True)
+            kept = OrderRecord.of(order, [i.no for i in items], workflow.now())
+            if kept.cross_border:  # a copy to the host State at once (TCO Art. 4(1))
+                kept.copy_to = self._authorities_of(kept.host_member_state)
             answer = await self._act(
                 Action.issue_order,
                 cmd,
                 answer,
                 order=order.model_dump(mode="json"),
                 items=[i.model_dump(mode="json") for i in items],
+                **(
+                    {"copy_to": kept.copy_to, "scrutiny_until": kept.window_closes.isoformat()}
+                    if keeping and kept.cross_border
+                    else {}
+                ),
             )
             await self._fan_out([(answer.decisions[0], items)])
+            if keeping:
+                self.state.orders[kept.reference] = kept
+                self.changed = True  # its scrutiny window is a clock of the crisis
+                self._send_copy(kept, order, items)
             return answer
 
     @issue_order.validator
@@ -258,10 +288,33 @@ class CrisisWorkflow:
     def _validate_issue_order(self, cmd: IssueOrder) -> None:
         self._check_order(cmd)
 
-    def _check_order(self, cmd: IssueOrder) -> RemovalOrder:
+    def _send_copy(self, kept: OrderRecord, order: RemovalOrder, items: list[ContentItem]) -> None:
+        """A cross-border order goes to the host Member State's authorities as it is issued,
+        with the 72 hours they have to scrutinise it (TCO Art. 4(1)-(2))."""
+        if not kept.copy_to:
+            return
+        self.effects.notify(
+            kept.copy_to,
+            NotificationKind.scrutiny_copy,
+            f"Removal order {kept.reference} from {kept.issuing_member_state} to {kept.platform}, "
+            f"established in {kept.host_member_state}: you may scrutinise it within 72 hours",
+            {
+                "order": order.model_dump(mode="json"),
+                "identifiers": [i.identifier.model_dump(mode="json") for i in items],
+                "scrutiny_until": kept.window_closes,
+            },
+        )
+
+    def _check_order(self, cmd: IssueOrder, keeping: bool = True) -> RemovalOrder:
         """The order as issued: by the authority's own Member State, to a platform that takes
-        part, for content that platform hosts."""
+        part, for content that platform hosts, under a reference of its own."""
         self._check(Action.issue_order, cmd)
+        if keeping and (same := self.state.orders.get(cmd.order.reference)) is not None:
+            rule = (
+                f"order {same.reference} was issued already, by {same.issuer} at "
+                f"{same.received_at.isoformat()}: give each order its own reference"
+            )
+            raise Refusal("order.reference", rule)
         country = next(p.country for p in self.state.participants if p.id == cmd.actor.id)
         if country is None:
             rule = (
@@ -290,6 +343,120 @@ class CrisisWorkflow:
     def _check_withdraw(self, cmd: WithdrawContent) -> None:
         self._check(Action.withdraw_content, cmd)
         self._check_items("items", cmd.items)
+
+    # ---- removal orders after their issue ---------------------------------------------------
+
+    @workflow.update
+    async def clarify_order(self, cmd: ClarifyOrder) -> Answer:
+        """The issuing authority answers its addressee's Annex III request: the paused hour
+        starts again, in full, as the clarification arrives (TCO Art. 3(8))."""
+        async with self._turn():
+            order = self._check_clarify(cmd)
+            answer = await self._act(Action.clarify_order, cmd, order=order.reference)
+            order.clarifications += 1
+            self._tell_addressee(order, cmd, "clarified")
+            return answer
+
+    @clarify_order.validator
+    @_as_validator
+    def _validate_clarify_order(self, cmd: ClarifyOrder) -> None:
+        self._check_clarify(cmd)
+
+    def _check_clarify(self, cmd: ClarifyOrder) -> OrderRecord:
+        self._check(Action.clarify_order, cmd)
+        return issued_order(self.state.orders, cmd.reference, cmd.actor.id)
+
+    @workflow.update
+    async def request_scrutiny(self, cmd: RequestScrutiny) -> Answer:
+        """The addressee asks the host Member State to scrutinise a cross-border order, which
+        must then decide within 72 hours (TCO Art. 4(3))."""
+        async with self._turn():
+            order = self._check_request(cmd)
+            decide_by = workflow.now() + SCRUTINY_WINDOW
+            answer = await self._act(
+                Action.request_scrutiny,
+                cmd,
+                order=order.reference,
+                decide_by=decide_by.isoformat(),
+            )
+            order.request = ScrutinyRequest(
+                by=cmd.actor.id, at=workflow.now(), reason=cmd.reason or "", decide_by=decide_by
+            )
+            self.changed = True  # a new clock
+            self.effects.notify(
+                [*self._authorities_of(order.host_member_state), order.issuer],
+                NotificationKind.scrutiny_requested,
+                f"{cmd.actor.id} asks for scrutiny of removal order {order.reference}; "
+                f"{order.host_member_state} decides within 72 hours",
+                {"order": order.reference, "reason": cmd.reason, "decide_by": decide_by},
+            )
+            return answer
+
+    @request_scrutiny.validator
+    @_as_validator
+    def _validate_request_scrutiny(self, cmd: RequestScrutiny) -> None:
+        self._check_request(cmd)
+
+    def _check_request(self, cmd: RequestScrutiny) -> OrderRecord:
+        self._check(Action.request_scrutiny, cmd)
+        order = your_order(self.state.orders, cmd.reference, cmd.actor.id)
+        check_request(order, workflow.now())
+        return order
+
+    @workflow.update
+    async def decide_scrutiny(self, cmd: DecideScrutiny) -> Answer:
+        """The host Member State's reasoned decision. An order found to infringe loses its
+        effect: its open tasks are withdrawn and removed content is reinstated (Art. 4)."""
+        async with self._turn():
+            order = self._check_decision(cmd)
+            answer = await self._act(
+                Action.decide_scrutiny,
+                cmd,
+                order=order.reference,
+                outcome=cmd.outcome,
+                requested=order.request is not None,
+            )
+            order.decision = ScrutinyDecision(
+                by=cmd.actor.id, at=workflow.now(), outcome=cmd.outcome, reasons=cmd.reason or ""
+            )
+            self.changed = True  # its clocks stop
+            lost = cmd.outcome is ScrutinyOutcome.infringes
+            self.effects.notify(
+                [order.issuer, order.platform, *self.state.ids_of(ParticipantKind.coordinator)],
+                NotificationKind.scrutiny_decided,
+                f"Removal order {order.reference}: {cmd.outcome} ({order.host_member_state})"
+                + ("; it no longer has legal effect" if lost else ""),
+                {"order": order.reference, "outcome": cmd.outcome, "reasons": cmd.reason},
+            )
+            if lost:
+                self._tell_addressee(order, cmd, "lost_effect")
+            return answer
+
+    @decide_scrutiny.validator
+    @_as_validator
+    def _validate_decide_scrutiny(self, cmd: DecideScrutiny) -> None:
+        self._check_decision(cmd)
+
+    def _tell_addressee(
+        self, order: OrderRecord, cmd: Command, change: Literal["clarified", "lost_effect"]
+    ) -> None:
+        """The addressee's workflow applies what became of the order to its tasks."""
+        self.outbox.order_changed(
+            order.platform,
+            OrderChange(
+                actor=cmd.actor,
+                reference=order.reference,
+                items=order.items,
+                change=change,
+                text=cmd.reason or "",
+            ),
+        )
+
+    def _check_decision(self, cmd: DecideScrutiny) -> OrderRecord:
+        self._check(Action.decide_scrutiny, cmd)
+        country = next(p.country for p in self.state.participants if p.id == cmd.actor.id)
+        order = self.state.orders.get(cmd.reference)
+        return check_decision(order, cmd.reference, country, workflow.now())
 
     @workflow.update
     async def de_escalate(self, cmd: DeEscalate) -> Answer:
@@ -449,7 +616,16 @@ class CrisisWorkflow:
             review_inputs=self.state.review_inputs,
             decisions=self.state.counters.decisions,
             finals=self.state.finals,
+            orders=list(self.state.orders.values()),
         )
+
+    @workflow.query
+    def orders(self, viewer: Actor) -> list[OrderRecord]:
+        """The orders `viewer` may see (`orders_seen_by`); none for an unknown participant."""
+        for participant in self.state.participants:
+            if participant.id == viewer.id and participant.kind is viewer.kind:
+                return orders_seen_by(self.state.orders, participant)
+        return []
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:
@@ -528,6 +704,14 @@ class CrisisWorkflow:
             raise Refusal(field, f"{platform!r} is not a registered platform", INVALID)
         if platform not in participating:
             raise Refusal(field, f"{platform} does not take part in this takedown")
+
+    def _authorities_of(self, country: str) -> list[str]:
+        """The competent authorities of a Member State that take part."""
+        return [
+            p.id
+            for p in self.state.participants
+            if p.kind is ParticipantKind.member_state and p.country == country
+        ]
 
     def _actor_of(self, participant_id: str) -> Actor:
         kinds = {p.id: p.kind for p in self.state.participants}
@@ -741,6 +925,11 @@ class CrisisWorkflow:
     # ---- deadlines ------------------------------------------------------------------------
 
     def _next_deadline(self) -> datetime | None:
+        """The earliest clock of the crisis: its phase's, or an order's scrutiny."""
+        dues = [self._phase_deadline(), *(o.next_due() for o in self.state.orders.values())]
+        return min((d for d in dues if d is not None), default=None)
+
+    def _phase_deadline(self) -> datetime | None:
         if self.state.phase in (Phase.reported, Phase.assessing):
             due = self.state.reported_at + self.state.sla.assessment_within
             if self.state.assessment_stage is Stage.on_time:
@@ -752,7 +941,8 @@ class CrisisWorkflow:
         return None
 
     async def _on_deadlines(self) -> None:
-        due = self._next_deadline()
+        await self._on_scrutiny_deadlines()
+        due = self._phase_deadline()
         if due is None or workflow.now() < due:
             return
         if self.state.phase is Phase.review:
@@ -775,6 +965,60 @@ class CrisisWorkflow:
             NotificationKind.escalation if late else NotificationKind.reminder,
             f"{self.state.report.title}: activation decision {'overdue' if late else 'due'}",
         )
+
+    async def _on_scrutiny_deadlines(self) -> None:
+        """Records each scrutiny window that closed undecided (the order stands) and each
+        requested decision that fell due (its requester, the host State and the coordinators
+        are told: the law gives the authority 72 hours, TCO Art. 4(3))."""
+        now = workflow.now()
+        due = [o for o in self.state.orders.values() if (d := o.next_due()) and d <= now]
+        closing = [o for o in due if not o.window_closed and o.window_closes <= now]
+        overdue = [
+            o for o in due if o.request and not o.request.overdue and o.request.decide_by <= now
+        ]
+        if not closing and not overdue:
+            return
+        await self.effects.record(
+            [
+                *(
+                    Draft(
+                        SYSTEM,
+                        DecisionKind.scrutiny_window_closed,
+                        "72 hours from the copy passed without a scrutiny decision"
+                        + ("; a requested one is still due" if o.request else ": the order stands"),
+                        order=o.reference,
+                    )
+                    for o in closing
+                ),
+                *(
+                    Draft(
+                        SYSTEM,
+                        DecisionKind.scrutiny_overdue,
+                        "no scrutiny decision 72 hours after the request (TCO Art. 4(3))",
+                        order=o.reference,
+                        due=o.request.decide_by.isoformat(),
+                    )
+                    for o in overdue
+                    if o.request
+                ),
+            ]
+        )
+        for o in closing:
+            o.window_closed = True
+        for o in overdue:
+            assert o.request is not None
+            o.request.overdue = True
+            self.effects.notify(
+                [
+                    *self._authorities_of(o.host_member_state),
+                    o.platform,
+                    *self.state.ids_of(ParticipantKind.coordinator),
+                ],
+                NotificationKind.scrutiny_overdue,
+                f"Scrutiny of removal order {o.reference} is overdue: requested by {o.platform}, "
+                f"due from {o.host_member_state} by {o.request.decide_by.isoformat()}",
+                {"order": o.reference, "due": o.request.decide_by},
+            )
 
     async def _continue_as_new(self) -> None:
         self.moving = True

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from eucp.protocol.commands import WithdrawTasks
+    from eucp.protocol.commands import OrderChange, WithdrawTasks
     from eucp.protocol.tasks import ContentItem
 
 from workflows.effects import Effects
@@ -28,7 +28,8 @@ class _Recorded:
 
 
 # new items to assign, given or by reference; a withdrawal; None for "the incident is closed"
-_Message = list[ContentItem] | _Recorded | WithdrawTasks | None
+# what became of an order
+_Message = list[ContentItem] | _Recorded | WithdrawTasks | OrderChange | None
 
 
 @dataclass
@@ -54,6 +55,9 @@ class Outbox:
         self._post(platform_id, _Recorded(decision_ids))
 
     def withdraw(self, platform_id: str, cmd: WithdrawTasks) -> None:
+        self._post(platform_id, cmd)
+
+    def order_changed(self, platform_id: str, cmd: OrderChange) -> None:
         self._post(platform_id, cmd)
 
     def finish(self, platform_id: str) -> None:
@@ -90,6 +94,8 @@ class Outbox:
                 await handle.signal(PlatformTasksWorkflow.assign_recorded, ids)
             elif first is None:
                 await handle.signal(PlatformTasksWorkflow.finish)
+            elif isinstance(first, OrderChange):
+                await handle.signal(PlatformTasksWorkflow.order_changed, first)
             else:
                 await handle.signal(PlatformTasksWorkflow.withdraw, first)
         queue.sending = False

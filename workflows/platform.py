@@ -14,7 +14,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from eucp.protocol.commands import ReportTasks, WithdrawTasks
+    from eucp.protocol.commands import OrderChange, ReportTasks, WithdrawTasks
     from eucp.protocol.deadlines import Deadline, deadline_of, missed_in_words, missed_reason
     from eucp.protocol.decisions import DecisionKind
     from eucp.protocol.notifications import NotificationKind, Route
@@ -37,8 +37,11 @@ with workflow.unsafe.imports_passed_through():
         RemovalOrder,
         Stage,
         Task,
+        TaskState,
         apply_report,
+        clarify,
         next_rung,
+        reinstatement,
         task_id,
         triage,
         withdraw,
@@ -51,6 +54,8 @@ HOUR_RESTARTS = "tco-hour-restarts-on-resumption"
 ESCALATION_LADDER = "escalation-ladder-with-backup"
 LEGAL_OR_TARGET = "sla-deadline-legal-or-target"
 REMOVAL_CONFIRMED = "annex-ii-removal-confirmed"  # checked times, the issuer told
+CLARIFICATION = "annex-iii-clarification"  # the issuer asked, and its answer restarts the hour
+PAUSE_ALERT = "pause-alert"  # a task paused too long alerts the coordinators and the issuer
 
 _RUNG_DECISION = {
     Stage.reminded: DecisionKind.sla_breached,
@@ -133,6 +138,14 @@ class PlatformTasksWorkflow:
             await self._withdraw(cmd.actor, cmd.reason, cmd.items)
 
     @workflow.signal
+    async def order_changed(self, cmd: OrderChange) -> None:
+        async with self.lock:
+            if cmd.change == "clarified":
+                await self._clarified(cmd)
+            else:
+                await self._lost_effect(cmd)
+
+    @workflow.signal
     def finish(self) -> None:
         self.state.finishing = True
 
@@ -144,12 +157,14 @@ class PlatformTasksWorkflow:
         (each with its rule), so one stale report does not hold back a platform's batch."""
         async with self.lock:
             confirming = workflow.patched(REMOVAL_CONFIRMED)
+            clarifying = workflow.patched(CLARIFICATION)
             # judged again under the lock: an earlier Update may have moved a task on
             sorted_ = triage(
                 self.state.tasks,
                 self.state.platform_id,
                 cmd.reports,
                 workflow.now() if confirming else None,
+                clarifying,
             )
             answer = ReportAnswer(
                 unchanged=[t.task_id for t in sorted_.repeats],
@@ -177,10 +192,42 @@ class PlatformTasksWorkflow:
                 apply_report(task, report, now, restart_hour=restart)
                 self._refresh(task)
                 answer.changed.append(task.task_id)
-                self.wake |= resumed
+                # a pause starts the clock of its alert (workflows before it slept on)
+                paused = report.outcome is Outcome.cannot_comply and workflow.patched(PAUSE_ALERT)
+                self.wake |= resumed or paused
             if confirming:
                 self._confirm_removals([task for task, _ in sorted_.apply])
+            if clarifying:
+                self._ask_clarification([task for task, _ in sorted_.apply])
             return answer
+
+    def _ask_clarification(self, changed: list[Task]) -> None:
+        """Sends each issuing authority its addressee's Annex III request: the order is
+        manifestly wrong or lacks what is needed to execute it (Art. 3(8))."""
+        by_issuer: dict[str, list[Task]] = {}
+        for task in changed:
+            if task.awaits_clarification and isinstance(task.basis, RemovalOrder):
+                by_issuer.setdefault(task.basis.issuer or "", []).append(task)
+        for issuer, asking in by_issuer.items():
+            self.effects.notify(
+                [issuer],
+                NotificationKind.clarification_requested,
+                f"{self.state.platform_id} cannot execute {len(asking)} task(s) of your removal "
+                "order(s) without a clarification; the hour starts again when it arrives",
+                {
+                    "platform": self.state.platform_id,
+                    "tasks": [
+                        {
+                            "task_id": task.task_id,
+                            "reference": task.basis.reference,
+                            "cannot_comply": task.cannot_comply,
+                            "reason": task.reason,
+                        }
+                        for task in asking
+                        if isinstance(task.basis, RemovalOrder)
+                    ],
+                },
+            )
 
     def _confirm_removals(self, changed: list[Task]) -> None:
         """Tells each removal order's issuing authority of the removal and its time, without
@@ -294,8 +341,11 @@ class PlatformTasksWorkflow:
             },
         )
 
-    async def _withdraw(self, actor: Actor, reason: str, items: list[int] | None) -> None:
-        """Withdraws the open tasks of the given items (all items when None)."""
+    async def _withdraw(
+        self, actor: Actor, reason: str, items: list[int] | None, tell: bool = True
+    ) -> None:
+        """Withdraws the open tasks of the given items (all items when None); `tell=False`
+        when the caller tells the platform itself."""
         wanted = None if items is None else set(items)
         open_tasks = [
             t
@@ -316,6 +366,8 @@ class PlatformTasksWorkflow:
         for t in open_tasks:
             withdraw(t, now, reason)
             self._refresh(t)
+        if not tell:
+            return
         self.effects.notify(
             [self.state.platform_id],
             NotificationKind.tasks_withdrawn,
@@ -323,26 +375,116 @@ class PlatformTasksWorkflow:
             {"tasks": [t.task_id for t in open_tasks], "reason": reason},
         )
 
+    async def _clarified(self, cmd: OrderChange) -> None:
+        """The issuer's clarification: the order's paused tasks run their hour again, in full
+        (TCO Art. 3(8)); the platform is told in any case."""
+        wanted = set(cmd.items)
+        waiting = [
+            t for t in self.state.tasks.values() if t.item_no in wanted and t.awaits_clarification
+        ]
+        await self.effects.record(
+            [
+                Draft(
+                    cmd.actor,
+                    DecisionKind.task_resumed,
+                    "the issuing authority's clarification arrived (TCO Art. 3(8))",
+                    task_id=t.task_id,
+                    item_no=t.item_no,
+                )
+                for t in waiting
+            ]
+        )
+        now = workflow.now()
+        for t in waiting:
+            clarify(t, now)
+            self._refresh(t)
+        self.wake = True
+        self.effects.notify(
+            [self.state.platform_id],
+            NotificationKind.clarification_received,
+            f"{cmd.actor.id} clarified removal order {cmd.reference}"
+            + (f": the hour starts again for {len(waiting)} task(s)" if waiting else ""),
+            {
+                "order": cmd.reference,
+                "clarification": cmd.text,
+                "tasks": [
+                    {"task_id": t.task_id, "act_by": t.act_due(self.state.sla)} for t in waiting
+                ],
+            },
+        )
+
+    async def _lost_effect(self, cmd: OrderChange) -> None:
+        """An order found to infringe (TCO Art. 4): its open tasks are withdrawn and each
+        removal becomes a reinstatement task, with its own clock."""
+        wanted = set(cmd.items)
+        mine = [t for t in self.state.tasks.values() if t.item_no in wanted and not t.reinstates]
+        opened = [t for t in mine if t.state not in RESOLVED]
+        removed = [
+            t
+            for t in mine
+            if t.state is TaskState.removed and f"{t.task_id}-reinstate" not in self.state.tasks
+        ]
+        reason = f"order {cmd.reference} lost its legal effect: {cmd.text}"
+        await self._withdraw(cmd.actor, reason, [t.item_no for t in opened], tell=False)
+        now = workflow.now()
+        fresh = [reinstatement(t, now) for t in removed]
+        await self.effects.record(
+            [
+                Draft(
+                    cmd.actor,
+                    DecisionKind.reinstatement_assigned,
+                    reason,
+                    task_id=t.task_id,
+                    item_no=t.item_no,
+                    reinstates=t.reinstates,
+                )
+                for t in fresh
+            ]
+        )
+        for t in fresh:
+            self.state.tasks[t.task_id] = t
+            self._refresh(t)
+        self.wake = True
+        self.effects.notify(
+            [self.state.platform_id],
+            NotificationKind.order_lost_effect,
+            f"Removal order {cmd.reference} no longer has legal effect: "
+            f"{len(opened)} task(s) withdrawn, {len(fresh)} to reinstate",
+            {
+                "order": cmd.reference,
+                "reasons": cmd.text,
+                "withdrawn": [t.task_id for t in opened],
+                "reinstate": [
+                    {
+                        "task_id": t.task_id,
+                        "identifier": t.identifier.model_dump(mode="json"),
+                        "reinstate_by": t.act_due(self.state.sla),
+                    }
+                    for t in fresh
+                ],
+            },
+        )
+
     # ---- SLA clocks -----------------------------------------------------------------------
 
     def _clocks(self, task: Task) -> list[tuple[str, datetime, Stage]]:
-        clocks = []
-        if (due := task.ack_due(self.state.sla)) is not None:
-            clocks.append(("acknowledge", due, task.ack_stage))
-        if (due := task.act_due(self.state.sla)) is not None:
-            clocks.append(("act", due, task.act_stage))
-        return clocks
+        """The task's running clocks."""
+        return [(c, due, stage) for c, due, stage in task.clocks(self.state.sla) if due]
 
     def _ladder(self) -> tuple[Stage, ...]:
         return LADDER if workflow.patched(ESCALATION_LADDER) else FIRST_LADDER
 
     def _task_due(self, task: Task) -> datetime | None:
         later, ladder = self.state.sla.escalate_after, self._ladder()
+        pause = task.pause_alert_due(self.state.sla) if workflow.patched(PAUSE_ALERT) else None
         return min(
             (
-                due + rung[1] * later
-                for _, due, stage in self._clocks(task)
-                if (rung := next_rung(stage, ladder)) is not None
+                *(
+                    due + rung[1] * later
+                    for _, due, stage in self._clocks(task)
+                    if (rung := next_rung(stage, ladder)) is not None
+                ),
+                *([pause] if pause else []),
             ),
             default=None,
         )
@@ -373,6 +515,7 @@ class PlatformTasksWorkflow:
         """Climbs the escalation ladder for every missed deadline: the platform is reminded,
         then its backup contact told, then the coordinators (each rung recorded)."""
         now = workflow.now()
+        await self._alert_pauses(now)
         later, ladder = self.state.sla.escalate_after, self._ladder()
         climbed: dict[Stage, list[tuple[Task, str, datetime, Deadline]]] = {
             rung: [] for rung in ladder
@@ -439,6 +582,73 @@ class PlatformTasksWorkflow:
                     ],
                     says_which,
                 )
+
+    async def _alert_pauses(self, now: datetime) -> None:
+        """Alerts the coordinators, and each removal order's issuer, of the tasks paused longer
+        than `pause_alert_after` (recorded); once per pause."""
+        if not workflow.patched(PAUSE_ALERT):
+            return
+        dues = self._due_by_task()
+        long = [
+            t
+            for tid, t in self.state.tasks.items()
+            if tid in dues and (due := t.pause_alert_due(self.state.sla)) and due <= now
+        ]
+        if not long:
+            return
+        paused = "paused since"
+        await self.effects.record(
+            [
+                Draft(
+                    SYSTEM,
+                    DecisionKind.pause_alerted,
+                    f"{paused} {t.paused_since.isoformat() if t.paused_since else '?'} "
+                    f"({t.cannot_comply})",
+                    task_id=t.task_id,
+                    item_no=t.item_no,
+                )
+                for t in long
+            ]
+        )
+        for t in long:
+            t.pause_alerted = True
+            self._refresh(t)
+
+        def described(tasks: list[Task]) -> dict[str, Any]:
+            return {
+                "platform": self.state.platform_id,
+                "tasks": [
+                    {
+                        "task_id": t.task_id,
+                        "cannot_comply": t.cannot_comply,
+                        "paused_since": t.paused_since,
+                        "reference": t.basis.reference
+                        if isinstance(t.basis, RemovalOrder)
+                        else None,
+                    }
+                    for t in tasks
+                ],
+            }
+
+        platform, after = self.state.platform_id, self.state.sla.pause_alert_after
+        self.effects.notify(
+            self.state.coordinators,
+            NotificationKind.pause_alert,
+            f"{platform}: {len(long)} task(s) paused for more than {after}",
+            described(long),
+        )
+        by_issuer: dict[str, list[Task]] = {}
+        for t in long:
+            if isinstance(t.basis, RemovalOrder) and t.basis.issuer:
+                by_issuer.setdefault(t.basis.issuer, []).append(t)
+        for issuer, theirs in by_issuer.items():
+            self.effects.notify(
+                [issuer],
+                NotificationKind.pause_alert,
+                f"{platform}: {len(theirs)} task(s) of your removal order(s) paused for more "
+                f"than {after}",
+                described(theirs),
+            )
 
     def _tell_rung(self, rung: Stage, tasks: list[dict[str, Any]], says_which: bool) -> None:
         """Tells whoever the rung names which task clocks were missed; with `says_which` (the

@@ -24,6 +24,7 @@ from eucp.api.metrics import ApiMetrics, MeasureRequests
 from eucp.api.wire import PlatformView, Reported, ReportIncident, TaskReports, body_of
 from eucp.protocol.actions import ACTIONS, ActionRow
 from eucp.protocol.decisions import LedgerRow
+from eucp.protocol.orders import OrderRecord
 from eucp.protocol.participants import Actor, ParticipantKind
 from eucp.protocol.refusal import Refusal, RefusalKind
 from eucp.protocol.state import Answer, IncidentStatus, Listing, ReportAnswer, TaskPage, TaskQuery
@@ -218,6 +219,19 @@ async def tasks(
     return await ctx.incidents.tasks(
         incident_id, platform, TaskQuery(state=state, offset=offset, limit=limit)
     )
+
+
+@router.get("/incidents/{incident_id}/orders", response_model=list[OrderRecord])
+async def orders(incident_id: str, actor: Caller, ctx: Ctx) -> list[OrderRecord]:
+    """The incident's removal orders the caller may see: all for staff, its own for a
+    platform, those it issued or its Member State hosts for an authority."""
+    if actor.kind is ParticipantKind.platform and not await ctx.incidents.took_part(
+        incident_id, actor.id
+    ):
+        raise errors.unknown_incident()
+    if actor.kind not in (*STAFF, ParticipantKind.platform, ParticipantKind.member_state):
+        raise errors.unknown_incident()
+    return await ctx.incidents.orders(incident_id, actor)
 
 
 @router.post("/incidents/{incident_id}/tasks/reports", response_model=ReportAnswer)

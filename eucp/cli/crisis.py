@@ -23,10 +23,18 @@ from eucp.cli.inputs import (
     reason_option,
     removal_order_option,
 )
-from eucp.cli.render import show_answer, show_listings, show_reported, show_rows, show_status
+from eucp.cli.render import (
+    show_answer,
+    show_listings,
+    show_orders,
+    show_reported,
+    show_rows,
+    show_status,
+)
 from eucp.protocol.actions import ACTIONS, Action
 from eucp.protocol.identifiers import AnyIdentifier, describe_invalid
 from eucp.protocol.incident import Assessment, IncidentReport
+from eucp.protocol.orders import ScrutinyOutcome
 from eucp.protocol.tasks import OrderDetails
 
 
@@ -99,6 +107,14 @@ def crisis_decisions(incident_id: str, after: int, limit: int, every: bool) -> C
     if every:
         return lambda api: api.all_decisions(incident_id)
     return lambda api: api.decisions(incident_id, after, limit)
+
+
+@command(crisis, "orders", show_orders)
+def crisis_orders(incident_id: str) -> Call:
+    """The removal orders you may see, with their addressee and scrutiny: all for coordinators
+    and auditors, your own for a platform, those you issued or your State hosts for an
+    authority."""
+    return lambda api: api.orders(incident_id)
 
 
 def action_command(action: Action) -> Callable[[Callable[..., Call]], click.Command]:
@@ -234,6 +250,61 @@ def crisis_order(
     order = load_model(OrderDetails, order_file, "removal order")
     return act(
         incident_id, Action.issue_order, idempotency_key, identifiers=identifiers, order=order
+    )
+
+
+def reference_option(command: Callable[..., Call]) -> Callable[..., Call]:
+    return click.option("--reference", required=True, help="the removal order's reference")(command)
+
+
+@action_command(Action.clarify_order)
+@reference_option
+@reason_option(Action.clarify_order)
+def crisis_clarify(
+    incident_id: str, reference: str, reason: str, idempotency_key: str | None
+) -> Call:
+    """Clarify your removal order (issuing authority, TCO Annex III): the --reason is the
+    clarification; the addressee's paused hour starts again in full (Art. 3(8))."""
+    return act(
+        incident_id, Action.clarify_order, idempotency_key, reference=reference, reason=reason
+    )
+
+
+@action_command(Action.request_scrutiny)
+@reference_option
+@reason_option(Action.request_scrutiny)
+def crisis_request_scrutiny(
+    incident_id: str, reference: str, reason: str, idempotency_key: str | None
+) -> Call:
+    """Ask the host Member State to scrutinise a cross-border order addressed to you, within
+    48 hours of receiving it (platforms, TCO Art. 4(3)); --reason says why it may infringe."""
+    return act(
+        incident_id, Action.request_scrutiny, idempotency_key, reference=reference, reason=reason
+    )
+
+
+@action_command(Action.decide_scrutiny)
+@reference_option
+@click.option(
+    "--outcome",
+    type=click.Choice([o.value for o in ScrutinyOutcome]),
+    required=True,
+    help="upheld, or infringes: the order loses effect and removed content is reinstated",
+)
+@reason_option(Action.decide_scrutiny)
+def crisis_scrutinise(
+    incident_id: str, reference: str, outcome: str, reason: str, idempotency_key: str | None
+) -> Call:
+    """Decide on a cross-border order your Member State hosts (its competent authority, TCO
+    Art. 4): within 72 hours of the copy, or of the addressee's request; --reason gives the
+    decision's reasons."""
+    return act(
+        incident_id,
+        Action.decide_scrutiny,
+        idempotency_key,
+        reference=reference,
+        outcome=ScrutinyOutcome(outcome),
+        reason=reason,
     )
 
 

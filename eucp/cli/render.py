@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from eucp.api.wire import PlatformView, Reported
 from eucp.protocol.decisions import LedgerRow
 from eucp.protocol.identifiers import AnyIdentifier, UrlIdentifier
+from eucp.protocol.orders import OrderRecord, ScrutinyStage
 from eucp.protocol.state import (
     Answer,
     IncidentStatus,
@@ -143,6 +144,40 @@ def _basis(basis: LegalBasis) -> str:
         return "voluntary"
     secret = ", confidential" if basis.confidential else ""
     return f"order {basis.reference} ({basis.issuing_member_state}){secret}"
+
+
+SCRUTINY_IN_WORDS = {
+    ScrutinyStage.domestic: "not cross-border",
+    ScrutinyStage.open: "host State may scrutinise until {until}",
+    ScrutinyStage.requested: "requested; decision due by {due}",
+    ScrutinyStage.overdue: "requested; decision overdue since {due}",
+    ScrutinyStage.stands: "not scrutinised; stands",
+    ScrutinyStage.upheld: "upheld",
+    ScrutinyStage.infringes: "infringes: no legal effect",
+}
+"""Where an order's scrutiny (TCO Art. 4) stands, in words."""
+
+
+def scrutiny_in_words(order: OrderRecord) -> str:
+    due = utc(order.request.decide_by) if order.request else ""
+    return SCRUTINY_IN_WORDS[order.stage].format(until=utc(order.window_closes), due=due)
+
+
+def show_orders(orders: list[OrderRecord]) -> str:
+    rows = [
+        (
+            order.reference,
+            f"{order.issuing_member_state} ({order.issuer})",
+            f"{order.platform} ({order.host_member_state})",
+            ranges(order.items),
+            utc(order.received_at),
+            scrutiny_in_words(order),
+            "yes" if order.confidential else "no",
+        )
+        for order in orders
+    ]
+    headers = ["ORDER", "ISSUED BY", "ADDRESSEE", "ITEMS", "RECEIVED", "SCRUTINY", "CONFIDENTIAL"]
+    return f"{table(headers, rows)}\n{len(orders)} removal order(s)"
 
 
 def show_tasks(page: TaskPage) -> str:

@@ -18,11 +18,14 @@ from eucp.protocol.commands import (
     Activate,
     AddContent,
     Assess,
+    ClarifyOrder,
     Command,
+    DecideScrutiny,
     DeEscalate,
     IssueOrder,
     ReportFalsePositive,
     ReportSightings,
+    RequestScrutiny,
     SubmitReviewInput,
     WithdrawContent,
 )
@@ -38,6 +41,9 @@ class Action(StrEnum):
     decline = "decline"
     add_content = "add_content"
     issue_order = "issue_order"
+    clarify_order = "clarify_order"
+    request_scrutiny = "request_scrutiny"
+    decide_scrutiny = "decide_scrutiny"
     withdraw_content = "withdraw_content"
     report_sightings = "report_sightings"
     report_false_positive = "report_false_positive"
@@ -49,6 +55,8 @@ class Action(StrEnum):
 
 
 COORDINATORS = frozenset({ParticipantKind.coordinator})
+# an order keeps its effect, and its redress, after the takedown winds down
+ORDERS_IN_FORCE = TAKEDOWN | {Phase.review}
 ANY_PARTICIPANT = frozenset(
     {
         ParticipantKind.coordinator,
@@ -151,6 +159,48 @@ ACTIONS: dict[Action, ActionRow] = {
             to=None,
             reason_required=False,
             source="TCO Art. 3: a Member State's competent authority issues removal orders",
+        ),
+        ActionRow(
+            action=Action.clarify_order,
+            title="Clarify an order",
+            path="clarifications",
+            cli="clarify",
+            command=ClarifyOrder,
+            update="clarify_order",
+            decision=DecisionKind.order_clarified,
+            roles=frozenset({ParticipantKind.member_state}),
+            from_phases=ORDERS_IN_FORCE,
+            to=None,
+            reason_required=True,
+            source="TCO Annex III, Art. 3(8): the issuer clarifies; the hour starts again",
+        ),
+        ActionRow(
+            action=Action.request_scrutiny,
+            title="Request scrutiny",
+            path="scrutiny-requests",
+            cli="request-scrutiny",
+            command=RequestScrutiny,
+            update="request_scrutiny",
+            decision=DecisionKind.scrutiny_requested,
+            roles=frozenset({ParticipantKind.platform}),
+            from_phases=ORDERS_IN_FORCE,
+            to=None,
+            reason_required=True,
+            source="TCO Art. 4(3): a reasoned request within 48 hours of receipt",
+        ),
+        ActionRow(
+            action=Action.decide_scrutiny,
+            title="Decide on scrutiny",
+            path="scrutiny-decisions",
+            cli="scrutinise",
+            command=DecideScrutiny,
+            update="decide_scrutiny",
+            decision=DecisionKind.scrutiny_decided,
+            roles=frozenset({ParticipantKind.member_state}),
+            from_phases=ORDERS_IN_FORCE,
+            to=None,
+            reason_required=True,
+            source="TCO Art. 4(2)-(4): the host State's reasoned decision within 72 hours",
         ),
         ActionRow(
             action=Action.withdraw_content,

@@ -22,3 +22,8 @@ class SlaSettings(BaseModel):
         default=timedelta(hours=1),
         description="how long a notification is retried before its backup contact is told",
     )
+    pause_alert_after: timedelta = Field(
+        default=timedelta(hours=4),
+        description="a task paused this long (TCO Annex III) alerts the coordinators and, "
+        "for a removal order, its issuing authority",
+    )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from eucp.protocol.identifiers import ContentIdentifier
 from eucp.protocol.incident import Assessment
+from eucp.protocol.orders import ScrutinyOutcome
 from eucp.protocol.participants import Actor
 from eucp.protocol.tasks import LegalBasis, OrderDetails, TaskReport, VoluntaryReferral
 
@@ -48,6 +51,27 @@ class IssueOrder(Command):
 
     identifiers: list[ContentIdentifier] = Field(min_length=1, max_length=MAX_BATCH)
     order: OrderDetails
+
+
+class RequestScrutiny(Command):
+    """The addressee asks the host Member State to scrutinise an order (TCO Art. 4(3)); the
+    reason says why it may infringe the Regulation or fundamental rights."""
+
+    reference: str = Field(min_length=1, max_length=100, description="the order's reference")
+
+
+class DecideScrutiny(Command):
+    """The host Member State authority's reasoned decision on a cross-border order (Art. 4)."""
+
+    reference: str = Field(min_length=1, max_length=100, description="the order's reference")
+    outcome: ScrutinyOutcome
+
+
+class ClarifyOrder(Command):
+    """The issuing authority's clarification of an order its addressee could not execute
+    (Annex III); the reason carries it. The hour starts again on arrival (Art. 3(8))."""
+
+    reference: str = Field(min_length=1, max_length=100, description="the order's reference")
 
 
 class ReportSightings(Command):
@@ -95,6 +119,19 @@ class ReportTasks(BaseModel):
 
     actor: Actor
     reports: list[TaskReport] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class OrderChange(BaseModel):
+    """The crisis telling the addressee's workflow what became of one of its orders: clarified
+    by its issuer (the paused hour starts again) or found to infringe (it loses effect)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    actor: Actor
+    reference: str
+    items: list[int]
+    change: Literal["clarified", "lost_effect"]
+    text: str = Field(description="the clarification, or the scrutiny decision's reasons")
 
 
 class WithdrawTasks(BaseModel):

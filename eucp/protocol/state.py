@@ -11,6 +11,7 @@ from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.deadlines import Deadline, deadline_of
 from eucp.protocol.identifiers import IndexSnapshot
 from eucp.protocol.incident import Assessment, IncidentReport
+from eucp.protocol.orders import OrderRecord
 from eucp.protocol.participants import Participant, ParticipantKind
 from eucp.protocol.phases import Phase
 from eucp.protocol.refusal import Refusal, RefusalKind
@@ -81,6 +82,8 @@ class CrisisState(BaseModel):
     restricted: dict[int, list[str]] = Field(default_factory=dict)
     index: IndexSnapshot = IndexSnapshot()
     false_positives: list[int] = Field(default_factory=list)
+    # removal orders issued by authorities, by reference: whom they bind and their scrutiny
+    orders: dict[str, OrderRecord] = Field(default_factory=dict)
     review_inputs: int = 0
     review_due: datetime | None = None
     finals: dict[str, PlatformSummary] = Field(default_factory=dict)
@@ -112,6 +115,7 @@ class CrisisStatus(BaseModel):
     review_inputs: int
     decisions: int
     finals: dict[str, PlatformSummary]
+    orders: list[OrderRecord] = Field(default_factory=list)
 
 
 class PlatformState(BaseModel):
@@ -136,10 +140,7 @@ class PlatformState(BaseModel):
         missed: Counter[Deadline] = Counter()
         for t in self.tasks.values():
             passed: set[Deadline] = set()
-            for clock, due, stage in (
-                ("acknowledge", t.ack_due(self.sla), t.ack_stage),
-                ("act", t.act_due(self.sla), t.act_stage),
-            ):
+            for clock, due, stage in t.clocks(self.sla):
                 deadline = deadline_of(clock, t.basis.kind)
                 missed[deadline] += stage is not Stage.on_time  # rung 1 is climbed once
                 if due is not None and due <= now:

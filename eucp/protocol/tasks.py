@@ -121,10 +121,17 @@ class TaskState(StrEnum):
     not_found = "not_found"
     declined = "declined"
     withdrawn = "withdrawn"
+    reinstated = "reinstated"  # a reinstatement task done (TCO Art. 4(7))
 
 
 RESOLVED = frozenset(
-    {TaskState.removed, TaskState.not_found, TaskState.declined, TaskState.withdrawn}
+    {
+        TaskState.removed,
+        TaskState.not_found,
+        TaskState.declined,
+        TaskState.withdrawn,
+        TaskState.reinstated,
+    }
 )
 
 
@@ -137,6 +144,7 @@ class Outcome(StrEnum):
     declined = "declined"
     cannot_comply = "cannot_comply"
     resumed = "resumed"
+    reinstated = "reinstated"  # the content of an order that lost effect is back (Art. 4(7))
 
 
 # The decision each accepted platform report records in the ledger.
@@ -147,6 +155,7 @@ DECISION_OF_OUTCOME: dict[Outcome, DecisionKind] = {
     Outcome.declined: DecisionKind.task_declined,
     Outcome.cannot_comply: DecisionKind.task_cannot_comply,
     Outcome.resumed: DecisionKind.task_resumed,
+    Outcome.reinstated: DecisionKind.task_reinstated,
 }
 
 
@@ -157,6 +166,13 @@ class CannotComplyReason(StrEnum):
     technical_impossibility = "technical_impossibility"
     manifest_error = "manifest_error"
     insufficient_information = "insufficient_information"
+
+
+# Annex III reasons the issuing authority answers: the hour starts again on its clarification
+# (Art. 3(8)), not when the platform says so; for the others the platform resumes (Art. 3(7)).
+ASKS_CLARIFICATION = frozenset(
+    {CannotComplyReason.manifest_error, CannotComplyReason.insufficient_information}
+)
 
 
 class TaskReport(BaseModel):
@@ -221,6 +237,24 @@ class Task(BaseModel):
     hour_restarted_at: datetime | None = None
     ack_stage: Stage = Stage.on_time
     act_stage: Stage = Stage.on_time
+    cannot_comply: CannotComplyReason | None = Field(
+        default=None, description="the Annex III reason of the pause under way"
+    )
+    pause_alerted: bool = Field(default=False, description="the pause under way was alerted")
+    reinstates: str | None = Field(
+        default=None,
+        description="the removed task whose content this task reinstates (TCO Art. 4(7))",
+    )
+
+    @property
+    def awaits_clarification(self) -> bool:
+        """Paused on a removal order until its issuing authority clarifies it (Annex III)."""
+        return (
+            self.paused_since is not None
+            and self.cannot_comply in ASKS_CLARIFICATION
+            and isinstance(self.basis, RemovalOrder)
+            and self.basis.issuer is not None
+        )
 
     @property
     def clock_start(self) -> datetime:
@@ -241,9 +275,38 @@ class Task(BaseModel):
             return None
         return (self.hour_restarted_at or self.clock_start) + sla.act_within + self.paused_for
 
+    def clocks(self, sla: SlaSettings) -> list[tuple[str, datetime | None, Stage]]:
+        """Each clock of the task with its due time (None when not running) and its rung: a
+        reinstatement's act clock is `reinstate`, a target (no law gives it an hour)."""
+        act = "reinstate" if self.reinstates is not None else "act"
+        return [
+            ("acknowledge", self.ack_due(sla), self.ack_stage),
+            (act, self.act_due(sla), self.act_stage),
+        ]
+
+    def pause_alert_due(self, sla: SlaSettings) -> datetime | None:
+        """When the pause under way has lasted too long, unless already alerted."""
+        if self.paused_since is None or self.pause_alerted:
+            return None
+        return self.paused_since + sla.pause_alert_after
+
 
 def task_id(platform_id: str, item_no: int) -> str:
     return f"{platform_id}-{item_no:06d}"
+
+
+def reinstatement(task: Task, now: datetime) -> Task:
+    """The task of reinstating a removed task's content, once its order lost effect (TCO Art.
+    4(7)): the same content and order, its own id and clocks."""
+    return Task(
+        task_id=f"{task.task_id}-reinstate",
+        item_no=task.item_no,
+        platform_id=task.platform_id,
+        identifier=task.identifier,
+        basis=task.basis,
+        assigned_at=now,
+        reinstates=task.task_id,
+    )
 
 
 # outcome -> (states it may follow, state it leads to)
@@ -266,7 +329,13 @@ _TRANSITIONS: dict[Outcome, tuple[frozenset[TaskState], TaskState]] = {
         TaskState.cannot_comply,
     ),
     Outcome.resumed: (frozenset({TaskState.cannot_comply}), TaskState.acknowledged),
+    Outcome.reinstated: (
+        frozenset({TaskState.assigned, TaskState.acknowledged}),
+        TaskState.reinstated,
+    ),
 }
+# what a reinstatement task takes; every other task takes every outcome but `reinstated`
+REINSTATEMENT_OUTCOMES = frozenset({Outcome.acknowledged, Outcome.reinstated})
 
 
 def is_repeat(task: Task, report: TaskReport) -> bool:
@@ -276,11 +345,26 @@ def is_repeat(task: Task, report: TaskReport) -> bool:
     return _TRANSITIONS[report.outcome][1] is task.state and report.outcome is not Outcome.resumed
 
 
-def check_report(task: Task, report: TaskReport, now: datetime | None = None) -> TaskState:
+def check_report(
+    task: Task, report: TaskReport, now: datetime | None = None, clarifying: bool = True
+) -> TaskState:
     """The task's next state, or Refusal naming the rule. Repeats are checked first. With
-    `now`, a removal's time is checked too (`check_removal_time`)."""
+    `now`, a removal's time is checked too (`check_removal_time`). `clarifying=False` keeps
+    the rule of workflows started before the issuer's clarification ended such a pause."""
     if now is not None:
         check_removal_time(task, report, now)
+    if task.reinstates is not None and report.outcome not in REINSTATEMENT_OUTCOMES:
+        rule = f"task {task.task_id} reinstates removed content: report acknowledged or reinstated"
+        raise Refusal("outcome", rule)
+    if task.reinstates is None and report.outcome is Outcome.reinstated:
+        rule = f"task {task.task_id} is a removal: reinstated is for reinstatement tasks"
+        raise Refusal("outcome", rule)
+    if clarifying and report.outcome is Outcome.resumed and task.awaits_clarification:
+        rule = (
+            f"task {task.task_id} awaits the issuing authority's clarification: the hour starts "
+            "again when it arrives (TCO Art. 3(8)); remove the content or wait"
+        )
+        raise Refusal("outcome", rule)
     if isinstance(task.basis, RemovalOrder) and report.outcome is Outcome.declined:
         raise Refusal(
             "outcome",
@@ -328,6 +412,7 @@ def triage(
     platform_id: str,
     reports: Sequence[TaskReport],
     now: datetime | None = None,
+    clarifying: bool = True,
 ) -> Triage:
     """Sorts a platform's reports against its tasks. An unknown id and another platform's id
     get the same refusal, so guessing ids reveals nothing; a task named twice is refused the
@@ -353,7 +438,7 @@ def triage(
             if is_repeat(task, report):
                 out.repeats.append(task)
             else:
-                check_report(task, report, now)
+                check_report(task, report, now, clarifying)
                 out.apply.append((task, report))
         except Refusal as err:
             out.refused.append((i, report.task_id, err))
@@ -366,17 +451,20 @@ def apply_report(task: Task, report: TaskReport, now: datetime, restart_hour: bo
     `restart_hour=False` keeps the first version's rule (the hour resumed where it paused) for
     tasks of workflows started before the change.
     """
-    to = check_report(task, report)
+    to = check_report(task, report, clarifying=False)  # checked by the caller
     if task.acknowledged_at is None:
         task.acknowledged_at = now  # any answer shows the task was received
     if report.outcome is Outcome.cannot_comply:
         task.paused_since = now
+        task.cannot_comply = report.cannot_comply
+        task.pause_alerted = False
     if task.paused_since is not None and report.outcome is not Outcome.cannot_comply:
         if restart_hour and report.outcome is Outcome.resumed:
             task.hour_restarted_at = now
         else:
             task.paused_for += now - task.paused_since
         task.paused_since = None
+        task.cannot_comply = None
     if to in RESOLVED:
         task.resolved_at = now
         task.removed_at = (report.removed_at or now) if to is TaskState.removed else None
@@ -393,4 +481,16 @@ def withdraw(task: Task, now: datetime, reason: str) -> bool:
     task.resolved_at = now
     task.reason = reason
     task.paused_since = None
+    return True
+
+
+def clarify(task: Task, now: datetime) -> bool:
+    """Ends a pause that awaited the issuer's clarification: the hour starts again, in full,
+    now (TCO Art. 3(8)). False when the task was not waiting for it."""
+    if not task.awaits_clarification:
+        return False
+    task.state = TaskState.acknowledged
+    task.hour_restarted_at = now
+    task.paused_since = None
+    task.cannot_comply = None
     return True

@@ -33,6 +33,7 @@ from eucp.protocol.commands import (
     SightingsBatch,
 )
 from eucp.protocol.incident import IncidentReport
+from eucp.protocol.orders import OrderRecord
 from eucp.protocol.participants import ID_PATTERN, Actor, Participant, ParticipantKind
 from eucp.protocol.refusal import Refusal, RefusalKind
 from eucp.protocol.state import (
@@ -162,6 +163,10 @@ class Incidents:
         )
         platforms = dict(crisis.finals) | {s.platform_id: s for s in summaries}
         return IncidentStatus(crisis=crisis, platforms=platforms)
+
+    async def orders(self, incident_id: str, viewer: Actor) -> list[OrderRecord]:
+        """The removal orders of the incident that `viewer` may see (`orders_seen_by`)."""
+        return await self.handle(incident_id).query(CrisisWorkflow.orders, viewer)
 
     async def tasks(
         self, incident_id: str, platform_id: str, query: TaskQuery | None = None
