@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from eucp.protocol.actions import Action
 from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.orders import ScrutinyOutcome
 from eucp.protocol.state import TaskQuery
 from eucp.protocol.tasks import CannotComplyReason, Outcome, TaskReport
 from eucp.runtime.devserver import test_server
@@ -25,6 +26,7 @@ from tests.conftest import (
     CHOOSY,
     COORDINATOR,
     FASTBOOK,
+    HOST_AUTHORITY,
     MEMBER_STATE,
     REGISTRY,
     SLOWTUBE,
@@ -124,6 +126,59 @@ async def bulk(incidents: Incidents, env: WorkflowEnvironment, incident: str) ->
     await incidents.result(incident)
 
 
+async def orders(incidents: Incidents, env: WorkflowEnvironment, incident: str) -> None:
+    """Removal orders after their issue (recorded from v6 on): a cross-border order its
+    addressee questions and the host State finds to infringe, its removed content reinstated;
+    another clarified by its issuer after a pause long enough to alert; a scrutiny window
+    that closes."""
+    await incidents.report(incident, a_report(), REGISTRY.public(), SlaSettings())
+    iru = incidents.as_participant(incident, COORDINATOR)
+    await iru.act(Action.assess, assessment=ALL_MET)
+    await iru.act(Action.activate, reason="criteria met", identifiers=[url(1)])
+    authority = incidents.as_participant(incident, MEMBER_STATE)
+    host = incidents.as_participant(incident, HOST_AUTHORITY)
+    choosy = incidents.as_participant(incident, CHOOSY)
+    for reference, items in (("FR-ORD-1", [url(2), url(3)]), ("FR-ORD-2", [url(4)])):
+        order = ORDER_DETAILS.model_copy(update={"reference": reference})
+        await authority.act(Action.issue_order, identifiers=items, order=order)
+    while (await choosy.my_tasks()).total < 4:
+        await env.sleep(timedelta(seconds=1))
+    first, _, clarified = ("choosy-000002", "choosy-000003", "choosy-000004")
+    await choosy.report_tasks([TaskReport(task_id=first, outcome=Outcome.removed)])
+    await choosy.report_tasks(
+        [
+            TaskReport(
+                task_id=clarified,
+                outcome=Outcome.cannot_comply,
+                cannot_comply=CannotComplyReason.insufficient_information,
+                reason="which video?",
+            )
+        ]
+    )
+    await choosy.act(Action.request_scrutiny, reference="FR-ORD-1", reason="news reporting")
+    await env.sleep(timedelta(hours=5))  # the pause is alerted
+    await authority.act(Action.clarify_order, reference="FR-ORD-2", reason="the 01:52 upload")
+    await host.act(
+        Action.decide_scrutiny,
+        reference="FR-ORD-1",
+        outcome=ScrutinyOutcome.infringes,
+        reason="protected journalism",
+    )
+    while (await choosy.my_tasks()).total < 5:
+        await env.sleep(timedelta(seconds=1))
+    await choosy.report_tasks(
+        [
+            TaskReport(task_id=f"{first}-reinstate", outcome=Outcome.reinstated),
+            TaskReport(task_id=clarified, outcome=Outcome.removed),
+        ]
+    )
+    await env.sleep(timedelta(hours=72))  # FR-ORD-2's scrutiny window closes
+    await iru.act(Action.de_escalate, reason="contained", withdraw_open_tasks=True)
+    await iru.act(Action.start_review)
+    await iru.act(Action.close, reason="done")
+    await incidents.result(incident)
+
+
 async def save(client: Client, workflow_id: str, name: str) -> None:
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     (HERE / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1))
@@ -143,11 +198,17 @@ async def main(tag: str) -> None:
                 await full_crisis(incidents, env, "full")
                 await not_activated(incidents, env, "declined")
                 await bulk(incidents, env, "bulk")  # recorded from v4 on
+                if tag >= "v6":
+                    await orders(incidents, env, "orders")
             await save(env.client, "bulk", f"{tag}-crisis-bulk")
             bulk_platform = platform_workflow_id("bulk", FASTBOOK.id)
             await save(env.client, bulk_platform, f"{tag}-platform-bulk")
             await save(env.client, "full", f"{tag}-crisis-full")
             await save(env.client, "declined", f"{tag}-crisis-declined")
+            if tag >= "v6":
+                await save(env.client, "orders", f"{tag}-crisis-orders")
+                orders_platform = platform_workflow_id("orders", CHOOSY.id)
+                await save(env.client, orders_platform, f"{tag}-platform-orders")
             for platform in (FASTBOOK.id, SLOWTUBE.id, CHOOSY.id):
                 await save(
                     env.client, platform_workflow_id("full", platform), f"{tag}-platform-{platform}"

@@ -19,6 +19,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from eucp.protocol.actions import ACTIONS, Action, check
+    from eucp.protocol.clocks import moment_in_words
     from eucp.protocol.commands import (
         Activate,
         AddContent,
@@ -312,7 +313,7 @@ class CrisisWorkflow:
         if keeping and (same := self.state.orders.get(cmd.order.reference)) is not None:
             rule = (
                 f"order {same.reference} was issued already, by {same.issuer} at "
-                f"{same.received_at.isoformat()}: give each order its own reference"
+                f"{moment_in_words(same.received_at)}: give each order its own reference"
             )
             raise Refusal("order.reference", rule)
         country = next(p.country for p in self.state.participants if p.id == cmd.actor.id)
@@ -1016,7 +1017,7 @@ class CrisisWorkflow:
                 ],
                 NotificationKind.scrutiny_overdue,
                 f"Scrutiny of removal order {o.reference} is overdue: requested by {o.platform}, "
-                f"due from {o.host_member_state} by {o.request.decide_by.isoformat()}",
+                f"due from {o.host_member_state} by {moment_in_words(o.request.decide_by)}",
                 {"order": o.reference, "due": o.request.decide_by},
             )
 

@@ -14,6 +14,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from eucp.protocol.clocks import spoken
     from eucp.protocol.commands import OrderChange, ReportTasks, WithdrawTasks
     from eucp.protocol.deadlines import Deadline, deadline_of, missed_in_words, missed_reason
     from eucp.protocol.decisions import DecisionKind
@@ -596,13 +597,12 @@ class PlatformTasksWorkflow:
         ]
         if not long:
             return
-        paused = "paused since"
         await self.effects.record(
             [
                 Draft(
                     SYSTEM,
                     DecisionKind.pause_alerted,
-                    f"{paused} {t.paused_since.isoformat() if t.paused_since else '?'} "
+                    f"paused for more than {spoken(self.state.sla.pause_alert_after)} "
                     f"({t.cannot_comply})",
                     task_id=t.task_id,
                     item_no=t.item_no,
@@ -630,7 +630,7 @@ class PlatformTasksWorkflow:
                 ],
             }
 
-        platform, after = self.state.platform_id, self.state.sla.pause_alert_after
+        platform, after = self.state.platform_id, spoken(self.state.sla.pause_alert_after)
         self.effects.notify(
             self.state.coordinators,
             NotificationKind.pause_alert,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
 
@@ -27,3 +27,20 @@ class SlaSettings(BaseModel):
         description="a task paused this long (TCO Annex III) alerts the coordinators and, "
         "for a removal order, its issuing authority",
     )
+
+
+def spoken(duration: timedelta) -> str:
+    """A duration as a person says it: "4 h", "1 h 30 min", "12 min", "45 s", "0.4 s"."""
+    seconds = duration.total_seconds()
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 and seconds % 1 else f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    hours, minutes = divmod(minutes, 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def moment_in_words(at: datetime) -> str:
+    """A time as a person reads it, with its zone: "2026-03-15 02:00 UTC"."""
+    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"

@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from eucp.protocol.clocks import moment_in_words
 from eucp.protocol.participants import Participant, ParticipantKind
 from eucp.protocol.refusal import Refusal, RefusalKind
 from eucp.protocol.tasks import RemovalOrder
@@ -190,12 +191,12 @@ def check_request(order: OrderRecord, now: datetime) -> None:
             "reference", f"order {order.reference} was scrutinised already: {_said(order)}"
         )
     if order.request is not None:
-        at = order.request.at.isoformat()
+        at = moment_in_words(order.request.at)
         raise Refusal("reference", f"scrutiny of order {order.reference} was requested at {at}")
     if now > order.request_closes:
         rule = (
             f"the 48 hours to ask for scrutiny of order {order.reference} ended at "
-            f"{order.request_closes.isoformat()} (TCO Art. 4(3))"
+            f"{moment_in_words(order.request_closes)} (TCO Art. 4(3))"
         )
         raise Refusal("reference", rule)
 
@@ -219,7 +220,7 @@ def check_decision(
     if now > order.window_closes and order.request is None:
         rule = (
             f"the 72 hours to scrutinise order {reference} ended at "
-            f"{order.window_closes.isoformat()} and its addressee asked for no scrutiny "
+            f"{moment_in_words(order.window_closes)} and its addressee asked for no scrutiny "
             "(TCO Art. 4(2)-(3))"
         )
         raise Refusal("reference", rule)
@@ -228,4 +229,4 @@ def check_decision(
 
 def _said(order: OrderRecord) -> str:
     assert order.decision is not None
-    return f"{order.decision.outcome} on {order.decision.at.isoformat()}"
+    return f"{order.decision.outcome} on {moment_in_words(order.decision.at)}"
