@@ -217,7 +217,8 @@ def check_decision(
         raise Refusal("actor", rule, RefusalKind.forbidden)
     if order.decision is not None:
         raise Refusal("reference", f"order {reference} was scrutinised already: {_said(order)}")
-    if now > order.window_closes and order.request is None:
+    # the window is [copy, copy + 72 h): at its last instant the crisis records it closed
+    if now >= order.window_closes and order.request is None:
         rule = (
             f"the 72 hours to scrutinise order {reference} ended at "
             f"{moment_in_words(order.window_closes)} and its addressee asked for no scrutiny "

@@ -258,8 +258,13 @@ class Task(BaseModel):
 
     @property
     def clock_start(self) -> datetime:
-        """The one hour runs from receipt of a removal order, else from assignment."""
-        if isinstance(self.basis, RemovalOrder) and self.basis.received_at is not None:
+        """The one hour runs from receipt of a removal order, else (and for a reinstatement)
+        from assignment."""
+        if (
+            self.reinstates is None
+            and isinstance(self.basis, RemovalOrder)
+            and self.basis.received_at is not None
+        ):
             return self.basis.received_at
         return self.assigned_at
 
@@ -461,6 +466,7 @@ def apply_report(task: Task, report: TaskReport, now: datetime, restart_hour: bo
     if task.paused_since is not None and report.outcome is not Outcome.cannot_comply:
         if restart_hour and report.outcome is Outcome.resumed:
             task.hour_restarted_at = now
+            task.paused_for = timedelta(0)  # a full hour: no earlier pause carries over
         else:
             task.paused_for += now - task.paused_since
         task.paused_since = None
@@ -491,6 +497,7 @@ def clarify(task: Task, now: datetime) -> bool:
         return False
     task.state = TaskState.acknowledged
     task.hour_restarted_at = now
+    task.paused_for = timedelta(0)
     task.paused_since = None
     task.cannot_comply = None
     return True
