@@ -35,6 +35,8 @@ async def test_the_demo_runs_a_crisis_end_to_end_over_http(
     assert "SLA    justpasteit still silent: escalated to the coordinators" in text
     # one removal order, to one platform, among the voluntary referrals
     assert "ORDER  OCLCTIC (Pharos) (FR): removal order FR-2019-0315-01 to facebook" in text
+    # copied to the platform's host State, which scrutinises and upholds it (TCO Art. 4)
+    assert "SCRUTINY Coimisiún na Meán (IE), the host State: order FR-2019-0315-01 upheld" in text
     snap = re.search(r"TASKS  snap: (\d+) declined", text)
     assert snap and int(snap.group(1)) > 0, text[-2000:]
     assert re.search(r"TASKS  facebook: \d+ removed; 0 missed deadlines", text)

@@ -28,6 +28,7 @@ from eucp.protocol.actions import Action
 from eucp.protocol.decisions import DecisionKind
 from eucp.protocol.identifiers import UrlIdentifier
 from eucp.protocol.incident import Assessment, Criterion, IncidentReport
+from eucp.protocol.orders import ScrutinyOutcome
 from eucp.protocol.phases import Phase
 from eucp.protocol.state import IncidentStatus
 from eucp.protocol.tasks import RESOLVED, OrderDetails
@@ -50,6 +51,8 @@ BEHAVIOURS = {
 
 # a French authority's removal order to one platform, among the voluntary referrals (TCO Art. 3)
 AUTHORITY = "fr-pharos"
+# the competent authority of the platform's host Member State: sent a copy, it scrutinises
+HOST_AUTHORITY = "ie-cnam"
 ORDERED = UrlIdentifier(
     value="https://facebook.example.test/watch/attack-live", platform="facebook"
 )
@@ -75,8 +78,12 @@ def registry(webhooks: Mapping[str, SignedWebhook] | None = None) -> Registry:
     scenario = load()
     return presets.registry(
         {pid: (webhooks or {}).get(pid) for pid in BEHAVIOURS},
-        member_states={"nz-dia": "NZ", AUTHORITY: "FR"},
-        names={"nz-dia": "Affected government contact", AUTHORITY: "OCLCTIC (Pharos)"}
+        member_states={"nz-dia": "NZ", AUTHORITY: "FR", HOST_AUTHORITY: "IE"},
+        names={
+            "nz-dia": "Affected government contact",
+            AUTHORITY: "OCLCTIC (Pharos)",
+            HOST_AUTHORITY: "Coimisiún na Meán",
+        }
         | {pid: scenario.platform(pid).name for pid in BEHAVIOURS},
     )
 
@@ -153,6 +160,14 @@ async def run_scenario(api: str, tokens: dict[str, str]) -> str:
             f"ORDER  {ORDER.issuing_authority} (FR): removal order {ORDER.reference} to "
             f"{ORDER.platform}, item {order.accepted_items[0]}, to be removed within the hour"
         )
+        await clients[HOST_AUTHORITY].act(
+            incident_id,
+            Action.decide_scrutiny,
+            reference=ORDER.reference,
+            outcome=ScrutinyOutcome.upheld,
+            reason="no serious or manifest infringement of the Regulation or of fundamental rights",
+        )
+        say(f"SCRUTINY Coimisiún na Meán (IE), the host State: order {ORDER.reference} upheld")
 
         start = time.monotonic()
         events: list[Wave | Sighting] = [
