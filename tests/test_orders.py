@@ -55,7 +55,12 @@ HOSTED = [
 @pytest.fixture
 def receivers() -> Iterator[dict[str, Receiver]]:
     with ExitStack() as stack:
-        yield {actor.id: stack.enter_context(Receiver()) for actor in TOLD}
+        opened = {actor.id: stack.enter_context(Receiver()) for actor in TOLD}
+        yield opened
+    # need-to-know: whatever became of choosy's orders, fastbook heard nothing of them
+    for request in opened[FASTBOOK.id].requests:
+        body = request.body.decode()
+        assert ORDER_DETAILS.reference not in body and "choosy.example.test" not in body, body
 
 
 @pytest.fixture
