@@ -24,7 +24,7 @@ from activities.notify import Mailer, NotifyActivities
 from activities.report import ReportActivities
 from eucp.runtime import logs
 from eucp.runtime.ledger import open_ledger
-from eucp.runtime.registry import Registry
+from eucp.runtime.registry import RegistryFile
 from eucp.runtime.settings import Settings
 from eucp.runtime.temporal import connect
 from workflows.crisis import CrisisWorkflow
@@ -54,7 +54,7 @@ async def running_worker(
             yield worker
         return
     ledger = open_ledger(settings.ledger_url)
-    registry = Registry.load(settings.registry_path)
+    registry = RegistryFile(settings.registry_path)  # read again whenever it changes
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="eucp-activity")
     ledger_activities = LedgerActivities(ledger)
     try:

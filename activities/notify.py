@@ -24,7 +24,7 @@ from temporalio.exceptions import ApplicationError
 from eucp.protocol.notifications import Delivery, Notification, Route
 from eucp.protocol.participants import Backup, Channel, Contact, Reach
 from eucp.runtime.mail import compose
-from eucp.runtime.registry import Registry
+from eucp.runtime.registry import Registry, RegistryFile
 from eucp.runtime.settings import Settings, SmtpSettings, SmtpTls
 from eucp.runtime.signing import (
     DELIVERY_HEADER,
@@ -134,8 +134,14 @@ class NotifyActivities:
     email channel, a mailer (without one, an email channel fails as misconfigured)."""
 
     def __init__(
-        self, registry: Registry, http: httpx.AsyncClient, *, mail: Mailer | None = None
+        self,
+        registry: Registry | RegistryFile,
+        http: httpx.AsyncClient,
+        *,
+        mail: Mailer | None = None,
     ) -> None:
+        """`registry` a file is read again when it changes: a participant added, a webhook
+        secret rotated or a backup contact set counts for the next delivery, no restart."""
         self._registry = registry
         self._http = http
         self._mail = mail
@@ -155,7 +161,9 @@ class NotifyActivities:
 
     async def _deliver(self, n: Notification) -> Delivery:
         try:
-            contact = self._registry.get(n.recipient_id)
+            registry = self._registry
+            current = registry.current() if isinstance(registry, RegistryFile) else registry
+            contact = current.get(n.recipient_id)
         except KeyError:
             raise ApplicationError(
                 f"recipient {n.recipient_id!r} is not in the registry",

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import to_jsonable_python
 
 from eucp.api.wire import PlatformView, Reported
 from eucp.protocol.actions import ACTIONS, Action
@@ -76,7 +77,7 @@ def _json(value: Any) -> Any:
         return [_json(v) for v in value]
     if isinstance(value, dict):
         return {k: _json(v) for k, v in value.items() if v is not None}
-    return value
+    return to_jsonable_python(value)  # a duration as ISO 8601, a time with its zone
 
 
 def merge_answers(answers: Sequence[Answer]) -> Answer:

@@ -30,11 +30,13 @@ from eucp.audit.cli import audit
 from eucp.audit.models import Check, EntryStatus, Evidence
 from eucp.audit.reconstruct import reconstruct
 from eucp.audit.replay import replay_evidence
+from eucp.audit.timeline import build_timeline
 from eucp.protocol.actions import Action
 from eucp.protocol.decisions import Decision, DecisionKind, LedgerRow, canonical_json, row_hash
-from eucp.protocol.participants import SYSTEM
+from eucp.protocol.orders import ScrutinyStage
+from eucp.protocol.participants import SYSTEM, Actor
 from eucp.protocol.phases import Phase
-from eucp.protocol.tasks import ContentItem, Outcome, TaskReport, TaskState
+from eucp.protocol.tasks import ContentItem, Outcome, RemovalOrder, TaskReport, TaskState
 from eucp.runtime.codec import is_encrypted, payloads_in
 from eucp.runtime.ledger import Ledger
 from eucp.runtime.settings import Settings
@@ -44,6 +46,8 @@ from tests.conftest import (
     CHOOSY,
     COORDINATOR,
     FASTBOOK,
+    HOST_AUTHORITY,
+    MEMBER_STATE,
     PLATFORMS,
     REGISTRY,
     SLOWTUBE,
@@ -52,7 +56,15 @@ from tests.conftest import (
     protocol_on,
     start_dev_env,
 )
-from tests.protocol_steps import ALL_MET, MANIFESTO, VIDEO, activated, assigned, url
+from tests.protocol_steps import (
+    ALL_MET,
+    MANIFESTO,
+    ORDER_DETAILS,
+    VIDEO,
+    activated,
+    assigned,
+    url,
+)
 from tests.test_codec import with_keys
 from worker import running_worker
 from workflows.platform import platform_workflow_id
@@ -720,3 +732,293 @@ def test_ledger_rows_round_trip_through_a_bundle(tmp_path: Path) -> None:
     write_bundle(bundle, INCIDENT, [], rows)
     evidence, _ = read_bundle(bundle)
     assert evidence.rows == rows
+
+
+# ---- removal orders after their issue, rebuilt from decisions alone -----------------------------
+
+HOUR = 60  # minutes, as `a_decision` counts them
+FR_ORDER = ORDER_DETAILS.issued_by("FR", MEMBER_STATE.id)  # to choosy, established in IE
+REF = FR_ORDER.reference
+REMOVED, REINSTATE = "choosy-000002", "choosy-000002-reinstate"
+
+
+def order_item(no: int, order: RemovalOrder = FR_ORDER) -> dict[str, Any]:
+    return ContentItem(
+        no=no, identifier=url(no), basis=order, source=MEMBER_STATE.id, addressees=[CHOOSY.id]
+    ).model_dump(mode="json")
+
+
+def issued(n: int, *numbers: int, order: RemovalOrder = FR_ORDER) -> Decision:
+    """`removal_order_issued` as the crisis records a cross-border order: with its copy."""
+    inputs = {
+        "order": order.model_dump(mode="json"),
+        "items": [order_item(no, order) for no in numbers],
+        "copy_to": [HOST_AUTHORITY.id],
+        "scrutiny_until": (T0 + timedelta(minutes=n + 72 * HOUR)).isoformat(),
+    }
+    return a_decision(n, DecisionKind.removal_order_issued, actor=MEMBER_STATE, inputs=inputs)
+
+
+def on_task(n: int, kind: DecisionKind, tid: str, actor: Actor = CHOOSY, **fields: Any) -> Decision:
+    """A task decision as choosy's workflow records it (its scope names the platform)."""
+    inputs = {"task_id": tid, "item_no": int(tid.split("-")[1])} | fields.pop("inputs", {})
+    return a_decision(n, kind, CHOOSY.id, actor=actor, inputs=inputs, **fields)
+
+
+def on_order(
+    n: int, kind: DecisionKind, actor: Actor, reason: str | None, **inputs: Any
+) -> Decision:
+    return a_decision(n, kind, actor=actor, reason=reason, inputs={"order": REF} | inputs)
+
+
+ISSUED = [
+    a_decision(1, DecisionKind.reported, inputs={"report": {"title": "Attack"}}),
+    a_decision(2, DecisionKind.assessed),
+    a_decision(
+        3,
+        DecisionKind.activated,
+        reason="met",
+        inputs={"platforms": [CHOOSY.id, FASTBOOK.id], "items": [ITEM]},
+    ),
+    issued(5, 2),
+]
+INFRINGES = [
+    *ISSUED,
+    on_task(10, DecisionKind.task_removed, REMOVED),
+    on_order(
+        HOUR,
+        DecisionKind.scrutiny_requested,
+        CHOOSY,
+        "satire, not terrorist content",
+        decide_by=(T0 + timedelta(minutes=73 * HOUR)).isoformat(),
+    ),
+    on_order(
+        10 * HOUR,
+        DecisionKind.scrutiny_decided,
+        HOST_AUTHORITY,
+        "protected satire",
+        outcome="infringes",
+        requested=True,
+    ),
+    on_task(
+        10 * HOUR + 1,
+        DecisionKind.reinstatement_assigned,
+        REINSTATE,
+        HOST_AUTHORITY,
+        reason="order lost its legal effect",
+        inputs={"reinstates": REMOVED},
+    ),
+    on_task(10 * HOUR + 21, DecisionKind.task_reinstated, REINSTATE),
+]
+
+
+def test_an_order_found_to_infringe_on_request_is_rebuilt_with_its_reinstatement() -> None:
+    asked = reconstruct(INCIDENT, INFRINGES, T0 + timedelta(minutes=5 * HOUR)).state
+    [order] = asked.orders
+    assert (order.reference, order.issuer, order.platform, order.stage) == (
+        REF, MEMBER_STATE.id, CHOOSY.id, ScrutinyStage.requested
+    )  # fmt: skip
+    assert order.request is not None and order.request.by == CHOOSY.id
+    assert order.request.decide_by == T0 + timedelta(minutes=73 * HOUR)
+
+    after = reconstruct(INCIDENT, INFRINGES)
+    assert after.problems == []
+    [order] = after.state.orders
+    assert order.stage is ScrutinyStage.infringes and order.decision is not None
+    assert (order.decision.by, order.decision.reasons) == (HOST_AUTHORITY.id, "protected satire")
+    assert order.reinstatements == {REINSTATE: TaskState.reinstated}
+    assert after.state.tasks == {  # the order binds choosy alone; its reinstatement is a task
+        CHOOSY.id: {TaskState.assigned: 1, TaskState.removed: 1, TaskState.reinstated: 1},
+        FASTBOOK.id: {TaskState.assigned: 1},
+    }
+
+
+def test_an_order_left_alone_stands_and_a_requested_decision_not_made_is_overdue() -> None:
+    closed = on_order(72 * HOUR + 5, DecisionKind.scrutiny_window_closed, SYSTEM, "72 hours")
+    state = reconstruct(INCIDENT, [*ISSUED, closed]).state
+    assert [o.stage for o in state.orders] == [ScrutinyStage.stands]
+
+    requested = on_order(HOUR, DecisionKind.scrutiny_requested, CHOOSY, "satire")
+    overdue = on_order(73 * HOUR, DecisionKind.scrutiny_overdue, SYSTEM, "late", due="x")
+    result = reconstruct(INCIDENT, [*ISSUED, requested, closed, overdue])
+    assert result.problems == [] and result.state.orders[0].stage is ScrutinyStage.overdue
+
+
+def test_an_issuers_clarification_resumes_a_paused_task_and_one_without_it_is_reported() -> None:
+    paused = on_task(
+        8,
+        DecisionKind.task_cannot_comply,
+        REMOVED,
+        reason="which post?",
+        inputs={"cannot_comply": "insufficient_information"},
+    )
+    alerted = on_task(15, DecisionKind.pause_alerted, REMOVED, SYSTEM)
+    clarified = on_order(20, DecisionKind.order_clarified, MEMBER_STATE, "the second post")
+    resumed = on_task(21, DecisionKind.task_resumed, REMOVED, MEMBER_STATE)
+    result = reconstruct(INCIDENT, [*ISSUED, paused, alerted, clarified, resumed])
+    assert result.problems == []
+    assert result.state.tasks[CHOOSY.id] == {TaskState.assigned: 1, TaskState.acknowledged: 1}
+    assert result.state.orders[0].clarifications == 1
+
+    again = on_task(16, DecisionKind.pause_alerted, REMOVED, SYSTEM)
+    by_host = on_task(19, DecisionKind.task_resumed, REMOVED, HOST_AUTHORITY)
+    result = reconstruct(INCIDENT, [*ISSUED, paused, alerted, again, by_host, resumed])
+    assert [(d, p.split(": ", 1)[1]) for d, p in result.problems] == [
+        (again.decision_id, "task_id: the pause of choosy-000002 was alerted already"),
+        (
+            by_host.decision_id,
+            "actor: choosy-000002 resumes on a clarification of its order's issuing authority "
+            "(fr-pharos), not of ie-cnam",
+        ),
+        (
+            resumed.decision_id,
+            "actor: no order_clarified of order FR-2026-0001 while choosy-000002 was paused",
+        ),
+    ]
+
+
+def test_an_order_upheld_of_the_host_states_own_motion_is_decided_again_on_request() -> None:
+    own_motion = on_order(
+        HOUR,
+        DecisionKind.scrutiny_decided,
+        HOST_AUTHORITY,
+        "terrorist",
+        outcome="upheld",
+        requested=False,
+    )
+    request = on_order(2 * HOUR, DecisionKind.scrutiny_requested, CHOOSY, "satire")
+    asked = reconstruct(INCIDENT, [*ISSUED, own_motion, request])
+    assert asked.problems == [] and asked.state.orders[0].stage is ScrutinyStage.requested
+    again = on_order(
+        3 * HOUR,
+        DecisionKind.scrutiny_decided,
+        HOST_AUTHORITY,
+        "satire after all",
+        outcome="infringes",
+        requested=True,
+    )
+    decided = reconstruct(INCIDENT, [*ISSUED, own_motion, request, again])
+    assert decided.problems == [] and decided.state.orders[0].stage is ScrutinyStage.infringes
+    late = on_order(76 * HOUR, DecisionKind.scrutiny_overdue, SYSTEM, "late", due="x")
+    [(_, problem)] = reconstruct(INCIDENT, [*ISSUED, own_motion, request, again, late]).problems
+    assert problem.endswith("the requested scrutiny of order FR-2026-0001 was decided")
+
+
+@pytest.mark.parametrize(
+    ("decision", "problem"),
+    [
+        (
+            on_order(4, DecisionKind.scrutiny_decided, HOST_AUTHORITY, "fine", outcome="upheld"),
+            "no removal_order_issued of reference 'FR-2026-0001' before it",
+        ),
+        (
+            on_order(HOUR, DecisionKind.scrutiny_requested, FASTBOOK, "not ours"),
+            "no removal order of that reference among your tasks",
+        ),
+        (
+            on_order(49 * HOUR, DecisionKind.scrutiny_requested, CHOOSY, "late"),
+            "the 48 hours to ask for scrutiny of order FR-2026-0001 ended",
+        ),
+        (
+            on_order(HOUR, DecisionKind.scrutiny_decided, MEMBER_STATE, "mine", outcome="upheld"),
+            "is scrutinised by the competent authority of its host Member State (IE)",
+        ),
+        (
+            on_order(
+                73 * HOUR, DecisionKind.scrutiny_decided, HOST_AUTHORITY, "x", outcome="upheld"
+            ),
+            "the 72 hours to scrutinise order FR-2026-0001 ended",
+        ),
+        (
+            on_order(71 * HOUR, DecisionKind.scrutiny_window_closed, SYSTEM, "72 hours"),
+            "recorded before its time",
+        ),
+        (
+            on_order(HOUR, DecisionKind.scrutiny_overdue, SYSTEM, "late", due="x"),
+            "no scrutiny of order FR-2026-0001 was requested",
+        ),
+        (
+            on_order(HOUR, DecisionKind.order_clarified, HOST_AUTHORITY, "not my order"),
+            "no removal order 'FR-2026-0001' issued by ie-cnam",
+        ),
+        (issued(7, 3), "order FR-2026-0001 was issued already, by fr-pharos"),
+    ],
+    ids=[
+        "decided-before-issue",
+        "requested-by-another-platform",
+        "requested-after-48h",
+        "decided-by-the-issuing-state",
+        "decided-after-72h-unasked",
+        "window-closed-early",
+        "overdue-unasked",
+        "clarified-by-another-authority",
+        "issued-twice",
+    ],
+)
+def test_a_decision_on_an_order_the_protocol_forbids_is_reported(
+    decision: Decision, problem: str
+) -> None:
+    result = reconstruct(INCIDENT, [*ISSUED, decision])
+    [(decision_id, found)] = result.problems
+    assert decision_id == decision.decision_id and found.startswith(f"{decision.kind}: ")
+    assert problem in found
+
+
+def test_a_reinstatement_of_content_never_removed_or_never_assigned_is_reported() -> None:
+    removal, request, _, assigned_, done = INFRINGES[len(ISSUED) :]
+    upheld = on_order(
+        10 * HOUR,
+        DecisionKind.scrutiny_decided,
+        HOST_AUTHORITY,
+        "terrorist",
+        outcome="upheld",
+        requested=True,
+    )
+    referral = on_task(
+        11 * HOUR,
+        DecisionKind.reinstatement_assigned,
+        "choosy-000001-reinstate",
+        HOST_AUTHORITY,
+        inputs={"reinstates": "choosy-000001"},
+    )
+    result = reconstruct(INCIDENT, [*ISSUED, removal, request, upheld, assigned_, done, referral])
+    assert [(d, p.split(": ", 1)[1]) for d, p in result.problems] == [
+        (
+            assigned_.decision_id,
+            "reinstates: the order of choosy-000002 (FR-2026-0001) was not found to infringe "
+            "(TCO Art. 4)",
+        ),
+        (
+            referral.decision_id,
+            "reinstates: choosy-000001 is assigned, not removed: nothing to reinstate",
+        ),
+        (
+            referral.decision_id,
+            "reinstates: the order of choosy-000001 (none issued by an authority) was not "
+            "found to infringe (TCO Art. 4)",
+        ),
+    ]
+    # recorded is recorded: both reinstatements are followed
+    assert result.state.tasks[CHOOSY.id][TaskState.reinstated] == 1
+    assert result.state.orders[0].stage is ScrutinyStage.upheld
+
+    never_assigned = f"task_reinstated: task_id: no reinstatement_assigned of {REINSTATE} on choosy"
+    unassigned = reconstruct(INCIDENT, [*ISSUED, removal, done])
+    assert [p for _, p in unassigned.problems] == [f"{never_assigned} before it"]
+    # `eucp audit timeline` reports it against the protocol
+    timeline = build_timeline(Evidence(INCIDENT, "test", rows=chained([*ISSUED, removal, done])))
+    assert [f.problem for f in timeline.findings if f.check is Check.protocol] == [
+        f"against the protocol: {never_assigned} before it"
+    ]
+
+
+def chained(decisions: list[Decision]) -> list[LedgerRow]:
+    """The decisions as a correctly chained ledger."""
+    prev, rows = "0" * 64, []
+    for seq, decision in enumerate(decisions, start=1):
+        digest = row_hash(INCIDENT, seq, decision, prev)
+        rows.append(
+            LedgerRow(incident_id=INCIDENT, seq=seq, decision=decision, prev_hash=prev, hash=digest)
+        )
+        prev = digest
+    return rows

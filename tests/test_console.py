@@ -21,6 +21,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from eucp.demo.simulator import WEBHOOK_PATH, Behaviour, Simulator
 from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.identifiers import UrlIdentifier
 from eucp.protocol.incident import Assessment
 from eucp.runtime.settings import Settings
 from eucp.runtime.stack import free_port
@@ -29,6 +30,7 @@ from tests.conftest import (
     CHOOSY,
     COORDINATOR,
     FASTBOOK,
+    HOST_AUTHORITY,
     MEMBER_STATE,
     REGISTRY,
     SLOWTUBE,
@@ -36,7 +38,7 @@ from tests.conftest import (
     a_report,
 )
 from tests.http_steps import Api, issue_tokens, serving
-from tests.protocol_steps import ALL_MET
+from tests.protocol_steps import ALL_MET, ORDER_DETAILS, eventually
 from tests.test_simulator import SECRET, running
 
 CHROMIUM = "/usr/bin/chromium"
@@ -136,12 +138,26 @@ class Site:
         assert answer.status_code == 201, answer.text
         return str(answer.json()["incident_id"])
 
-    async def act(self, incident_id: str, path: str, body: dict[str, Any]) -> None:
-        """The coordinator acts over the API, as another coordinator's tab or the CLI would."""
-        answer = await self.api.as_(COORDINATOR.id).post(
-            f"/v1/incidents/{incident_id}/{path}", json=body
-        )
+    async def act(
+        self, incident_id: str, path: str, body: dict[str, Any], by: str = COORDINATOR.id
+    ) -> None:
+        """A participant acts over the API: the coordinator, as another coordinator's tab or
+        the CLI would, unless another participant is named."""
+        answer = await self.api.as_(by).post(f"/v1/incidents/{incident_id}/{path}", json=body)
         assert answer.status_code == 200, answer.text
+
+    async def order(self, incident_id: str, by: str, items: list[int], **changes: Any) -> None:
+        """An authority orders choosy to remove the content at these choosy URLs."""
+        identifiers = [
+            UrlIdentifier(
+                value=f"https://choosy.example.test/p/{n}", platform=CHOOSY.id
+            ).model_dump(mode="json")
+            for n in items
+        ]
+        order = ORDER_DETAILS.model_copy(update=changes).model_dump(mode="json")
+        await self.act(
+            incident_id, "removal-orders", {"identifiers": identifiers, "order": order}, by
+        )
 
     async def activate(self, incident_id: str) -> None:
         """The coordinator assesses (all five met) and activates over the API."""
@@ -366,6 +382,99 @@ async def test_a_coordinator_runs_a_crisis_from_report_to_closed(site: Site) -> 
     await expect(page.locator(f"tr[data-incident='{incident}']")).to_contain_text("closed")
     await expect(page.locator("tbody[data-section=rows] tr")).to_have_count(3)
     await site.shot(page, "incidents")
+    await page.context.close()
+
+
+# ---- removal orders ------------------------------------------------------------------------
+
+
+def order_row(page: Page, reference: str) -> Any:
+    return page.locator(f"tr[data-order='{reference}']")
+
+
+async def test_the_incident_page_shows_the_orders_and_withdraws_an_orders_items(
+    site: Site,
+) -> None:
+    incident = await site.activated(title="Attack video ordered down across borders")
+    # the French authority orders choosy, established in Ireland; Ireland's authority too
+    await site.order(incident, MEMBER_STATE.id, [1, 2], reference="FR-2026-0031", confidential=True)
+    await site.order(incident, MEMBER_STATE.id, [3], reference="FR-2026-0032")
+    await site.order(incident, MEMBER_STATE.id, [4], reference="FR-2026-0033")
+    await site.order(incident, MEMBER_STATE.id, [5], reference="FR-2026-0034")
+    irish = {"reference": "IE-2026-0007", "issuing_authority": "Coimisiún na Meán"}
+    await site.order(incident, HOST_AUTHORITY.id, [6], **irish)
+
+    # choosy cannot tell which video of the first order is meant: the issuer clarifies; it
+    # cannot take the second down for now (Annex III)
+    first, second = f"{CHOOSY.id}-000001", f"{CHOOSY.id}-000002"
+
+    async def held() -> bool:
+        page = await site.api.as_(CHOOSY.id).get(f"/v1/incidents/{incident}/tasks")
+        return {first, second} <= {task["task_id"] for task in page.json()["tasks"]}
+
+    await eventually(held)
+    reports = [
+        {
+            "task_id": first,
+            "outcome": "cannot_comply",
+            "cannot_comply": "insufficient_information",
+            "reason": "the URL leads to a channel of 400 videos: which one?",
+        },
+        {
+            "task_id": second,
+            "outcome": "cannot_comply",
+            "cannot_comply": "technical_impossibility",
+            "reason": "our takedown service is down",
+        },
+    ]
+    await site.act(incident, "tasks/reports", {"reports": reports}, CHOOSY.id)
+    clarified = {"reference": "FR-2026-0031", "reason": "the video posted at 01:52 UTC"}
+    await site.act(incident, "clarifications", clarified, MEMBER_STATE.id)
+    # choosy questions two orders; Ireland upholds one and finds the other infringes
+    for reference in ("FR-2026-0032", "FR-2026-0033"):
+        asked = {"reference": reference, "reason": "the video is news reporting"}
+        await site.act(incident, "scrutiny-requests", asked, CHOOSY.id)
+    upheld = {"reference": "FR-2026-0033", "outcome": "upheld", "reason": "no manifest breach"}
+    await site.act(incident, "scrutiny-decisions", upheld, HOST_AUTHORITY.id)
+    void = {
+        "reference": "FR-2026-0034",
+        "outcome": "infringes",
+        "reason": "the content is protected journalism (TCO Art. 1(3))",
+    }
+    await site.act(incident, "scrutiny-decisions", void, HOST_AUTHORITY.id)
+
+    page = await site.incident_page(COORDINATOR.id, incident)
+    rows = page.locator("[data-section=orders] tbody tr")
+    await expect(rows).to_have_count(5)
+    opened = order_row(page, "FR-2026-0031")
+    for shown in ("confidential", "fr-pharos", "copy to ie-cnam", "1-2", "UTC"):
+        await expect(opened).to_contain_text(shown)
+    await expect(opened).to_contain_text("host State may scrutinise until")
+    await expect(opened.locator("td").nth(5)).to_have_text("1")  # one clarification
+    await expect(order_row(page, "FR-2026-0032")).to_contain_text("requested; decision due by")
+    await expect(order_row(page, "FR-2026-0032")).to_contain_text("asked by choosy")
+    await expect(order_row(page, "FR-2026-0033")).to_contain_text("upheld")
+    void_row = order_row(page, "FR-2026-0034")
+    await expect(void_row).to_contain_text("infringes: no legal effect")
+    await expect(void_row.locator("details")).to_have_count(0)  # nothing left to withdraw
+    await expect(order_row(page, "IE-2026-0007")).to_contain_text("not cross-border")
+    bar = platform_row(page, CHOOSY.id)
+    await expect(bar).to_contain_text("cannot comply 1")  # the second, paused
+    await expect(bar).to_contain_text("acknowledged 1")  # the first, its hour started again
+
+    # from the order's row, the withdraw content form with the order's items filled in
+    questioned = order_row(page, "FR-2026-0032")
+    await questioned.locator("summary").click()
+    await expect(questioned.locator("[name=items]")).to_have_value("3")
+    await questioned.locator("[name=reason]").fill("the order is questioned: hold it")
+    await page.locator("#orders").scroll_into_view_if_needed()
+    await site.shot(page, "orders")
+    await questioned.locator("button[type=submit]").click()
+    await expect(page.locator("h1")).to_contain_text("Withdraw content")
+    await page.click("#confirm")
+    await expect_answer(page, "Accepted: Withdraw content", "phase: active")
+    # 3 and 5: the live view follows the platform a moment after the answer
+    await expect(platform_row(page, CHOOSY.id)).to_contain_text("withdrawn 2", timeout=15_000)
     await page.context.close()
 
 

@@ -50,7 +50,7 @@ T0 = AN_ORDER.issued_at  # the order reaches choosy as it is issued
 ORDER = AN_ORDER.model_copy(update={"issuer": MEMBER_STATE.id})  # FR -> choosy, hosted in IE
 SLA = SlaSettings()
 HOUR, MICRO = timedelta(hours=1), timedelta(microseconds=1)
-H48, H72 = 48 * HOUR, 72 * HOUR  # Art. 4(2)-(3): the law's windows, not settings
+H48, H72 = 48 * HOUR, 72 * HOUR  # Art. 4(3)-(4): the law's windows, not settings
 WINDOWS = [H48, H72]
 # when something happens after the order's receipt: any second, and either side of each window
 OFFSETS = st.integers(-3600, 150 * 3600).map(lambda s: timedelta(seconds=s)) | st.sampled_from(
@@ -86,7 +86,7 @@ def refusal_of(rule: Callable[..., object], *args: object) -> Refusal | None:
     return None
 
 
-# ---- Art. 4(3): the addressee asks, once, within 48 hours -------------------------------------
+# ---- Art. 4(4): the addressee asks, once, within 48 hours -------------------------------------
 
 
 @given(OFFSETS, st.booleans(), st.booleans(), st.booleans())
@@ -101,16 +101,17 @@ def test_a_platform_asks_for_scrutiny_of_a_cross_border_order_once_within_48_hou
     if already_decided:
         decided(order, ScrutinyOutcome.upheld, T0 + 2 * HOUR)
     refused = refusal_of(check_request, order, T0 + after)
-    open_ = not domestic and not already_asked and not already_decided
+    # an order upheld of the host State's own motion may still be questioned
+    open_ = not domestic and not already_asked
     assert (refused is None) == (open_ and after <= H48)
     assert refused is None or refused.field == "reference"
     if domestic:  # Ireland ordered a platform it hosts: challenged before its courts
         assert refused is not None and "Art. 9" in refused.rule
     elif open_ and refused is not None:  # too late
-        assert "48 hours" in refused.rule and "Art. 4(3)" in refused.rule
+        assert "48 hours" in refused.rule and "Art. 4(4)" in refused.rule
 
 
-# ---- Art. 4(2)-(4): the host State decides, once, within 72 hours or when asked -----------------
+# ---- Art. 4(3)-(6): the host State decides, once, within 72 hours or when asked -----------------
 
 
 @given(OFFSETS, st.sampled_from(["IE", "FR", "DE", None]), *[st.booleans()] * 3)
@@ -125,16 +126,18 @@ def test_only_the_host_state_decides_a_cross_border_order_in_its_window_or_when_
         asked(order, T0 + 40 * HOUR)
     if done:
         decided(order, ScrutinyOutcome.infringes, T0 + 50 * HOUR)
-    refused = refusal_of(check_decision, order, order.reference, country, T0 + after)
+    who = HOST_AUTHORITY.id
+    refused = refusal_of(check_decision, order, order.reference, who, country, T0 + after)
     host = country == "IE" and not domestic
     assert (refused is None) == (host and not done and (after < H72 or requested))
-    if not host:
-        assert refused is not None
-        assert (refused.field, refused.kind) == ("actor", RefusalKind.forbidden)
+    missing = refusal_of(check_decision, None, order.reference, who, country, T0 + after)
+    assert missing is not None and (missing.field, missing.kind) == ("reference", "not_found")
+    if not host:  # neither issuer nor host: as for an order that does not exist
+        assert refused is not None and refused.details() == missing.details()
     elif refused is not None:
         assert (refused.field, refused.kind) == ("reference", RefusalKind.conflict)
-    missing = refusal_of(check_decision, None, "FR-404", country, T0 + after)
-    assert missing is not None and (missing.field, missing.kind) == ("reference", "not_found")
+    issuer = refusal_of(check_decision, order, order.reference, order.issuer, "FR", T0 + after)
+    assert issuer is not None and (issuer.field, issuer.kind) == ("actor", "forbidden")
 
 
 # ---- need to know: a platform learns nothing of another's orders -------------------------------
@@ -226,30 +229,44 @@ def test_an_orders_scrutiny_stage_and_next_clock_follow_its_events(
     order, now = an_order(domestic), T0
     asked_at: datetime | None = None
     outcome: ScrutinyOutcome | None = None
+    decided_at: datetime | None = None
     for step, event in events:
         now += step
         looked_at(order, now)
-        undecided = not domestic and outcome is None
+        # a request unanswered: an earlier decision of the host's own motion does not answer it
+        awaits = asked_at is not None and (decided_at is None or decided_at < asked_at)
         if event == "request":
-            may = undecided and asked_at is None and now <= T0 + H48
+            may = (
+                not domestic
+                and asked_at is None
+                and outcome is not ScrutinyOutcome.infringes
+                and now <= T0 + H48
+            )
             assert (refusal_of(check_request, order, now) is None) == may
             if may:
                 asked_at = now
                 asked(order, now)
         elif event != "wait":
-            may = undecided and (now < T0 + H72 or asked_at is not None)
-            assert (refusal_of(check_decision, order, "R", "IE", now) is None) == may
+            may = not domestic and ((outcome is None and now < T0 + H72) or awaits)
+            decision = refusal_of(check_decision, order, "R", HOST_AUTHORITY.id, "IE", now)
+            assert (decision is None) == may
             if may:
-                outcome = ScrutinyOutcome(event)
+                outcome, decided_at = ScrutinyOutcome(event), now
                 decided(order, outcome, now)
-        clocks = [T0 + H72, *([asked_at + H72] if asked_at else [])]
-        running = [c for c in clocks if c > now] if not domestic and outcome is None else []
+        awaits = asked_at is not None and (decided_at is None or decided_at < asked_at)
+        clocks = [
+            *([T0 + H72] if outcome is None else []),
+            *([asked_at + H72] if awaits and asked_at else []),
+        ]
+        running = [c for c in clocks if c > now] if not domestic else []
         assert order.next_due() == min(running, default=None)
-        if domestic or outcome is not None:
-            stage = ScrutinyStage(outcome.value if outcome else "domestic")
-        elif asked_at is not None:
+        if domestic:
+            stage = ScrutinyStage.domestic
+        elif awaits and asked_at is not None:
             overdue = now >= asked_at + H72
             stage = ScrutinyStage.overdue if overdue else ScrutinyStage.requested
+        elif outcome is not None:
+            stage = ScrutinyStage(outcome.value)
         else:
             stage = ScrutinyStage.stands if now >= order.window_closes else ScrutinyStage.open
         assert order.stage is stage

@@ -1,6 +1,6 @@
 """The law's windows at their real lengths, on the time-skipping server (issue 12): the host
-Member State's 72 hours from the copy (TCO Art. 4(2)), the addressee's 48 hours to ask for
-scrutiny and the authority's 72 hours to decide on a request (Art. 4(3)), and a removal
+Member State's 72 hours from the copy (TCO Art. 4(3)), the addressee's 48 hours to ask for
+scrutiny and the authority's 72 hours to decide on a request (Art. 4(4)), and a removal
 order's hour that starts again, in full, when the issuer's clarification arrives (Art. 3(8)).
 
 The French authority orders choosy, established in Ireland, to remove content; Ireland's
@@ -54,7 +54,7 @@ class Orders:
 
     async def ask(self, reference: str) -> None:
         await self.choosy.act(
-            Action.request_scrutiny, reference=reference, reason="news reporting, Art. 5(3)"
+            Action.request_scrutiny, reference=reference, reason="news reporting, Art. 1(3)"
         )
 
     async def decide(self, reference: str, outcome: ScrutinyOutcome) -> None:

@@ -250,7 +250,7 @@ async def test_an_order_that_infringes_loses_effect_and_its_removed_content_is_r
         {
             "reference": ORDER_DETAILS.reference,
             "outcome": "infringes",
-            "reason": "the content is protected journalism (Art. 5(3) TCO)",
+            "reason": "the content is protected journalism (Art. 1(3) TCO)",
         },
     )
     lost = await told_of(receivers[CHOOSY.id], "order_lost_effect")

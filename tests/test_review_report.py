@@ -25,7 +25,14 @@ from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.decisions import GENESIS_HASH, Decision, DecisionKind, LedgerRow, row_hash
 from eucp.protocol.identifiers import HashAlgorithm, HashIdentifier
 from eucp.protocol.participants import SYSTEM, Actor
-from eucp.protocol.tasks import CannotComplyReason, ContentItem, Outcome, TaskReport, task_id
+from eucp.protocol.tasks import (
+    CannotComplyReason,
+    ContentItem,
+    Outcome,
+    RemovalOrder,
+    TaskReport,
+    task_id,
+)
 from eucp.review import render
 from eucp.review.figures import (
     PlatformFigures,
@@ -39,12 +46,13 @@ from tests.conftest import (
     CHOOSY,
     COORDINATOR,
     FASTBOOK,
+    HOST_AUTHORITY,
     MEMBER_STATE,
     SLOWTUBE,
     Protocol,
     a_report,
 )
-from tests.protocol_steps import ALL_MET, AN_ORDER, url
+from tests.protocol_steps import ALL_MET, AN_ORDER, ORDER_DETAILS, url
 
 MIN = timedelta(minutes=1)
 BLURRY = HashIdentifier(algorithm=HashAlgorithm.pdq, value="ab" * 32, quality=30)
@@ -657,6 +665,282 @@ def test_a_declined_crisis_renders_without_takedown() -> None:
     assert f.activation.report_to_activation is None
     page = render.to_html(f)
     assert "not activated or has no tasks" in page and "No task was acknowledged" in page
+
+
+# ---- removal orders: receipt to removal, scrutiny, clarification, reinstatement -------------
+
+HOUR = timedelta(hours=1)
+FR_ORDER = ORDER_DETAILS.issued_by("FR", MEMBER_STATE.id)  # to choosy, established in IE
+REF = FR_ORDER.reference
+REINSTATE = "choosy-000002-reinstate"
+
+
+def issued(
+    r: Rows, at: timedelta, *numbers: int, order: RemovalOrder = FR_ORDER, by: Actor = MEMBER_STATE
+) -> None:
+    """`removal_order_issued` as the crisis records it: the order, its items (addressed to its
+    platform alone) and, for a cross-border order, the copy to the host State's authority."""
+    items = [
+        ContentItem(
+            no=n, identifier=url(n), basis=order, source=by.id, addressees=[CHOOSY.id]
+        ).model_dump(mode="json")
+        for n in numbers
+    ]
+    copy = (
+        {"copy_to": [HOST_AUTHORITY.id], "scrutiny_until": (T0 + at + 72 * HOUR).isoformat()}
+        if order.issuing_member_state != order.host_member_state
+        else {}
+    )
+    r.add(
+        at,
+        DecisionKind.removal_order_issued,
+        by,
+        order=order.model_dump(mode="json"),
+        items=items,
+        **copy,
+    )
+
+
+def activated_with_an_order(r: Rows, after: timedelta, *numbers: int) -> None:
+    """Reported, activated at START on item 1 for choosy and fastbook, and the FR order for
+    `numbers` issued `after` the activation."""
+    reported(r)
+    platforms = [CHOOSY.id, FASTBOOK.id]
+    r.add(START, DecisionKind.activated, COORDINATOR, "go", platforms=platforms, items=_items(1))
+    issued(r, START + after, *numbers)
+
+
+def test_an_authority_orders_the_platform_removes_after_a_pause_the_report_subtracts_it() -> None:
+    """Item 3 comes down 12 minutes after receipt. Item 2 is paused 10 minutes in (Annex III:
+    insufficient information) until the issuing authority's clarification 25 minutes later,
+    and comes down 10 minutes after it: 45 minutes from receipt, 20 of them in hand."""
+    r = Rows()
+    activated_with_an_order(r, 5 * MIN, 2, 3)
+    r.task(10 * MIN, DecisionKind.task_acknowledged, CHOOSY, 3)
+    r.task(
+        15 * MIN,
+        DecisionKind.task_cannot_comply,
+        CHOOSY,
+        2,
+        reason="the URL names no post",
+        cannot_comply="insufficient_information",
+    )
+    r.task(17 * MIN, DecisionKind.task_removed, CHOOSY, 3)
+    r.add(
+        START + 40 * MIN, DecisionKind.order_clarified, MEMBER_STATE, "the second post", order=REF
+    )
+    # the clarification arrived: the issuing authority resumes the task
+    r.task(40 * MIN, DecisionKind.task_resumed, MEMBER_STATE, 2, task="choosy-000002")
+    r.task(50 * MIN, DecisionKind.task_removed, CHOOSY, 2)
+    f = compute(r.rows)
+
+    [o] = f.orders
+    assert (o.reference, o.issuer, o.issuing_authority, o.issuing_member_state) == (
+        REF, MEMBER_STATE.id, "OCLCTIC", "FR"
+    )  # fmt: skip
+    assert (o.platform, o.host_member_state, o.cross_border, o.items) == (
+        CHOOSY.id, "IE", True, [2, 3]
+    )  # fmt: skip
+    assert o.received_at == T0 + START + 5 * MIN
+    assert (o.copy_to, o.scrutiny_until) == ([HOST_AUTHORITY.id], o.received_at + 72 * HOUR)
+    assert [(t.task_id, t.pauses, t.paused, t.time_to_removal) for t in o.tasks] == [
+        ("choosy-000002", 1, 25 * MIN, 20 * MIN),
+        ("choosy-000003", 0, timedelta(0), 12 * MIN),
+    ]
+    assert (o.removal.count, o.removal.median, o.removal.max) == (2, 12 * MIN, 20 * MIN)
+    assert [(c.by, c.text) for c in o.clarifications] == [(MEMBER_STATE.id, "the second post")]
+    assert (o.stage, o.request, o.decision, o.reinstatements) == ("open", None, None, [])
+    # the platform's own figures time the task from its start and keep the pause in
+    ch = _platform(f, CHOOSY.id)
+    assert (ch.tasks, ch.act.max, ch.resumed) == (3, 45 * MIN, 1)
+    assert _platform(f, FASTBOOK.id).tasks == 1  # the order binds its addressee alone
+    assert [e.summary for e in f.timeline if e.kind is DecisionKind.order_clarified] == [
+        f"order {REF} clarified by its issuer"
+    ]
+
+    markdown = render.to_markdown(f)
+    received = render.moment(o.received_at)
+    assert (
+        f"| {REF} | FR, OCLCTIC (fr-pharos) | choosy | IE (cross-border) | 2, 3 | {received} |"
+        " 2/2 | 0:12:00 | 0:20:00 | open | 1 | - |"
+    ) in markdown
+    assert f"| {REF} | choosy-000002 | removed | " in markdown
+    assert "| 1 | 0:25:00 | 0:20:00 |" in markdown
+    assert "| removal orders (cross-border, found to infringe) | 1 (1, 0) |" in markdown
+    assert f"| {REF} | {received} | copy to the host State | eucp | ie-cnam; may scrutinise" in (
+        markdown
+    )
+    assert "| clarified | fr-pharos | the second post |" in markdown
+    data = json.loads(render.to_json(f))
+    assert data["orders"][0]["removal"]["max"] == 1200.0
+    assert "time to removal" in data["definitions"]
+    assert ReviewFigures.model_validate(data) == f
+
+
+def test_the_host_state_finds_an_order_infringes_and_the_removed_content_is_reinstated() -> None:
+    """Choosy removes item 2 in 10 minutes, asks the host State to scrutinise the order an
+    hour in; the host State finds it infringes; the reinstatement task is done 20 minutes
+    after it is assigned. A reinstatement is no takedown: counted apart."""
+    r = Rows()
+    activated_with_an_order(r, timedelta(0), 2)
+    r.task(10 * MIN, DecisionKind.task_removed, CHOOSY, 2)
+    decide_by = T0 + START + 73 * HOUR
+    r.add(
+        START + HOUR,
+        DecisionKind.scrutiny_requested,
+        CHOOSY,
+        "satire, not terrorist content",
+        order=REF,
+        decide_by=decide_by.isoformat(),
+    )
+    r.add(
+        START + 26 * HOUR,
+        DecisionKind.scrutiny_decided,
+        HOST_AUTHORITY,
+        "protected satire",
+        order=REF,
+        outcome="infringes",
+        requested=True,
+    )
+    lost = f"order {REF} lost its legal effect: protected satire"
+    after = 26 * HOUR + MIN
+    r.task(
+        after,
+        DecisionKind.reinstatement_assigned,
+        HOST_AUTHORITY,
+        2,
+        reason=lost,
+        task=REINSTATE,
+        reinstates="choosy-000002",
+    )
+    r.task(after + 5 * MIN, DecisionKind.task_acknowledged, CHOOSY, 2, task=REINSTATE)
+    r.task(after + 20 * MIN, DecisionKind.task_reinstated, CHOOSY, 2, task=REINSTATE)
+    f = compute(r.rows)
+
+    [o] = f.orders
+    assert o.stage == "infringes"
+    assert o.request is not None and o.decision is not None
+    assert (o.request.at, o.request.by, o.request.reason, o.request.decide_by) == (
+        T0 + START + HOUR, CHOOSY.id, "satire, not terrorist content", decide_by
+    )  # fmt: skip
+    assert (o.decision.at, o.decision.by, o.decision.outcome) == (
+        T0 + START + 26 * HOUR, HOST_AUTHORITY.id, "infringes"
+    )  # fmt: skip
+    assert (o.decision.reasons, o.decision.requested) == ("protected satire", True)
+    assert [t.time_to_removal for t in o.tasks] == [10 * MIN]  # removed, reinstated after
+    [back] = o.reinstatements
+    assert (back.task_id, back.reinstates, back.item_no, back.state) == (
+        REINSTATE, "choosy-000002", 2, "reinstated"
+    )  # fmt: skip
+    assert (back.assigned_at, back.time_to_reinstate) == (T0 + START + after, 20 * MIN)
+    assert o.reinstated == 1
+
+    ch = _platform(f, CHOOSY.id)
+    assert (ch.tasks, ch.by_state, ch.act.count) == (2, {"assigned": 1, "removed": 1}, 1)
+    assert (ch.reinstatements, ch.reinstated) == (1, 1)
+    assert ch.curve[-1].resolved == 1  # the reinstatement is not a takedown resolved
+    assert REINSTATE not in [t.task_id for t in f.tasks]
+    timeline = [(e.kind, e.summary) for e in f.timeline if e.kind.startswith("scrutiny")]
+    assert timeline == [
+        (
+            DecisionKind.scrutiny_requested,
+            f"scrutiny of order {REF} requested, decision due {decide_by.isoformat()}",
+        ),
+        (DecisionKind.scrutiny_decided, f"order {REF} scrutinised on request: infringes"),
+    ]
+    assert not {DecisionKind.reinstatement_assigned, DecisionKind.task_reinstated} & {
+        e.kind for e in f.timeline
+    }
+
+    markdown = render.to_markdown(f)
+    assert "| 1/1 | 0:10:00 | 0:10:00 | infringes | 0 | 1/1 |" in markdown
+    assert "| removal orders (cross-border, found to infringe) | 1 (1, 1) |" in markdown
+    assert "| scrutiny requested | choosy | satire, not terrorist content (decision due" in markdown
+    assert "| scrutinised on request: infringes | ie-cnam | protected satire |" in markdown
+    assert f"| {REF} | {REINSTATE} | choosy-000002 | reinstated |" in markdown
+    assert markdown.count("| 0:20:00 |") == 1
+    assert f"<td>{REINSTATE}</td>" in render.to_html(f)
+    assert ReviewFigures.model_validate(json.loads(render.to_json(f))) == f
+
+
+def test_a_domestic_order_has_no_scrutiny_one_left_alone_stands_a_late_one_is_overdue() -> None:
+    r = Rows()
+    activated_with_an_order(r, timedelta(0), 2)  # FR-2026-0001: nobody scrutinises it
+    domestic = ORDER_DETAILS.model_copy(update={"reference": "IE-7"})
+    issued(r, START, 3, order=domestic.issued_by("IE", HOST_AUTHORITY.id), by=HOST_AUTHORITY)
+    asked = ORDER_DETAILS.model_copy(update={"reference": "FR-8"}).issued_by("FR", MEMBER_STATE.id)
+    issued(r, START, 4, order=asked)
+    r.task(5 * MIN, DecisionKind.task_cannot_comply, CHOOSY, 2, cannot_comply="force_majeure")
+    r.task(2 * HOUR, DecisionKind.pause_alerted, SYSTEM, 2, task="choosy-000002")  # still paused
+    r.add(
+        START + HOUR,
+        DecisionKind.scrutiny_requested,
+        CHOOSY,
+        "no terror",
+        order="FR-8",
+        decide_by=(T0 + START + 73 * HOUR).isoformat(),
+    )
+    for ref in (REF, "FR-8"):
+        r.add(START + 72 * HOUR, DecisionKind.scrutiny_window_closed, SYSTEM, order=ref)
+    r.add(START + 73 * HOUR, DecisionKind.scrutiny_overdue, SYSTEM, order="FR-8", due="x")
+    f = compute(r.rows)
+
+    stood, domestic_order, overdue = f.orders
+    assert [(o.reference, o.stage, o.cross_border) for o in f.orders] == [
+        (REF, "stands", True),
+        ("IE-7", "domestic", False),
+        ("FR-8", "overdue", True),
+    ]
+    assert (domestic_order.copy_to, domestic_order.scrutiny_until) == ([], None)
+    assert stood.window_closed_at == overdue.window_closed_at == T0 + START + 72 * HOUR
+    assert overdue.overdue_at == T0 + START + 73 * HOUR
+    # a pause under way: counted, alerted once, nothing subtracted yet, no time to removal
+    [paused] = stood.tasks
+    assert (paused.state, paused.pauses, paused.paused, paused.time_to_removal) == (
+        "cannot_comply", 1, timedelta(0), None
+    )  # fmt: skip
+    assert (stood.pause_alerts, stood.removal.count) == (1, 0)
+    assert _platform(f, CHOOSY.id).pause_alerts == 1
+    assert DecisionKind.pause_alerted not in {e.kind for e in f.timeline}
+
+    markdown = render.to_markdown(f)
+    assert "| IE-7 | IE, OCLCTIC (ie-cnam) | choosy | IE | 3 |" in markdown
+    assert "| 0/1 | - | - | stands | 0 | - |" in markdown
+    events = [line for line in markdown.splitlines() if line.startswith("| FR-8 | 2026-")]
+    assert [line.split(" | ")[2] for line in events] == [
+        "copy to the host State",
+        "scrutiny requested",
+        "scrutiny window closed",
+        "scrutiny overdue",
+    ]
+    assert "None: no removed content had to be put back." in markdown
+
+
+def test_task_decisions_whose_rows_are_partly_missing_do_not_break_the_counts() -> None:
+    """A reinstatement done whose assignment is not in the rows, a pause alert on a task no
+    item made, a scrutiny decision on an order not issued in them: each counted where it can
+    be, none a crash, and no task credited to a platform named after a task id."""
+    r = Rows()
+    reported(r)
+    r.add(START, DecisionKind.activated, COORDINATOR, "go", platforms=[CHOOSY.id], items=[])
+    r.task(MIN, DecisionKind.task_reinstated, CHOOSY, 2, task=REINSTATE)
+    r.task(2 * MIN, DecisionKind.pause_alerted, SYSTEM, 9, task="choosy-000009")
+    r.add(
+        START + 3 * MIN,
+        DecisionKind.scrutiny_decided,
+        HOST_AUTHORITY,
+        "fine",
+        order="NONE",
+        outcome="upheld",
+        requested=False,
+    )
+    f = compute(r.rows)
+    [ch] = f.platforms
+    assert (ch.platform_id, ch.tasks, ch.reinstatements, ch.reinstated) == (CHOOSY.id, 1, 1, 1)
+    assert (ch.pause_alerts, ch.by_state) == (1, {"assigned": 1})
+    assert f.orders == []
+    assert f.timeline[-1].summary == "order NONE scrutinised: upheld"
+    assert "No removal order was issued." in render.to_markdown(f)
 
 
 # ---- the rendered files --------------------------------------------------------------------

@@ -17,6 +17,7 @@ from tests.conftest import (
     AUDITOR,
     COORDINATOR,
     FASTBOOK,
+    HOST_AUTHORITY,
     MEMBER_STATE,
     REGISTRY,
     SLOWTUBE,
@@ -148,7 +149,8 @@ async def test_the_incident_list_holds_what_the_caller_may_read_and_nothing_else
         AUDITOR.id: ours,
         FASTBOOK.id: {with_fastbook},
         SLOWTUBE.id: {with_fastbook, without},
-        MEMBER_STATE.id: set(),
+        MEMBER_STATE.id: set(),  # France is not among the affected Member States
+        HOST_AUTHORITY.id: set(),
         GIFCT: set(),
     }
     assert {a.id for a in ACTORS} - set(expected) == {"choosy"}  # a platform like slowtube

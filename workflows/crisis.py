@@ -19,7 +19,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from eucp.protocol.actions import ACTIONS, Action, check
-    from eucp.protocol.clocks import moment_in_words
+    from eucp.protocol.clocks import moment_in_words, spoken
     from eucp.protocol.commands import (
         Activate,
         AddContent,
@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         ReportFalsePositive,
         ReportSightings,
         RequestScrutiny,
+        SetClocks,
         SightingRequest,
         SightingsBatch,
         SubmitReviewInput,
@@ -41,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from eucp.protocol.decisions import DecisionKind
     from eucp.protocol.identifiers import AnyIdentifier, HashIdentifier, IdentifierIndex, Verdict
+    from eucp.protocol.incident import check_grounds
     from eucp.protocol.notifications import NotificationKind
     from eucp.protocol.orders import (
         SCRUTINY_WINDOW,
@@ -89,6 +91,9 @@ FAN_OUT_BESIDE = "fan-out-beside-the-protocol"
 ITEMS_BY_REFERENCE = "items-by-reference"
 TASKS_ADDRESSED = "tasks-addressed"  # orders, bound and named identifiers go to their platforms
 ORDERS_KEPT = "tco-orders-kept"  # orders kept for scrutiny (Art. 4) and clarification
+ON_EVIDENCE = "activation-on-evidence"  # met needs evidence; activation all met or overridden
+LAPSES = "activation-lapses"  # an activation lasts `activation_for` unless renewed
+CLOCKS_RECORDED = "clocks-recorded"  # the clocks in force are in the ledger
 # more items than this go to a platform by reference (the ledger), fewer in the signal itself
 INLINE_ITEMS = 100
 ANSWERS_KEPT = 1000  # request ids remembered across runs for retried merged calls
@@ -154,7 +159,7 @@ class CrisisWorkflow:
     @workflow.update
     async def assess(self, cmd: Assess) -> Answer:
         async with self._turn():
-            self._check(Action.assess, cmd)
+            self._check_assess(cmd, on_evidence=workflow.patched(ON_EVIDENCE))
             answer = await self._act(
                 Action.assess,
                 cmd,
@@ -167,12 +172,21 @@ class CrisisWorkflow:
     @assess.validator
     @_as_validator
     def _validate_assess(self, cmd: Assess) -> None:
+        self._check_assess(cmd)
+
+    def _check_assess(self, cmd: Assess, on_evidence: bool = True) -> None:
         self._check(Action.assess, cmd)
+        if on_evidence:
+            cmd.assessment.check_evidence()
 
     @workflow.update
     async def activate(self, cmd: Activate) -> Answer:
         async with self._turn():
-            self._check_activate(cmd, addressing=workflow.patched(TASKS_ADDRESSED))
+            self._check_activate(
+                cmd,
+                addressing=workflow.patched(TASKS_ADDRESSED),
+                on_evidence=workflow.patched(ON_EVIDENCE),
+            )
             platforms = cmd.platforms or self.state.ids_of(ParticipantKind.platform)
             content = [*self.state.report.first_identifiers, *cmd.identifiers]
             items, answer = self._admit(content, cmd.basis, cmd.actor.id)
@@ -184,6 +198,8 @@ class CrisisWorkflow:
                 items=[i.model_dump(mode="json") for i in items],
                 duplicates=answer.duplicates,
                 low_quality=answer.low_quality,
+                **self._grounds(cmd),
+                **self._lasting(),
             )
             self.state.platforms = platforms
             recorded: list[str] = []
@@ -202,8 +218,28 @@ class CrisisWorkflow:
     def _validate_activate(self, cmd: Activate) -> None:
         self._check_activate(cmd)
 
-    def _check_activate(self, cmd: Activate, addressing: bool = True) -> None:
+    def _grounds(self, cmd: Activate) -> dict[str, Any]:
+        """What an activation rests on, for its decision: an override is recorded as one."""
+        if not workflow.patched(ON_EVIDENCE):
+            return {}
+        if cmd.override and cmd.override.strip():
+            return {"override": cmd.override}
+        return {"override": None}
+
+    def _lasting(self) -> dict[str, Any]:
+        """Starts the activation's period (LAPSES) and says when it ends, for its decision."""
+        if not workflow.patched(LAPSES):
+            return {}
+        self.state.activation_expires = workflow.now() + self.state.sla.activation_for
+        self.state.lapse_reminded = False
+        return {"expires": self.state.activation_expires.isoformat()}
+
+    def _check_activate(
+        self, cmd: Activate, addressing: bool = True, on_evidence: bool = True
+    ) -> None:
         self._check(Action.activate, cmd)
+        if on_evidence:
+            check_grounds(self.state.assessment, cmd.override)
         for i, platform in enumerate(cmd.platforms or []):
             if platform not in self.state.ids_of(ParticipantKind.platform):
                 raise Refusal(
@@ -370,7 +406,7 @@ class CrisisWorkflow:
     @workflow.update
     async def request_scrutiny(self, cmd: RequestScrutiny) -> Answer:
         """The addressee asks the host Member State to scrutinise a cross-border order, which
-        must then decide within 72 hours (TCO Art. 4(3))."""
+        must then decide within 72 hours (TCO Art. 4(4))."""
         async with self._turn():
             order = self._check_request(cmd)
             decide_by = workflow.now() + SCRUTINY_WINDOW
@@ -457,7 +493,7 @@ class CrisisWorkflow:
         self._check(Action.decide_scrutiny, cmd)
         country = next(p.country for p in self.state.participants if p.id == cmd.actor.id)
         order = self.state.orders.get(cmd.reference)
-        return check_decision(order, cmd.reference, country, workflow.now())
+        return check_decision(order, cmd.reference, cmd.actor.id, country, workflow.now())
 
     @workflow.update
     async def de_escalate(self, cmd: DeEscalate) -> Answer:
@@ -479,12 +515,47 @@ class CrisisWorkflow:
     async def re_escalate(self, cmd: Command) -> Answer:
         async with self._turn():
             self._check(Action.re_escalate, cmd)
-            return await self._act(Action.re_escalate, cmd)
+            return await self._act(Action.re_escalate, cmd, **self._lasting())
 
     @re_escalate.validator
     @_as_validator
     def _validate_re_escalate(self, cmd: Command) -> None:
         self._check(Action.re_escalate, cmd)
+
+    @workflow.update
+    async def renew_activation(self, cmd: Command) -> Answer:
+        """The coordinators keep the activation for another period, with a reason."""
+        async with self._turn():
+            self._check(Action.renew_activation, cmd)
+            return await self._act(Action.renew_activation, cmd, **self._lasting())
+
+    @renew_activation.validator
+    @_as_validator
+    def _validate_renew(self, cmd: Command) -> None:
+        self._check(Action.renew_activation, cmd)
+
+    @workflow.update
+    async def set_clocks(self, cmd: SetClocks) -> Answer:
+        """New clocks for the crisis and its platforms' tasks from now on, recorded in full."""
+        async with self._turn():
+            self._check(Action.set_clocks, cmd)
+            sla = cmd.applied_to(self.state.sla)
+            answer = await self._act(
+                Action.set_clocks,
+                cmd,
+                changes={name: spoken(d) for name, d in cmd.changes.items()},
+                clocks=sla.model_dump(mode="json"),
+            )
+            self.state.sla = sla
+            self.changed = True
+            for platform in self.state.platforms:
+                self.outbox.set_clocks(platform, sla)
+            return answer
+
+    @set_clocks.validator
+    @_as_validator
+    def _validate_set_clocks(self, cmd: SetClocks) -> None:
+        self._check(Action.set_clocks, cmd)
 
     @workflow.update
     async def start_review(self, cmd: Command) -> Answer:
@@ -640,6 +711,11 @@ class CrisisWorkflow:
                     None,
                     Phase.reported,
                     report=self.state.report.model_dump(mode="json"),
+                    **(
+                        {"clocks": self.state.sla.model_dump(mode="json")}
+                        if workflow.patched(CLOCKS_RECORDED)
+                        else {}
+                    ),
                 )
             with as_update_errors():  # a refusal under the lock leaves the handler as it may
                 yield
@@ -939,6 +1015,10 @@ class CrisisWorkflow:
                 return due + self.state.sla.escalate_after
         if self.state.phase is Phase.review:
             return self.state.review_due
+        if self.state.phase is Phase.active and self.state.activation_expires is not None:
+            if self.state.lapse_reminded:
+                return self.state.activation_expires
+            return self.state.activation_expires - self.state.sla.renewal_reminder
         return None
 
     async def _on_deadlines(self) -> None:
@@ -948,6 +1028,9 @@ class CrisisWorkflow:
             return
         if self.state.phase is Phase.review:
             await self._close(SYSTEM, "review deadline passed")
+            return
+        if self.state.phase is Phase.active:
+            await self._on_activation_ending()
             return
         late = self.state.assessment_stage is Stage.reminded
         await self.effects.record(
@@ -967,10 +1050,48 @@ class CrisisWorkflow:
             f"{self.state.report.title}: activation decision {'overdue' if late else 'due'}",
         )
 
+    async def _on_activation_ending(self) -> None:
+        """Reminds the coordinators before the activation lapses; at its end, unrenewed, eucp
+        de-escalates the crisis itself (the safeguards: an activation is limited in time)."""
+        expires = self.state.activation_expires
+        assert expires is not None
+        lasted = spoken(self.state.sla.activation_for)
+        if workflow.now() >= expires:
+            reason = f"the activation lapsed: {lasted} without renewal"
+            check(self.state.phase, Action.de_escalate, SYSTEM.kind, reason)
+            await self._decide(
+                SYSTEM,
+                ACTIONS[Action.de_escalate].decision,
+                reason,
+                Phase.de_escalating,
+                lapsed=True,
+                withdraw_open_tasks=False,
+            )
+            self.state.activation_expires = None
+            return
+        await self.effects.record(
+            [
+                Draft(
+                    SYSTEM,
+                    DecisionKind.activation_expiring,
+                    f"the activation lapses at {moment_in_words(expires)} unless renewed",
+                    expires=expires.isoformat(),
+                )
+            ]
+        )
+        self.state.lapse_reminded = True
+        self.effects.notify(
+            self.state.ids_of(ParticipantKind.coordinator),
+            NotificationKind.reminder,
+            f"{self.state.report.title}: the activation lapses at {moment_in_words(expires)} "
+            f"({lasted} after it began) unless a coordinator renews it",
+            {"expires": expires},
+        )
+
     async def _on_scrutiny_deadlines(self) -> None:
         """Records each scrutiny window that closed undecided (the order stands) and each
         requested decision that fell due (its requester, the host State and the coordinators
-        are told: the law gives the authority 72 hours, TCO Art. 4(3))."""
+        are told: the law gives the authority 72 hours, TCO Art. 4(4))."""
         now = workflow.now()
         due = [o for o in self.state.orders.values() if (d := o.next_due()) and d <= now]
         closing = [o for o in due if not o.window_closed and o.window_closes <= now]
@@ -995,7 +1116,7 @@ class CrisisWorkflow:
                     Draft(
                         SYSTEM,
                         DecisionKind.scrutiny_overdue,
-                        "no scrutiny decision 72 hours after the request (TCO Art. 4(3))",
+                        "no scrutiny decision 72 hours after the request (TCO Art. 4(4))",
                         order=o.reference,
                         due=o.request.decide_by.isoformat(),
                     )
@@ -1013,6 +1134,7 @@ class CrisisWorkflow:
                 [
                     *self._authorities_of(o.host_member_state),
                     o.platform,
+                    o.issuer,
                     *self.state.ids_of(ParticipantKind.coordinator),
                 ],
                 NotificationKind.scrutiny_overdue,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from eucp.protocol.clocks import SlaSettings
     from eucp.protocol.commands import OrderChange, WithdrawTasks
     from eucp.protocol.tasks import ContentItem
 
@@ -29,7 +30,7 @@ class _Recorded:
 
 # new items to assign, given or by reference; a withdrawal; None for "the incident is closed"
 # what became of an order
-_Message = list[ContentItem] | _Recorded | WithdrawTasks | OrderChange | None
+_Message = list[ContentItem] | _Recorded | WithdrawTasks | OrderChange | SlaSettings | None
 
 
 @dataclass
@@ -59,6 +60,9 @@ class Outbox:
 
     def order_changed(self, platform_id: str, cmd: OrderChange) -> None:
         self._post(platform_id, cmd)
+
+    def set_clocks(self, platform_id: str, sla: SlaSettings) -> None:
+        self._post(platform_id, sla)
 
     def finish(self, platform_id: str) -> None:
         self._post(platform_id, None)
@@ -96,6 +100,8 @@ class Outbox:
                 await handle.signal(PlatformTasksWorkflow.finish)
             elif isinstance(first, OrderChange):
                 await handle.signal(PlatformTasksWorkflow.order_changed, first)
+            elif isinstance(first, SlaSettings):
+                await handle.signal(PlatformTasksWorkflow.set_clocks, first)
             else:
                 await handle.signal(PlatformTasksWorkflow.withdraw, first)
         queue.sending = False

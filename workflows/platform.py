@@ -14,7 +14,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from eucp.protocol.clocks import spoken
+    from eucp.protocol.clocks import SlaSettings, spoken
     from eucp.protocol.commands import OrderChange, ReportTasks, WithdrawTasks
     from eucp.protocol.deadlines import Deadline, deadline_of, missed_in_words, missed_reason
     from eucp.protocol.decisions import DecisionKind
@@ -57,6 +57,7 @@ LEGAL_OR_TARGET = "sla-deadline-legal-or-target"
 REMOVAL_CONFIRMED = "annex-ii-removal-confirmed"  # checked times, the issuer told
 CLARIFICATION = "annex-iii-clarification"  # the issuer asked, and its answer restarts the hour
 PAUSE_ALERT = "pause-alert"  # a task paused too long alerts the coordinators and the issuer
+ISSUER_TOLD = "annex-iii-issuer-told"  # the issuer hears of every pause of its order
 
 _RUNG_DECISION = {
     Stage.reminded: DecisionKind.sla_breached,
@@ -147,6 +148,14 @@ class PlatformTasksWorkflow:
                 await self._lost_effect(cmd)
 
     @workflow.signal
+    def set_clocks(self, sla: SlaSettings) -> None:
+        """The coordinators' new clocks: every open task's deadlines follow them from now."""
+        self.state.sla = sla
+        self.effects.deliver_within = sla.deliver_within
+        self._dues = None  # rebuilt from every task on next use
+        self.wake = True
+
+    @workflow.signal
     def finish(self) -> None:
         self.state.finishing = True
 
@@ -199,36 +208,58 @@ class PlatformTasksWorkflow:
             if confirming:
                 self._confirm_removals([task for task, _ in sorted_.apply])
             if clarifying:
-                self._ask_clarification([task for task, _ in sorted_.apply])
+                stopped = [task for task, r in sorted_.apply if r.outcome is Outcome.cannot_comply]
+                self._tell_issuers(stopped, every_pause=workflow.patched(ISSUER_TOLD))
             return answer
 
-    def _ask_clarification(self, changed: list[Task]) -> None:
-        """Sends each issuing authority its addressee's Annex III request: the order is
-        manifestly wrong or lacks what is needed to execute it (Art. 3(8))."""
-        by_issuer: dict[str, list[Task]] = {}
-        for task in changed:
-            if task.awaits_clarification and isinstance(task.basis, RemovalOrder):
-                by_issuer.setdefault(task.basis.issuer or "", []).append(task)
-        for issuer, asking in by_issuer.items():
+    def _tell_issuers(self, paused: list[Task], every_pause: bool) -> None:
+        """Sends each issuing authority its addressee's Annex III form: a request for its
+        clarification when the order is manifestly wrong or lacks what is needed (Art. 3(8)),
+        and, with `every_pause`, word of force majeure or a de facto impossibility, which the
+        addressee ends itself (Art. 3(7))."""
+        asking: dict[str, list[Task]] = {}
+        stopped: dict[str, list[Task]] = {}
+        for task in paused:
+            if not isinstance(task.basis, RemovalOrder) or not task.basis.issuer:
+                continue
+            if task.awaits_clarification:
+                asking.setdefault(task.basis.issuer, []).append(task)
+            elif every_pause:
+                stopped.setdefault(task.basis.issuer, []).append(task)
+        platform = self.state.platform_id
+        for issuer, tasks in asking.items():
             self.effects.notify(
                 [issuer],
                 NotificationKind.clarification_requested,
-                f"{self.state.platform_id} cannot execute {len(asking)} task(s) of your removal "
-                "order(s) without a clarification; the hour starts again when it arrives",
-                {
-                    "platform": self.state.platform_id,
-                    "tasks": [
-                        {
-                            "task_id": task.task_id,
-                            "reference": task.basis.reference,
-                            "cannot_comply": task.cannot_comply,
-                            "reason": task.reason,
-                        }
-                        for task in asking
-                        if isinstance(task.basis, RemovalOrder)
-                    ],
-                },
+                f"{platform} cannot execute {len(tasks)} task(s) of your removal order(s) "
+                "without a clarification; the hour starts again when it arrives",
+                self._annex_iii(tasks),
             )
+        for issuer, tasks in stopped.items():
+            self.effects.notify(
+                [issuer],
+                NotificationKind.order_paused,
+                f"{platform} cannot comply with {len(tasks)} task(s) of your removal order(s) "
+                "for now (force majeure or a de facto impossibility); the hour starts again "
+                "when the reason has ceased",
+                self._annex_iii(tasks),
+            )
+
+    def _annex_iii(self, tasks: list[Task]) -> dict[str, Any]:
+        """What an Annex III form says of each task: the order, the reason and why."""
+        return {
+            "platform": self.state.platform_id,
+            "tasks": [
+                {
+                    "task_id": task.task_id,
+                    "reference": task.basis.reference,
+                    "cannot_comply": task.cannot_comply,
+                    "reason": task.reason,
+                }
+                for task in tasks
+                if isinstance(task.basis, RemovalOrder)
+            ],
+        }
 
     def _confirm_removals(self, changed: list[Task]) -> None:
         """Tells each removal order's issuing authority of the removal and its time, without

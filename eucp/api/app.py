@@ -12,7 +12,8 @@ from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request, Response
-from pydantic import BaseModel
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -100,7 +101,11 @@ def _action_route(row: ActionRow) -> None:
     async def act(
         incident_id: str, body: BaseModel, actor: Caller, ctx: Ctx, key: IdempotencyKey = None
     ) -> Answer:
-        cmd = row.command.model_validate({**body.model_dump(), "actor": actor})
+        try:  # the body's shape is checked already; the command's own rules are checked here
+            cmd = row.command.model_validate({**body.model_dump(), "actor": actor})
+        except ValidationError as err:
+            errors_in_body = [{**e, "loc": ("body", *e["loc"])} for e in err.errors()]
+            raise RequestValidationError(errors_in_body) from None
         try:
             return await ctx.incidents.act(incident_id, row.action, cmd, request_id(actor, key))
         except Refusal as refused:

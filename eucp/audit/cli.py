@@ -42,6 +42,7 @@ from eucp.audit.timeline import build_timeline
 from eucp.audit.verify import verify_evidence
 from eucp.protocol.deadlines import MISSED
 from eucp.protocol.participants import ID_PATTERN
+from eucp.protocol.tasks import TaskState
 from eucp.runtime.codec import CodecError
 from eucp.runtime.ledger import Ledger, open_ledger
 from eucp.runtime.settings import Settings, get_settings
@@ -346,6 +347,13 @@ def _state_text(state: IncidentState) -> list[str]:
             f"  open, {MISSED[b.deadline]}: {b.task_id} {b.clock} (due {b.due})"
             + (", backup told" if b.backup_told else "")
             + (", escalated" if b.escalated else "")
+        )
+    for o in state.orders:
+        done = sum(s is TaskState.reinstated for s in o.reinstatements.values())
+        lines.append(
+            f"  order {o.reference} ({o.issuing_member_state}, {o.issuer}) to {o.platform} "
+            f"({o.host_member_state}): scrutiny {o.stage}, {o.clarifications} clarification(s)"
+            + (f", {done}/{len(o.reinstatements)} reinstated" if o.reinstatements else "")
         )
     return lines
 

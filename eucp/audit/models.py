@@ -12,6 +12,7 @@ from temporalio.client import WorkflowHistory
 
 from eucp.protocol.deadlines import Deadline
 from eucp.protocol.decisions import DecisionKind, LedgerRow
+from eucp.protocol.orders import OrderRecord, ScrutinyStage
 from eucp.protocol.phases import Phase
 from eucp.protocol.state import PhaseChange
 from eucp.protocol.tasks import TaskState
@@ -155,6 +156,21 @@ class Breach(BaseModel):
     escalated: bool = False
 
 
+class OrderState(OrderRecord):
+    """A removal order as its decisions left it (the crisis's own record of it, rebuilt), with
+    where its scrutiny stands (TCO Art. 4) and the reinstatement tasks of its content."""
+
+    reinstatements: dict[str, TaskState] = Field(
+        default_factory=dict, description="reinstatement task id -> its state (Art. 4(7))"
+    )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def scrutiny(self) -> ScrutinyStage:
+        """`stage`, written out with the rest."""
+        return self.stage
+
+
 class IncidentState(BaseModel):
     """The incident as its decisions up to `at` left it."""
 
@@ -171,6 +187,9 @@ class IncidentState(BaseModel):
         default_factory=dict, description="platform -> tasks by state"
     )
     open_breaches: list[Breach] = Field(default_factory=list)
+    orders: list[OrderState] = Field(
+        default_factory=list, description="removal orders issued by authorities, in issue order"
+    )
 
 
 class TimelineReport(Report):

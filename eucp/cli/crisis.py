@@ -18,6 +18,7 @@ from eucp.cli.inputs import (
     AwareTime,
     identifiers_input,
     load_model,
+    parse_clock,
     parse_criterion,
     read_text,
     reason_option,
@@ -173,6 +174,10 @@ def crisis_assess(
 @identifiers_input(required=False)
 @reason_option(Action.activate)
 @click.option(
+    "--override",
+    help="activate although not all five criteria are met: why (recorded as an override)",
+)
+@click.option(
     "--platform", "platforms", multiple=True, help="a participating platform (repeat); all if none"
 )
 @removal_order_option
@@ -180,16 +185,19 @@ def crisis_activate(
     incident_id: str,
     identifiers: list[AnyIdentifier],
     reason: str,
+    override: str | None,
     platforms: tuple[str, ...],
     basis: Any,
     idempotency_key: str | None,
 ) -> Call:
-    """Activate the protocol: every platform gets a task per identifier."""
+    """Activate the protocol: every platform gets a task per identifier. All five criteria
+    must be met, each with its evidence, or an --override given."""
     return act(
         incident_id,
         Action.activate,
         idempotency_key,
         reason=reason,
+        override=override,
         identifiers=identifiers,
         platforms=list(platforms) or None,
         basis=basis,
@@ -197,6 +205,35 @@ def crisis_activate(
 
 
 crisis_decline = reason_only_command(Action.decline, "Decide not to activate (a final phase).")
+
+crisis_renew = reason_only_command(
+    Action.renew_activation,
+    "Keep the activation for another period (activation_for, 48 h by default); unrenewed, "
+    "it lapses and the crisis de-escalates by itself.",
+)
+
+
+@action_command(Action.set_clocks)
+@click.option(
+    "--set",
+    "changes",
+    multiple=True,
+    required=True,
+    metavar="CLOCK=DURATION",
+    help="e.g. act_within=45m, activation_for=36h (s, m, h or d; repeat for each clock)",
+)
+@reason_option(Action.set_clocks)
+def crisis_clocks(
+    incident_id: str, changes: tuple[str, ...], reason: str, idempotency_key: str | None
+) -> Call:
+    """Change some of the incident's clocks (coordinators); all those in force are recorded."""
+    return act(
+        incident_id,
+        Action.set_clocks,
+        idempotency_key,
+        changes=dict(parse_clock(change) for change in changes),
+        reason=reason,
+    )
 
 
 @action_command(Action.add_content)
@@ -277,7 +314,7 @@ def crisis_request_scrutiny(
     incident_id: str, reference: str, reason: str, idempotency_key: str | None
 ) -> Call:
     """Ask the host Member State to scrutinise a cross-border order addressed to you, within
-    48 hours of receiving it (platforms, TCO Art. 4(3)); --reason says why it may infringe."""
+    48 hours of receiving it (platforms, TCO Art. 4(4)); --reason says why it may infringe."""
     return act(
         incident_id, Action.request_scrutiny, idempotency_key, reference=reference, reason=reason
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 import click
@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from eucp.cli.framework import Decorated, Invalid
 from eucp.protocol.actions import ACTIONS, Action
+from eucp.protocol.clocks import parse_clock_change
 from eucp.protocol.identifiers import AnyIdentifier, describe_invalid, lines_of, parse_identifier
 from eucp.protocol.incident import Assessment, Criterion, CriterionStatus
 from eucp.protocol.tasks import RemovalOrder
@@ -159,6 +160,14 @@ def reason_option(action: Action) -> Callable[[Decorated], Decorated]:
     rule = ACTIONS[action]
     needed = f"required ({rule.source})" if rule.reason_required else "optional"
     return click.option("--reason", required=rule.reason_required, help=f"why; {needed}")
+
+
+def parse_clock(text: str) -> tuple[str, timedelta]:
+    """`act_within=45m` -> ("act_within", 45 minutes), for `--set`."""
+    try:
+        return parse_clock_change(text)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
 
 
 def read_text(value: str) -> str:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from eucp.api.wire import PlatformView, Reported
 from eucp.protocol.decisions import LedgerRow
 from eucp.protocol.identifiers import AnyIdentifier, UrlIdentifier
-from eucp.protocol.orders import OrderRecord, ScrutinyStage
+from eucp.protocol.orders import OrderRecord, in_words
 from eucp.protocol.state import (
     Answer,
     IncidentStatus,
@@ -19,7 +19,7 @@ from eucp.protocol.state import (
     ReportAnswer,
     TaskPage,
 )
-from eucp.protocol.tasks import LegalBasis, TaskState, VoluntaryReferral
+from eucp.protocol.tasks import LegalBasis, TaskState, VoluntaryReferral, ranges
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -43,20 +43,6 @@ def pairs(items: Iterable[tuple[str, object]]) -> str:
 
 def utc(at: datetime) -> str:
     return f"{at.astimezone(UTC):%Y-%m-%d %H:%M:%SZ}"
-
-
-def ranges(numbers: Sequence[int]) -> str:
-    """1, 2, 3, 5 -> "1-3, 5"."""
-    spans: list[list[int]] = []
-    for number in sorted(numbers):
-        if spans and number == spans[-1][1] + 1:
-            spans[-1][1] = number
-        else:
-            spans.append([number, number])
-    return (
-        ", ".join(str(first) if first == last else f"{first}-{last}" for first, last in spans)
-        or "none"
-    )
 
 
 def show_answer(answer: Answer) -> str:
@@ -146,21 +132,8 @@ def _basis(basis: LegalBasis) -> str:
     return f"order {basis.reference} ({basis.issuing_member_state}){secret}"
 
 
-SCRUTINY_IN_WORDS = {
-    ScrutinyStage.domestic: "not cross-border",
-    ScrutinyStage.open: "host State may scrutinise until {until}",
-    ScrutinyStage.requested: "requested; decision due by {due}",
-    ScrutinyStage.overdue: "requested; decision overdue since {due}",
-    ScrutinyStage.stands: "not scrutinised; stands",
-    ScrutinyStage.upheld: "upheld",
-    ScrutinyStage.infringes: "infringes: no legal effect",
-}
-"""Where an order's scrutiny (TCO Art. 4) stands, in words."""
-
-
 def scrutiny_in_words(order: OrderRecord) -> str:
-    due = utc(order.request.decide_by) if order.request else ""
-    return SCRUTINY_IN_WORDS[order.stage].format(until=utc(order.window_closes), due=due)
+    return in_words(order, utc)
 
 
 def show_orders(orders: list[OrderRecord]) -> str:

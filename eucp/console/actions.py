@@ -13,12 +13,14 @@ import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from eucp.console.views import CRITERIA
 from eucp.protocol.actions import ACTIONS, Action, ActionRow, check
+from eucp.protocol.clocks import parse_clock_change
 from eucp.protocol.commands import MAX_BATCH
 from eucp.protocol.identifiers import AnyIdentifier, lines_of, parse_identifier
 from eucp.protocol.incident import Assessment, Criterion, CriterionStatus
@@ -46,6 +48,8 @@ class ActionForm:
     text: bool
     withdraw_option: bool  # withdraw_open_tasks
     addressees: bool  # the platforms a referral is for
+    override: bool  # why activate without all five criteria met
+    clocks: bool  # the clocks to change, CLOCK=DURATION a line
 
     @classmethod
     def of(cls, row: ActionRow) -> ActionForm:
@@ -62,6 +66,8 @@ class ActionForm:
             text="text" in asked,
             withdraw_option="withdraw_open_tasks" in asked,
             addressees="addressees" in asked,
+            override="override" in asked,
+            clocks="changes" in asked,
         )
 
 
@@ -95,6 +101,9 @@ class Submission:
     identifiers_text: str = ""
     items: list[int] = field(default_factory=list)
     items_text: str = ""
+    override: str | None = None
+    changes: dict[str, timedelta] = field(default_factory=dict)
+    changes_text: str = ""
     text: str = ""
     withdraw_open_tasks: bool = False
     addressees: list[str] = field(default_factory=list)
@@ -121,6 +130,10 @@ class Submission:
             values["withdraw_open_tasks"] = self.withdraw_open_tasks
         if form.addressees:
             values["addressees"] = self.addressees or None  # none named: every platform
+        if form.override:
+            values["override"] = self.override
+        if form.clocks:
+            values["changes"] = self.changes
         return values
 
 
@@ -187,6 +200,19 @@ def read(
     if form.addressees:
         named = data.get("addressees", "").strip()
         sub.addressees = re.split(r"[\s,]+", named) if named else []
+    if form.override:
+        sub.override = data.get("override", "").strip() or None
+    if form.clocks:
+        sub.changes_text = data.get("changes", "")
+        for n, line in lines_of(io.StringIO(sub.changes_text)):
+            try:
+                name, duration = parse_clock_change(line)
+            except ValueError as err:
+                sub.bad_lines.append(LineProblem(n, line[:200], str(err)))
+            else:
+                sub.changes[name] = duration
+        if not sub.changes and not sub.bad_lines:
+            sub.problems.append("changes: name at least one clock, e.g. act_within=45m")
     try:
         if phase is not None:
             check(phase, form.action, actor_kind, reason)

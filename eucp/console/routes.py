@@ -34,7 +34,7 @@ from eucp.console.session import (
     authenticate,
     new_cookie,
 )
-from eucp.protocol.actions import allowed_actions
+from eucp.protocol.actions import Action, allowed_actions
 from eucp.protocol.incident import CriterionStatus
 from eucp.protocol.phases import Phase
 from eucp.protocol.refusal import Refusal, RefusalKind
@@ -49,7 +49,15 @@ DECISIONS_SHOWN = 50
 POLL_MS = 2000  # an incident's page
 POLL_LIST_MS = 5000  # the list: one query per running incident each time
 FIGURES_MAX_AGE = 5.0  # s: times to acknowledge on a live page may lag the ledger this much
-LIVE_SECTIONS = ("summary", "timeline", "criteria", "platforms", "decisions", "actions")
+LIVE_SECTIONS = (
+    "summary",
+    "timeline",
+    "criteria",
+    "platforms",
+    "orders",
+    "decisions",
+    "actions",
+)
 PAGE_CSP = (
     "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
@@ -285,14 +293,18 @@ async def incident_context(v: Visit, incident_id: str) -> dict[str, Any]:
     )
     crisis = status.crisis
     allowed = allowed_actions(crisis.phase, session.actor.kind)
+    forms = actions.offered(allowed) if session.may_act else []
     settings = v.backend.settings
     return {
         "incident_id": incident_id,
         "crisis": crisis,
         "criteria": views.criteria(crisis.assessment),
         "platforms": views.platform_rows(status, review),
+        "orders": views.order_rows(crisis.orders),
+        # an order's items are withdrawn with the withdraw content form, prefilled
+        "withdraw": next((f for f in forms if f.action is Action.withdraw_content), None),
         "decisions": views.decision_rows(rows),
-        "forms": actions.offered(allowed) if session.may_act else [],
+        "forms": forms,
         "criterion_states": list(CriterionStatus),
         "workflow_url": f"{settings.temporal_ui_url.rstrip('/')}/namespaces/"
         f"{quote(settings.temporal_namespace)}/workflows/{quote(incident_id)}",

@@ -10,9 +10,10 @@ from typing import Any
 from eucp.console.reads import Listed
 from eucp.protocol.decisions import LedgerRow
 from eucp.protocol.incident import Assessment, Criterion
+from eucp.protocol.orders import OrderRecord, ScrutinyStage, in_words
 from eucp.protocol.phases import Phase
 from eucp.protocol.state import IncidentStatus, PlatformSummary
-from eucp.protocol.tasks import RESOLVED, TaskState
+from eucp.protocol.tasks import RESOLVED, TaskState, ranges
 from eucp.review.figures import TASK_KINDS, PlatformFigures, ReviewFigures, summarise
 
 CRITERIA: dict[str, str] = {
@@ -29,6 +30,7 @@ BAR_ORDER = (
     TaskState.not_found,
     TaskState.declined,
     TaskState.withdrawn,
+    TaskState.reinstated,
     TaskState.cannot_comply,
     TaskState.acknowledged,
     TaskState.assigned,
@@ -243,3 +245,74 @@ def decision_rows(rows: Sequence[LedgerRow]) -> list[DecisionRow]:
         summary = str(d.inputs.get("task_id", "")) if d.kind in TASK_KINDS else summarise(row)
         out.append(DecisionRow(row.seq, d.at, d.kind, d.actor.id, d.reason or "", summary))
     return out
+
+
+# ---- removal orders ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    """A removal order as the incident page shows it: whom it binds, and its scrutiny."""
+
+    reference: str
+    issuing_member_state: str
+    issuer: str
+    platform: str
+    host_member_state: str
+    copy_to: list[str]
+    items: list[int]
+    received_at: datetime
+    stage: ScrutinyStage
+    scrutiny: str
+    """where its scrutiny (TCO Art. 4) stands, in the CLI's words, times as the console's"""
+    scrutiny_note: str
+    """who asked for scrutiny or decided it, and why"""
+    confidential: bool
+    clarifications: int
+    in_effect: bool
+
+    @property
+    def items_text(self) -> str:
+        """As people read them: `1-3, 5`."""
+        return ranges(self.items)
+
+    @property
+    def items_input(self) -> str:
+        """As the withdraw content form reads them: `1 2 3 5`."""
+        return " ".join(str(n) for n in sorted(self.items))
+
+
+def scrutiny(order: OrderRecord) -> str:
+    """`eucp crisis orders`' words for the order's scrutiny, its times as the console's."""
+    return in_words(order, when)
+
+
+def scrutiny_note(order: OrderRecord) -> str:
+    if order.decision is not None:
+        return f"decided by {order.decision.by}: {order.decision.reasons}"
+    if order.request is not None:
+        return f"asked by {order.request.by}: {order.request.reason}"
+    return ""
+
+
+def order_rows(orders: Sequence[OrderRecord]) -> list[OrderRow]:
+    """The incident's removal orders, in the order they were issued."""
+    return [
+        OrderRow(
+            reference=o.reference,
+            issuing_member_state=o.issuing_member_state,
+            issuer=o.issuer,
+            platform=o.platform,
+            host_member_state=o.host_member_state,
+            copy_to=list(o.copy_to),
+            items=list(o.items),
+            received_at=o.received_at,
+            stage=o.stage,
+            scrutiny=scrutiny(o),
+            scrutiny_note=scrutiny_note(o),
+            confidential=o.confidential,
+            clarifications=o.clarifications,
+            in_effect=o.in_effect,
+        )
+        for o in orders
+    ]

@@ -26,12 +26,13 @@ from eucp.protocol.commands import (
     ReportFalsePositive,
     ReportSightings,
     RequestScrutiny,
+    SetClocks,
     SubmitReviewInput,
     WithdrawContent,
 )
 from eucp.protocol.decisions import DecisionKind
 from eucp.protocol.participants import ParticipantKind
-from eucp.protocol.phases import TAKEDOWN, Phase
+from eucp.protocol.phases import FINAL, TAKEDOWN, Phase
 from eucp.protocol.refusal import Refusal, RefusalKind
 
 
@@ -39,6 +40,8 @@ class Action(StrEnum):
     assess = "assess"
     activate = "activate"
     decline = "decline"
+    renew_activation = "renew_activation"
+    set_clocks = "set_clocks"
     add_content = "add_content"
     issue_order = "issue_order"
     clarify_order = "clarify_order"
@@ -55,6 +58,7 @@ class Action(StrEnum):
 
 
 COORDINATORS = frozenset({ParticipantKind.coordinator})
+OPEN = frozenset(Phase) - FINAL
 # an order keeps its effect, and its redress, after the takedown winds down
 ORDERS_IN_FORCE = TAKEDOWN | {Phase.review}
 ANY_PARTICIPANT = frozenset(
@@ -132,6 +136,34 @@ ACTIONS: dict[Action, ActionRow] = {
             source="GIFCT Conflans 2020: non-activation needs a reason",
         ),
         ActionRow(
+            action=Action.renew_activation,
+            title="Renew the activation",
+            path="renewals",
+            cli="renew",
+            command=Command,
+            update="renew_activation",
+            decision=DecisionKind.activation_renewed,
+            roles=COORDINATORS,
+            from_phases=frozenset({Phase.active}),
+            to=None,
+            reason_required=True,
+            source="EUCP safeguards: an activation is limited in time and reviewed",
+        ),
+        ActionRow(
+            action=Action.set_clocks,
+            title="Set the clocks",
+            path="clocks",
+            cli="clocks",
+            command=SetClocks,
+            update="set_clocks",
+            decision=DecisionKind.clocks_set,
+            roles=COORDINATORS,
+            from_phases=OPEN,
+            to=None,
+            reason_required=True,
+            source="EUCP: the coordinator runs the crisis; the deadlines in force are recorded",
+        ),
+        ActionRow(
             action=Action.add_content,
             title="Add content",
             path="content",
@@ -186,7 +218,7 @@ ACTIONS: dict[Action, ActionRow] = {
             from_phases=ORDERS_IN_FORCE,
             to=None,
             reason_required=True,
-            source="TCO Art. 4(3): a reasoned request within 48 hours of receipt",
+            source="TCO Art. 4(4): a reasoned request within 48 hours of receipt",
         ),
         ActionRow(
             action=Action.decide_scrutiny,
@@ -200,7 +232,7 @@ ACTIONS: dict[Action, ActionRow] = {
             from_phases=ORDERS_IN_FORCE,
             to=None,
             reason_required=True,
-            source="TCO Art. 4(2)-(4): the host State's reasoned decision within 72 hours",
+            source="TCO Art. 4(3)-(6): the host State's reasoned decision within 72 hours",
         ),
         ActionRow(
             action=Action.withdraw_content,
@@ -255,11 +287,12 @@ ACTIONS: dict[Action, ActionRow] = {
             command=DeEscalate,
             update="de_escalate",
             decision=DecisionKind.de_escalated,
-            roles=COORDINATORS,
+            roles=frozenset({ParticipantKind.coordinator, ParticipantKind.system}),
             from_phases=frozenset({Phase.active}),
             to=Phase.de_escalating,
             reason_required=True,
-            source="GIFCT conclusion notices: de-escalation with a reason",
+            source="GIFCT conclusion notices: de-escalation with a reason; eucp itself when "
+            "an activation lapses unrenewed",
         ),
         ActionRow(
             action=Action.re_escalate,

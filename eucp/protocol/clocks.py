@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
@@ -21,6 +22,14 @@ class SlaSettings(BaseModel):
     deliver_within: timedelta = Field(
         default=timedelta(hours=1),
         description="how long a notification is retried before its backup contact is told",
+    )
+    activation_for: timedelta = Field(
+        default=timedelta(hours=48),
+        description="how long an activation lasts unless renewed (real ones lasted 19-42 h)",
+    )
+    renewal_reminder: timedelta = Field(
+        default=timedelta(hours=6),
+        description="how long before an activation lapses the coordinators are reminded",
     )
     pause_alert_after: timedelta = Field(
         default=timedelta(hours=4),
@@ -44,3 +53,16 @@ def spoken(duration: timedelta) -> str:
 def moment_in_words(at: datetime) -> str:
     """A time as a person reads it, with its zone: "2026-03-15 02:00 UTC"."""
     return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_clock_change(text: str) -> tuple[str, timedelta]:
+    """`act_within=45m` -> ("act_within", 45 minutes): a clock and its new duration as people
+    type them (s, m, h or d); which clocks exist is the command's rule (`SetClocks`)."""
+    name, _, value = text.partition("=")
+    found = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", value.strip())
+    if not name.strip() or found is None:
+        raise ValueError(f"{text.strip()!r}: say CLOCK=DURATION, e.g. act_within=45m")
+    return name.strip(), timedelta(**{_UNITS[found.group(2)]: float(found.group(1))})

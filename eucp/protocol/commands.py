@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.identifiers import ContentIdentifier
 from eucp.protocol.incident import Assessment
 from eucp.protocol.orders import ScrutinyOutcome
@@ -29,11 +31,40 @@ class Assess(Command):
 
 
 class Activate(Command):
+    override: str | None = Field(
+        default=None,
+        max_length=4000,
+        description="why activate without all five criteria met; recorded as an override",
+    )
     platforms: list[str] | None = Field(
         default=None, description="participating platforms; all registered platforms if omitted"
     )
     identifiers: list[ContentIdentifier] = Field(default_factory=list, max_length=MAX_BATCH)
     basis: LegalBasis = VoluntaryReferral()
+
+
+class SetClocks(Command):
+    """A coordinator changes some of the incident's clocks; the others stay as they are, and
+    all those in force are recorded."""
+
+    changes: dict[str, timedelta] = Field(
+        min_length=1, description="clock name (a field of SlaSettings) -> its new duration"
+    )
+
+    @field_validator("changes")
+    @classmethod
+    def _known_and_positive(cls, changes: dict[str, timedelta]) -> dict[str, timedelta]:
+        for name, duration in changes.items():
+            if name not in SlaSettings.model_fields:
+                raise ValueError(
+                    f"no clock {name!r}; the clocks: {', '.join(SlaSettings.model_fields)}"
+                )
+            if duration <= timedelta(0):
+                raise ValueError(f"{name}: a clock runs for a positive time")
+        return changes
+
+    def applied_to(self, sla: SlaSettings) -> SlaSettings:
+        return sla.model_copy(update=self.changes)
 
 
 class AddContent(Command):
@@ -54,7 +85,7 @@ class IssueOrder(Command):
 
 
 class RequestScrutiny(Command):
-    """The addressee asks the host Member State to scrutinise an order (TCO Art. 4(3)); the
+    """The addressee asks the host Member State to scrutinise an order (TCO Art. 4(4)); the
     reason says why it may infringe the Regulation or fundamental rights."""
 
     reference: str = Field(min_length=1, max_length=100, description="the order's reference")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from eucp.protocol.identifiers import ContentIdentifier
 from eucp.protocol.participants import ID_PATTERN
+from eucp.protocol.refusal import Refusal, RefusalKind
 
 
 class IncidentReport(BaseModel):
@@ -28,6 +29,12 @@ class CriterionStatus(StrEnum):
     met = "met"
     not_met = "not_met"
     unknown = "unknown"
+    # criterion 4 alone: "a link or a reasonably suspected link" to terrorism or violent
+    # extremism (Europol Reg. as amended by 2022/991, Art. 4(1)(u)) meets it
+    suspected = "suspected"
+
+
+MEETS = frozenset({CriterionStatus.met, CriterionStatus.suspected})
 
 
 class Criterion(BaseModel):
@@ -48,7 +55,46 @@ class Assessment(BaseModel):
     tve_link: Criterion = Criterion()
     multi_platform_virality: Criterion = Criterion()
 
+    @model_validator(mode="after")
+    def _suspected_is_criterion_4s(self) -> Assessment:
+        for name in type(self).model_fields:
+            if name != "tve_link" and self.criteria[name].status is CriterionStatus.suspected:
+                raise ValueError(
+                    f"{name}: only tve_link (criterion 4) may be suspected; say met, not_met "
+                    "or unknown"
+                )
+        return self
+
+    @property
+    def criteria(self) -> dict[str, Criterion]:
+        return {name: getattr(self, name) for name in type(self).model_fields}
+
     def all_met(self) -> bool:
-        return all(
-            getattr(self, name).status is CriterionStatus.met for name in type(self).model_fields
+        """Every criterion met; criterion 4's suspected link counts as met."""
+        return all(criterion.status in MEETS for criterion in self.criteria.values())
+
+    def check_evidence(self) -> None:
+        """A criterion marked met (or suspected) names its evidence."""
+        for name, criterion in self.criteria.items():
+            if criterion.status in MEETS and not criterion.evidence.strip():
+                rule = f"{name} is marked {criterion.status}: say on what evidence"
+                raise Refusal(f"assessment.{name}.evidence", rule, RefusalKind.invalid)
+
+
+def check_grounds(assessment: Assessment | None, override: str | None) -> None:
+    """An activation rests on all five criteria met, each with its evidence, or on an override
+    whose reason the ledger records as such."""
+    if override is not None and override.strip():
+        return
+    if assessment is None or not assessment.all_met():
+        unmet = (
+            "no assessment is recorded"
+            if assessment is None
+            else "not met: "
+            + ", ".join(n for n, c in assessment.criteria.items() if c.status not in MEETS)
         )
+        rule = (
+            f"activation needs all five criteria met ({unmet}); or give an override saying "
+            "why the coordinator activates all the same (it is recorded as an override)"
+        )
+        raise Refusal("override", rule)

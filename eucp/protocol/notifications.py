@@ -21,10 +21,11 @@ class NotificationKind(StrEnum):
     removal_confirmed = "removal_confirmed"  # to a removal order's issuing authority (Annex II)
     clarification_requested = "clarification_requested"  # to the issuer (Annex III)
     clarification_received = "clarification_received"  # to the addressee: the hour restarts
+    order_paused = "order_paused"  # to the issuer: force majeure or a de facto impossibility
     pause_alert = "pause_alert"  # a task paused too long: to coordinators and the issuer
     scrutiny_copy = "scrutiny_copy"  # a cross-border order, to the host State (TCO Art. 4(1))
-    scrutiny_requested = "scrutiny_requested"  # the addressee asks (Art. 4(3))
-    scrutiny_decided = "scrutiny_decided"  # upheld or infringes (Art. 4(4))
+    scrutiny_requested = "scrutiny_requested"  # the addressee asks (Art. 4(4))
+    scrutiny_decided = "scrutiny_decided"  # upheld or infringes (Art. 4(6))
     scrutiny_overdue = "scrutiny_overdue"  # 72 hours from a request passed with no decision
     order_lost_effect = "order_lost_effect"  # to the addressee: tasks withdrawn, reinstate
 

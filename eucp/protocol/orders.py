@@ -12,6 +12,7 @@ reinstated. The windows are the law's, not settings. Pure: no I/O, no clock read
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -23,14 +24,14 @@ from eucp.protocol.refusal import Refusal, RefusalKind
 from eucp.protocol.tasks import RemovalOrder
 
 SCRUTINY_WINDOW = timedelta(hours=72)
-"""Art. 4(2): the host State's authority may scrutinise within 72 hours of receiving the copy;
-Art. 4(3): it decides within 72 hours of a request."""
+"""Art. 4(3): the host State's authority may scrutinise within 72 hours of receiving the copy;
+Art. 4(4): it decides within 72 hours of a request."""
 REQUEST_WINDOW = timedelta(hours=48)
-"""Art. 4(3): the addressee may ask for scrutiny within 48 hours of receiving the order."""
+"""Art. 4(4): the addressee may ask for scrutiny within 48 hours of receiving the order."""
 
 
 class ScrutinyOutcome(StrEnum):
-    """The host State authority's reasoned decision on a cross-border order (Art. 4(4))."""
+    """The host State authority's reasoned decision on a cross-border order (Art. 4(6))."""
 
     upheld = "upheld"
     infringes = "infringes"  # the order loses its legal effect; the content is reinstated
@@ -49,7 +50,7 @@ class ScrutinyStage(StrEnum):
 
 
 class ScrutinyRequest(BaseModel):
-    """The addressee's reasoned request for scrutiny (Art. 4(3))."""
+    """The addressee's reasoned request for scrutiny (Art. 4(4))."""
 
     by: str
     at: datetime
@@ -116,26 +117,53 @@ class OrderRecord(BaseModel):
         return self.received_at + REQUEST_WINDOW
 
     @property
+    def awaits_decision(self) -> bool:
+        """A request not yet answered: an order the host State upheld of its own motion may
+        still be questioned by its addressee, and must then be decided on again."""
+        return self.request is not None and (
+            self.decision is None or self.decision.at < self.request.at
+        )
+
+    @property
     def stage(self) -> ScrutinyStage:
         if not self.cross_border:
             return ScrutinyStage.domestic
+        if self.awaits_decision:
+            assert self.request is not None
+            return ScrutinyStage.overdue if self.request.overdue else ScrutinyStage.requested
         if self.decision is not None:
             return ScrutinyStage(self.decision.outcome.value)
-        if self.request is not None:
-            return ScrutinyStage.overdue if self.request.overdue else ScrutinyStage.requested
         return ScrutinyStage.stands if self.window_closed else ScrutinyStage.open
 
     def next_due(self) -> datetime | None:
         """When the crisis must next look at this order: its scrutiny window closing, or a
-        requested decision falling due; None once decided or nothing is left to watch."""
-        if not self.cross_border or self.decision is not None:
+        requested decision falling due; None when nothing is left to watch."""
+        if not self.cross_border:
             return None
         dues = []
-        if not self.window_closed:
+        if self.decision is None and not self.window_closed:
             dues.append(self.window_closes)
-        if self.request is not None and not self.request.overdue:
+        if self.awaits_decision and self.request is not None and not self.request.overdue:
             dues.append(self.request.decide_by)
         return min(dues, default=None)
+
+
+SCRUTINY_IN_WORDS = {
+    ScrutinyStage.domestic: "not cross-border",
+    ScrutinyStage.open: "host State may scrutinise until {until}",
+    ScrutinyStage.requested: "requested; decision due by {due}",
+    ScrutinyStage.overdue: "requested; decision overdue since {due}",
+    ScrutinyStage.stands: "not scrutinised; stands",
+    ScrutinyStage.upheld: "upheld",
+    ScrutinyStage.infringes: "infringes: no legal effect",
+}
+"""Where an order's scrutiny (TCO Art. 4) stands, in words."""
+
+
+def in_words(order: OrderRecord, moment: Callable[[datetime], str]) -> str:
+    """The order's scrutiny in words, its times as `moment` writes them (each reader's own)."""
+    due = moment(order.request.decide_by) if order.request else ""
+    return SCRUTINY_IN_WORDS[order.stage].format(until=moment(order.window_closes), due=due)
 
 
 def orders_seen_by(orders: dict[str, OrderRecord], viewer: Participant) -> list[OrderRecord]:
@@ -186,43 +214,44 @@ def check_request(order: OrderRecord, now: datetime) -> None:
             f"the courts of {order.issuing_member_state} (Art. 9)"
         )
         raise Refusal("reference", rule)
-    if order.decision is not None:
-        raise Refusal(
-            "reference", f"order {order.reference} was scrutinised already: {_said(order)}"
-        )
+    if not order.in_effect:
+        rule = f"order {order.reference} has no legal effect any more: {_said(order)}"
+        raise Refusal("reference", rule)
     if order.request is not None:
         at = moment_in_words(order.request.at)
         raise Refusal("reference", f"scrutiny of order {order.reference} was requested at {at}")
     if now > order.request_closes:
         rule = (
             f"the 48 hours to ask for scrutiny of order {order.reference} ended at "
-            f"{moment_in_words(order.request_closes)} (TCO Art. 4(3))"
+            f"{moment_in_words(order.request_closes)} (TCO Art. 4(4))"
         )
         raise Refusal("reference", rule)
 
 
 def check_decision(
-    order: OrderRecord | None, reference: str, country: str | None, now: datetime
+    order: OrderRecord | None, reference: str, actor_id: str, country: str | None, now: datetime
 ) -> OrderRecord:
     """A scrutiny decision: by the host Member State's authority, once, within 72 hours of
-    the copy or while a request awaits it."""
-    if order is None:
-        rule = f"no removal order {reference!r} in this incident"
+    the copy or while a request awaits it. An authority that neither issued nor hosts the
+    order hears what it would of an order that does not exist."""
+    hosts = order is not None and order.cross_border and country == order.host_member_state
+    if order is None or not (hosts or order.issuer == actor_id):
+        rule = f"no cross-border removal order {reference!r} hosted by your Member State"
         raise Refusal("reference", rule, RefusalKind.not_found)
-    if not order.cross_border or country != order.host_member_state:
+    if not hosts:
         rule = (
             f"order {reference} is scrutinised by the competent authority of its host Member "
             f"State ({order.host_member_state}) when it is cross-border (TCO Art. 4)"
         )
         raise Refusal("actor", rule, RefusalKind.forbidden)
-    if order.decision is not None:
+    if order.decision is not None and not order.awaits_decision:
         raise Refusal("reference", f"order {reference} was scrutinised already: {_said(order)}")
     # the window is [copy, copy + 72 h): at its last instant the crisis records it closed
-    if now >= order.window_closes and order.request is None:
+    if now >= order.window_closes and not order.awaits_decision:
         rule = (
             f"the 72 hours to scrutinise order {reference} ended at "
             f"{moment_in_words(order.window_closes)} and its addressee asked for no scrutiny "
-            "(TCO Art. 4(2)-(3))"
+            "(TCO Art. 4(3)-(4))"
         )
         raise Refusal("reference", rule)
     return order

@@ -75,6 +75,10 @@ class CrisisState(BaseModel):
     phases: list[PhaseChange] = Field(default_factory=list)
     assessment: Assessment | None = None
     assessment_stage: Stage = Stage.on_time
+    activation_expires: datetime | None = Field(
+        default=None, description="when the activation lapses unless renewed"
+    )
+    lapse_reminded: bool = False
     platforms: list[str] = Field(default_factory=list)
     items: int = 0
     # the items that are tasks for some platforms only (orders, bound and named identifiers),

@@ -296,6 +296,20 @@ class Task(BaseModel):
         return self.paused_since + sla.pause_alert_after
 
 
+def ranges(numbers: Sequence[int]) -> str:
+    """1, 2, 3, 5 -> "1-3, 5"."""
+    spans: list[list[int]] = []
+    for number in sorted(numbers):
+        if spans and number == spans[-1][1] + 1:
+            spans[-1][1] = number
+        else:
+            spans.append([number, number])
+    return (
+        ", ".join(str(first) if first == last else f"{first}-{last}" for first, last in spans)
+        or "none"
+    )
+
+
 def task_id(platform_id: str, item_no: int) -> str:
     return f"{platform_id}-{item_no:06d}"
 

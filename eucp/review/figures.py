@@ -19,6 +19,13 @@ from pydantic import BaseModel, ConfigDict
 
 from eucp.protocol.deadlines import Deadline, recorded_deadline
 from eucp.protocol.decisions import DecisionKind, LedgerRow
+from eucp.protocol.orders import (
+    OrderRecord,
+    ScrutinyDecision,
+    ScrutinyOutcome,
+    ScrutinyRequest,
+    ScrutinyStage,
+)
 from eucp.protocol.tasks import ContentItem
 from eucp.protocol.tasks import task_id as make_task_id
 from eucp.runtime.ledger import verify_chain
@@ -41,9 +48,16 @@ ACT_KINDS: dict[DecisionKind, str] = {
 }
 """A platform's answers that resolve a task: the task is acted on."""
 ANSWER_KINDS = frozenset(
-    {DecisionKind.task_acknowledged, DecisionKind.task_cannot_comply, *ACT_KINDS}
+    {
+        DecisionKind.task_acknowledged,
+        DecisionKind.task_cannot_comply,
+        DecisionKind.task_reinstated,
+        *ACT_KINDS,
+    }
 )
 """A platform's answers; the first one acknowledges the task."""
+PAUSE_ENDS = frozenset({DecisionKind.task_resumed, DecisionKind.task_withdrawn, *ACT_KINDS})
+"""Decisions that end a task's pause for cannot-comply (TCO Art. 3(7)-(8))."""
 SLA_RUNGS: dict[DecisionKind, str] = {
     DecisionKind.sla_breached: "breached",
     DecisionKind.sla_backup_told: "backup_told",
@@ -51,9 +65,28 @@ SLA_RUNGS: dict[DecisionKind, str] = {
 }
 """The escalation ladder of a missed deadline: platform reminded, backup told, coordinators."""
 TASK_KINDS = frozenset(
-    {*ANSWER_KINDS, *SLA_RUNGS, DecisionKind.task_resumed, DecisionKind.task_withdrawn}
+    {
+        *ANSWER_KINDS,
+        *SLA_RUNGS,
+        DecisionKind.task_resumed,
+        DecisionKind.task_withdrawn,
+        DecisionKind.reinstatement_assigned,
+        DecisionKind.pause_alerted,
+    }
 )
 """Task-level decisions; every other kind is incident level and goes in the timeline."""
+ORDER_KINDS = frozenset(
+    {
+        DecisionKind.scrutiny_requested,
+        DecisionKind.scrutiny_decided,
+        DecisionKind.scrutiny_window_closed,
+        DecisionKind.scrutiny_overdue,
+        DecisionKind.order_clarified,
+    }
+)
+"""Decisions on a removal order after its issue; their `order` input is its reference."""
+REINSTATE_SUFFIX = "-reinstate"
+"""How a reinstatement task's id ends: the removed task's id and this (TCO Art. 4(7))."""
 PHASE_OF: dict[DecisionKind, str] = {
     DecisionKind.reported: "reported",
     DecisionKind.assessed: "assessing",
@@ -81,15 +114,17 @@ DEFINITIONS: dict[str, str] = {
         " sum (none while a period is still open); re-escalations counts `re_escalated`."
     ),
     "items": (
-        "content items numbered by the crisis (`items` in `activated`, `content_added` and"
-        " `sighting_reported` inputs). Duplicates and low-quality PDQ hashes dropped are the sums"
-        " of the `duplicates` and `low_quality` inputs of the decisions that record them."
+        "content items numbered by the crisis (`items` in `activated`, `content_added`,"
+        " `removal_order_issued` and `sighting_reported` inputs). Duplicates and low-quality"
+        " PDQ hashes dropped are the sums of the `duplicates` and `low_quality` inputs of the"
+        " decisions that record them."
     ),
     "task": (
         "one per (item, platform), id `{platform}-{item_no:06d}`: items of `activated` and"
         " `content_added` go to every participating platform (the `platforms` of `activated`),"
         " items of `sighting_reported` to every participating platform except the reporter;"
-        " an item that names its `addressees` goes to those alone."
+        " an item that names its `addressees` goes to those alone (a removal order's items to"
+        " its addressee platform)."
     ),
     "task start": "the time of the decision that created the task's item.",
     "time to acknowledge": (
@@ -130,6 +165,51 @@ DEFINITIONS: dict[str, str] = {
         " task's item (`basis.kind` in the decision that created it), and as a target when the"
         " task's item is not in the rows. Legal deadlines missed and targets missed count the"
         " `sla_breached` decisions of each."
+    ),
+    "removal orders": (
+        "one per `removal_order_issued` decision, by its `order` input: the order's reference,"
+        " its issuing authority and Member State, its addressee platform and the host Member"
+        " State of that platform (TCO Regulation (EU) 2021/784, Art. 3 and Annex I), and its"
+        " `items`. An order is cross-border when the host Member State is not the issuing one;"
+        " its `copy_to` names the host State's authorities sent a copy and `scrutiny_until`"
+        " when their 72 hours to scrutinise it end (Art. 4(1)-(2)). The order's receipt is the"
+        " time of its `removal_order_issued` decision, when eucp delivered it."
+    ),
+    "time to removal": (
+        "for each task of an order: the time of its `task_removed` decision minus the order's"
+        " receipt, less the time the task was paused. A pause runs from a `task_cannot_comply`"
+        " decision to the next `task_resumed` (the platform resuming, or the issuing authority's"
+        " clarification), `task_removed`, `task_not_found`, `task_declined` or `task_withdrawn`;"
+        " a pause still open is not subtracted from anything, since its task is not removed."
+        " This is the time the platform had the order in hand; the legal hour itself starts"
+        " again in full when a pause ends (Art. 3(7)-(8)). Median, p90 and max are by nearest"
+        " rank over the order's removed tasks; tasks not removed are left out."
+    ),
+    "scrutiny": (
+        "Art. 4, matched to the order by the `order` input: `scrutiny_requested` (the addressee's"
+        " reasoned request and `decide_by`), `scrutiny_decided` (the host State authority's"
+        " `outcome`, upheld or infringes, its reasons, and whether it was `requested`),"
+        " `scrutiny_window_closed` (72 hours from the copy passed undecided) and"
+        " `scrutiny_overdue` (no decision 72 hours after a request). The stage is where the"
+        " scrutiny stood at the last recorded decision: domestic (the host State issued it: no"
+        " Art. 4 scrutiny), open, requested, overdue, stands (the window closed with no request),"
+        " upheld or infringes (the order lost its legal effect)."
+    ),
+    "clarifications": (
+        "`order_clarified` decisions of an order's issuing authority, answering its addressee's"
+        " cannot-comply for a manifest error or missing information (Annex III, Art. 3(8))."
+    ),
+    "reinstatements": (
+        "when an order is found to infringe, each of its removed tasks gets a reinstatement task"
+        " (`reinstatement_assigned`, id `{task_id}-reinstate`, its `reinstates` input the removed"
+        " task), done at its `task_reinstated` decision (Art. 4(7)); time to reinstate runs from"
+        " one to the other. Reinstatement tasks are not takedown tasks: they are left out of the"
+        " platforms' tasks, times, one-hour share and takedown curve, and counted apart; their"
+        " missed deadlines (clock `reinstate`, a target) count with the platform's."
+    ),
+    "pause alerts": (
+        "`pause_alerted` decisions: a task paused for cannot-comply longer than the incident's"
+        " `pause_alert_after`, alerted to the coordinators and the order's issuer once per pause."
     ),
     "timeline": "every incident-level decision; task-level ones are summed up per platform.",
 }
@@ -330,6 +410,10 @@ class PlatformFigures(Figures):
     sightings_reported: int
     sighted_items: int
     curve: list[CurvePoint]
+    pause_alerts: int = 0
+    reinstatements: int = 0
+    """reinstatement tasks (TCO Art. 4(7)): not among `tasks`"""
+    reinstated: int = 0
 
     @property
     def share_within_hour(self) -> Fraction | None:
@@ -362,6 +446,99 @@ class TimelineEntry(Figures):
     summary: str
 
 
+class OrderTask(Figures):
+    """One task of a removal order: from the order's receipt to its removal, pauses less."""
+
+    task_id: str
+    item_no: int | None
+    state: str
+    removed_at: datetime | None = None
+    """the `task_removed` decision's time"""
+    pauses: int = 0
+    paused: timedelta = timedelta(0)
+    """the pauses that ended (an open one is not counted)"""
+    time_to_removal: timedelta | None = None
+
+
+class Reinstatement(Figures):
+    """A reinstatement task: the content of a removed task put back (TCO Art. 4(7))."""
+
+    task_id: str
+    reinstates: str
+    item_no: int | None
+    state: str
+    assigned_at: datetime | None
+    reinstated_at: datetime | None = None
+    time_to_reinstate: timedelta | None = None
+
+
+class ScrutinyRequested(Figures):
+    """The addressee's `scrutiny_requested` (TCO Art. 4(4))."""
+
+    at: datetime
+    by: str
+    reason: str | None
+    decide_by: datetime | None
+
+
+class ScrutinyDecided(Figures):
+    """The host Member State authority's `scrutiny_decided` (Art. 4(3)-(6))."""
+
+    at: datetime
+    by: str
+    outcome: str
+    reasons: str | None
+    requested: bool | None
+
+
+class Clarification(Figures):
+    """The issuing authority's `order_clarified` (Annex III, Art. 3(8))."""
+
+    at: datetime
+    by: str
+    text: str | None
+
+
+class OrderFigures(Figures):
+    """One removal order: whom it bound, how fast its content came down, what became of it."""
+
+    seq: int
+    reference: str
+    issuer: str | None
+    issuing_authority: str | None
+    issuing_member_state: str | None
+    platform: str | None
+    host_member_state: str | None
+    cross_border: bool
+    confidential: bool
+    items: list[int]
+    received_at: datetime
+    copy_to: list[str] = []
+    scrutiny_until: datetime | None = None
+    tasks: list[OrderTask] = []
+    removal: DurationStats = DurationStats(count=0)
+    """time to removal of its removed tasks, pauses subtracted"""
+    stage: ScrutinyStage
+    request: ScrutinyRequested | None = None
+    decisions: list[ScrutinyDecided] = []
+    """in time order: one the host State took of its own motion may be followed by one on a
+    later request"""
+    window_closed_at: datetime | None = None
+    overdue_at: datetime | None = None
+    clarifications: list[Clarification] = []
+    pause_alerts: int = 0
+    reinstatements: list[Reinstatement] = []
+
+    @property
+    def decision(self) -> ScrutinyDecided | None:
+        """The latest scrutiny decision: the one that stands."""
+        return self.decisions[-1] if self.decisions else None
+
+    @property
+    def reinstated(self) -> int:
+        return sum(r.reinstated_at is not None for r in self.reinstatements)
+
+
 class ReviewFigures(Figures):
     """Every figure of the review report."""
 
@@ -376,6 +553,7 @@ class ReviewFigures(Figures):
     identifiers: IdentifierFigures
     platforms: list[PlatformFigures]
     tasks: list[TaskFigures]
+    orders: list[OrderFigures] = []
     review_inputs: list[ReviewInput]
     timeline: list[TimelineEntry]
 
@@ -398,6 +576,14 @@ class _Task:
     resumed: int = 0
     notes: list[TaskNote] = field(default_factory=list)
     sla: list[SlaEvent] = field(default_factory=list)
+    paused_since: datetime | None = None
+    pauses: int = 0
+    paused_for: timedelta = timedelta(0)
+    """the pauses for cannot-comply that ended"""
+    pause_alerts: int = 0
+    reinstates: str | None = None
+    """the removed task whose content this one reinstates; None for a takedown task"""
+    reinstated_at: datetime | None = None
 
 
 def compute(rows: Sequence[LedgerRow]) -> ReviewFigures:
@@ -433,12 +619,20 @@ def compute(rows: Sequence[LedgerRow]) -> ReviewFigures:
                 task = tasks[tid] = _Task(
                     tid, _platform_of(tid, platforms), _item_no(d.inputs), None
                 )
+                if tid.endswith(REINSTATE_SUFFIX):  # known by its id, whatever rows are missing
+                    task.reinstates = tid.removesuffix(REINSTATE_SUFFIX)
             _apply(task, row)
 
-    task_figures = [_task_figures(t, as_of) for t in tasks.values()]
+    takedown = [t for t in tasks.values() if t.reinstates is None]
+    task_figures = [_task_figures(t, as_of) for t in takedown]
     by_platform: dict[str, list[tuple[_Task, TaskFigures]]] = {p: [] for p in platforms}
-    for task, figure in zip(tasks.values(), task_figures, strict=True):
+    for task, figure in zip(takedown, task_figures, strict=True):
         by_platform.setdefault(task.platform_id, []).append((task, figure))
+    reinstating: dict[str, list[_Task]] = {}
+    for task in tasks.values():
+        if task.reinstates is not None:
+            by_platform.setdefault(task.platform_id, [])
+            reinstating.setdefault(task.platform_id, []).append(task)
     sightings: Counter[str] = Counter()
     sighted: Counter[str] = Counter()
     for r in rows:
@@ -463,9 +657,11 @@ def compute(rows: Sequence[LedgerRow]) -> ReviewFigures:
         activation=_activation(rows, report),
         identifiers=_identifiers(rows),
         platforms=[
-            _platform(p, pairs, sightings[p], sighted[p]) for p, pairs in by_platform.items()
+            _platform(p, pairs, reinstating.get(p, []), sightings[p], sighted[p])
+            for p, pairs in by_platform.items()
         ],
         tasks=task_figures,
+        orders=_orders(rows, tasks),
         review_inputs=[
             ReviewInput(
                 seq=r.seq,
@@ -511,11 +707,13 @@ def _item_no(inputs: dict[str, Any]) -> int | None:
 
 
 def _platform_of(tid: str, platforms: Sequence[str]) -> str:
-    """The platform of a task id `{platform}-{no:06d}`, preferring a known platform."""
+    """The platform of a task id `{platform}-{no:06d}` (or a reinstatement's, that id and
+    `-reinstate`), preferring a known platform."""
+    removal = tid.removesuffix(REINSTATE_SUFFIX)
     for p in platforms:
-        if tid.startswith(f"{p}-") and tid[len(p) + 1 :].isdigit():
+        if removal.startswith(f"{p}-") and removal[len(p) + 1 :].isdigit():
             return p
-    return tid.rsplit("-", 1)[0]
+    return removal.rsplit("-", 1)[0]
 
 
 def _apply(task: _Task, row: LedgerRow) -> None:
@@ -523,6 +721,9 @@ def _apply(task: _Task, row: LedgerRow) -> None:
     d = row.decision
     if d.kind in ANSWER_KINDS and task.acknowledged_at is None:
         task.acknowledged_at = d.at
+    if d.kind in PAUSE_ENDS and task.paused_since is not None:
+        task.paused_for += d.at - task.paused_since
+        task.paused_since = None
     if d.kind is DecisionKind.task_acknowledged:
         task.state = "acknowledged"
     elif d.kind in ACT_KINDS:
@@ -533,6 +734,9 @@ def _apply(task: _Task, row: LedgerRow) -> None:
             task.notes.append(_note(task, d.at, "declined", None, d.reason))
     elif d.kind is DecisionKind.task_cannot_comply:
         task.state = "cannot_comply"
+        if task.paused_since is None:
+            task.paused_since = d.at
+            task.pauses += 1
         annex = d.inputs.get("cannot_comply")
         task.notes.append(_note(task, d.at, "cannot_comply", annex, d.reason))
     elif d.kind is DecisionKind.task_resumed:
@@ -541,6 +745,14 @@ def _apply(task: _Task, row: LedgerRow) -> None:
     elif d.kind is DecisionKind.task_withdrawn:
         task.state = "withdrawn"
         task.withdrawn_at = d.at
+    elif d.kind is DecisionKind.reinstatement_assigned:
+        task.reinstates = str(d.inputs.get("reinstates") or task.reinstates or "")
+        task.started_at = task.started_at or d.at
+    elif d.kind is DecisionKind.task_reinstated:
+        task.state = "reinstated"
+        task.reinstated_at = task.reinstated_at or d.at
+    elif d.kind is DecisionKind.pause_alerted:
+        task.pause_alerts += 1
     elif d.kind in SLA_RUNGS:
         due = d.inputs.get("due")
         task.sla.append(
@@ -597,14 +809,20 @@ def _task_figures(task: _Task, as_of: datetime) -> TaskFigures:
 
 
 def _platform(
-    platform_id: str, pairs: list[tuple[_Task, TaskFigures]], sightings: int, sighted: int
+    platform_id: str,
+    pairs: list[tuple[_Task, TaskFigures]],
+    reinstating: list[_Task],
+    sightings: int,
+    sighted: int,
 ) -> PlatformFigures:
-    """One platform's figures from its tasks and the counts of its own sightings."""
+    """One platform's figures from its takedown tasks, its reinstatement tasks (counted apart)
+    and the counts of its own sightings."""
     tasks = [t for t, _ in pairs]
     figures = [f for _, f in pairs]
     acks = [f.time_to_acknowledge for f in figures if f.time_to_acknowledge is not None]
     acts = [f.time_to_act for f in figures if f.time_to_act is not None]
-    events = sorted((e for t in tasks for e in t.sla), key=lambda e: (e.at, e.task_id))
+    every = [*tasks, *reinstating]
+    events = sorted((e for t in every for e in t.sla), key=lambda e: (e.at, e.task_id))
     rungs = {rung: [e for e in events if e.rung == rung] for rung in SLA_RUNGS.values()}
     missed = {kind: [e for e in rungs["breached"] if e.deadline is kind] for kind in Deadline}
     notes = sorted((n for t in tasks for n in t.notes), key=lambda n: (n.at, n.task_id))
@@ -634,7 +852,193 @@ def _platform(
         sightings_reported=sightings,
         sighted_items=sighted,
         curve=takedown_curve(figures),
+        pause_alerts=sum(t.pause_alerts for t in every),
+        reinstatements=len(reinstating),
+        reinstated=sum(t.reinstated_at is not None for t in reinstating),
     )
+
+
+@dataclass
+class _Order:
+    """A removal order being followed through the ledger."""
+
+    seq: int
+    received_at: datetime
+    order: dict[str, Any]
+    items: list[int]
+    copy_to: list[str]
+    scrutiny_until: datetime | None
+    request: ScrutinyRequested | None = None
+    decisions: list[ScrutinyDecided] = field(default_factory=list)
+    window_closed_at: datetime | None = None
+    overdue_at: datetime | None = None
+    clarifications: list[Clarification] = field(default_factory=list)
+
+
+def _orders(rows: Sequence[LedgerRow], tasks: dict[str, _Task]) -> list[OrderFigures]:
+    """Every removal order, in the order issued, with what the later decisions naming it say;
+    a decision naming a reference issued twice goes with the latest issue, and one naming no
+    order in the rows is left out."""
+    orders: list[_Order] = []
+    latest: dict[str, _Order] = {}
+    for r in rows:
+        d = r.decision
+        if d.kind is DecisionKind.removal_order_issued:
+            order: dict[str, Any] = d.inputs.get("order") or {}
+            issued = _Order(
+                seq=r.seq,
+                received_at=d.at,
+                order=order,
+                items=_item_numbers(d.inputs),
+                copy_to=[str(a) for a in d.inputs.get("copy_to", [])],
+                scrutiny_until=_moment(d.inputs.get("scrutiny_until")),
+            )
+            orders.append(issued)
+            latest[str(order.get("reference", ""))] = issued
+            continue
+        o = latest.get(str(d.inputs.get("order", ""))) if d.kind in ORDER_KINDS else None
+        if o is None:
+            continue
+        if d.kind is DecisionKind.scrutiny_requested and o.request is None:
+            o.request = ScrutinyRequested(
+                at=d.at,
+                by=d.actor.id,
+                reason=d.reason,
+                decide_by=_moment(d.inputs.get("decide_by")),
+            )
+        elif d.kind is DecisionKind.scrutiny_decided:
+            requested = d.inputs.get("requested")
+            o.decisions.append(
+                ScrutinyDecided(
+                    at=d.at,
+                    by=d.actor.id,
+                    outcome=str(d.inputs.get("outcome", "")),
+                    reasons=d.reason,
+                    requested=bool(requested) if requested is not None else None,
+                )
+            )
+        elif d.kind is DecisionKind.scrutiny_window_closed:
+            o.window_closed_at = o.window_closed_at or d.at
+        elif d.kind is DecisionKind.scrutiny_overdue:
+            o.overdue_at = o.overdue_at or d.at
+        elif d.kind is DecisionKind.order_clarified:
+            o.clarifications.append(Clarification(at=d.at, by=d.actor.id, text=d.reason))
+    return [_order_figures(o, tasks) for o in orders]
+
+
+def _order_figures(o: _Order, tasks: dict[str, _Task]) -> OrderFigures:
+    """One order's figures: its tasks (its items' takedown tasks), their times to removal with
+    their pauses subtracted, and the reinstatement tasks of its removed content."""
+    items, platform = set(o.items), o.order.get("platform")
+    mine = [
+        t
+        for t in tasks.values()
+        if t.reinstates is None
+        and t.item_no in items
+        and (platform is None or t.platform_id == platform)
+    ]
+    ids = {t.task_id for t in mine}
+    order_tasks = [
+        OrderTask(
+            task_id=t.task_id,
+            item_no=t.item_no,
+            state=t.state,
+            removed_at=t.acted_at if t.acted_as == "removed" else None,
+            pauses=t.pauses,
+            paused=t.paused_for,
+            time_to_removal=(
+                t.acted_at - o.received_at - t.paused_for
+                if t.acted_at is not None and t.acted_as == "removed"
+                else None
+            ),
+        )
+        for t in mine
+    ]
+    reinstatements = [
+        Reinstatement(
+            task_id=t.task_id,
+            reinstates=t.reinstates,
+            item_no=t.item_no,
+            state=t.state,
+            assigned_at=t.started_at,
+            reinstated_at=t.reinstated_at,
+            time_to_reinstate=(
+                t.reinstated_at - t.started_at if t.reinstated_at and t.started_at else None
+            ),
+        )
+        for t in tasks.values()
+        if t.reinstates is not None and t.reinstates in ids
+    ]
+    order = o.order
+    issuing, host = order.get("issuing_member_state"), order.get("host_member_state")
+    return OrderFigures(
+        seq=o.seq,
+        reference=str(order.get("reference", "")),
+        issuer=order.get("issuer"),
+        issuing_authority=order.get("issuing_authority"),
+        issuing_member_state=issuing,
+        platform=order.get("platform"),
+        host_member_state=host,
+        cross_border=issuing is not None and host is not None and issuing != host,
+        confidential=bool(order.get("confidential", False)),
+        items=o.items,
+        received_at=o.received_at,
+        copy_to=o.copy_to,
+        scrutiny_until=o.scrutiny_until,
+        tasks=order_tasks,
+        removal=duration_stats(
+            [t.time_to_removal for t in order_tasks if t.time_to_removal is not None]
+        ),
+        stage=_stage(o),
+        request=o.request,
+        decisions=o.decisions,
+        window_closed_at=o.window_closed_at,
+        overdue_at=o.overdue_at,
+        clarifications=o.clarifications,
+        pause_alerts=sum(t.pause_alerts for t in mine),
+        reinstatements=reinstatements,
+    )
+
+
+def _stage(o: _Order) -> ScrutinyStage:
+    """Where the order's scrutiny stood at its last recorded decision, by the protocol's own
+    rule (`OrderRecord.stage`)."""
+    order, request = o.order, o.request
+    decision = o.decisions[-1] if o.decisions else None
+    outcome = decision.outcome if decision is not None else None
+    record = OrderRecord(
+        reference=str(order.get("reference", "")),
+        issuer=str(order.get("issuer") or ""),
+        issuing_member_state=str(order.get("issuing_member_state", "")),
+        host_member_state=str(order.get("host_member_state", "")),
+        platform=str(order.get("platform") or ""),
+        items=o.items,
+        received_at=o.received_at,
+        window_closed=o.window_closed_at is not None,
+        request=ScrutinyRequest(
+            by=request.by,
+            at=request.at,
+            reason=request.reason or "",
+            decide_by=request.decide_by or request.at,
+            overdue=o.overdue_at is not None,
+        )
+        if request is not None
+        else None,
+        decision=ScrutinyDecision(
+            by=decision.by,
+            at=decision.at,
+            outcome=ScrutinyOutcome(outcome),
+            reasons=decision.reasons or "",
+        )
+        if decision is not None and outcome in {o.value for o in ScrutinyOutcome}
+        else None,
+    )
+    return record.stage
+
+
+def _moment(value: Any) -> datetime | None:
+    """A recorded ISO 8601 time, or None."""
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
 
 def _by_clock(events: list[SlaEvent]) -> dict[str, int]:
@@ -790,6 +1194,18 @@ def summarise(row: LedgerRow) -> str:
                 f"removal order {order.get('reference', '')} to {order.get('platform', '')}:"
                 f" {len(_item_numbers(i))} item(s)"
             )
+        case DecisionKind.scrutiny_requested:
+            due = i.get("decide_by", "")
+            return f"scrutiny of order {i.get('order', '')} requested, decision due {due}"
+        case DecisionKind.scrutiny_decided:
+            asked = " on request" if i.get("requested") else ""
+            return f"order {i.get('order', '')} scrutinised{asked}: {i.get('outcome', '')}"
+        case DecisionKind.scrutiny_window_closed:
+            return f"scrutiny window of order {i.get('order', '')} closed"
+        case DecisionKind.scrutiny_overdue:
+            return f"scrutiny of order {i.get('order', '')} overdue, was due {i.get('due', '')}"
+        case DecisionKind.order_clarified:
+            return f"order {i.get('order', '')} clarified by its issuer"
         case DecisionKind.sighting_reported:
             return (
                 f"{len(_item_numbers(i))} new item(s), {i.get('duplicates', 0)} duplicate(s),"

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from eucp.protocol.deadlines import Deadline
-from eucp.review.figures import DEFINITIONS, PlatformFigures, ReviewFigures
+from eucp.review.figures import DEFINITIONS, OrderFigures, PlatformFigures, ReviewFigures
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -150,6 +150,11 @@ def document(f: ReviewFigures) -> list[Block]:
                 ],
                 ["SLA backup contacts told", str(sum(p.backup_told for p in f.platforms))],
                 ["SLA escalations", str(sum(p.escalations for p in f.platforms))],
+                [
+                    "removal orders (cross-border, found to infringe)",
+                    f"{len(f.orders)} ({sum(o.cross_border for o in f.orders)},"
+                    f" {sum(o.stage == 'infringes' for o in f.orders)})",
+                ],
                 ["review inputs", str(len(f.review_inputs))],
             ],
         ),
@@ -228,6 +233,7 @@ def document(f: ReviewFigures) -> list[Block]:
             ),
         ]
     blocks += _platform_blocks(f)
+    blocks += _order_blocks(f.orders)
     blocks += [Heading(2, "Review input")]
     blocks += [
         Quote(f"{r.actor_id} ({r.actor_kind}), {moment(r.at)}, row {r.seq}", r.text)
@@ -348,6 +354,115 @@ def _platform_blocks(f: ReviewFigures) -> list[Block]:
         )
         if climbed
         else Para("None: every missed deadline was met after the platform's reminder."),
+    ]
+
+
+def _issued_by(o: OrderFigures) -> str:
+    """`FR, OCLCTIC (fr-police)`: the issuing Member State, authority and participant."""
+    who = ", ".join(x for x in (o.issuing_member_state, o.issuing_authority) if x) or "-"
+    return f"{who} ({o.issuer})" if o.issuer else who
+
+
+def _order_events(o: OrderFigures) -> list[tuple[datetime, str, str, str]]:
+    """What became of an order after its issue, in time order: (at, event, by, detail)."""
+    events: list[tuple[datetime, str, str, str]] = []
+    if o.cross_border:
+        copy = ", ".join(o.copy_to) or "no authority of the host State takes part"
+        until = f"; may scrutinise until {moment(o.scrutiny_until)}" if o.scrutiny_until else ""
+        events.append((o.received_at, "copy to the host State", "eucp", copy + until))
+    for c in o.clarifications:
+        events.append((c.at, "clarified", c.by, c.text or ""))
+    if (r := o.request) is not None:
+        due = f" (decision due {moment(r.decide_by)})" if r.decide_by else ""
+        events.append((r.at, "scrutiny requested", r.by, (r.reason or "") + due))
+    if o.window_closed_at is not None:
+        events.append((o.window_closed_at, "scrutiny window closed", "eucp", ""))
+    if o.overdue_at is not None:
+        events.append((o.overdue_at, "scrutiny overdue", "eucp", ""))
+    for d in o.decisions:
+        asked = " on request" if d.requested else ""
+        events.append((d.at, f"scrutinised{asked}: {d.outcome}", d.by, d.reasons or ""))
+    return sorted(events, key=lambda e: e[0])
+
+
+def _order_blocks(orders: Sequence[OrderFigures]) -> list[Block]:
+    if not orders:
+        return [Heading(2, "Removal orders"), Para("No removal order was issued.")]
+    events = [(o.reference, e) for o in orders for e in _order_events(o)]
+    reinstating = [(o.reference, r) for o in orders for r in o.reinstatements]
+    return [
+        Heading(2, "Removal orders"),
+        Para(
+            "Orders of Member State authorities (TCO Regulation (EU) 2021/784), each received"
+            " when its issue was recorded. Time to removal runs from receipt to the removal,"
+            " the task's pauses for cannot-comply subtracted."
+        ),
+        Table(
+            [
+                *("order", "issued by", "addressee", "host State", "items", "received"),
+                *("removed", "removal median", "removal max", "scrutiny", "clarifications"),
+                "reinstated",
+            ],
+            [
+                [
+                    o.reference + (" (confidential)" if o.confidential else ""),
+                    _issued_by(o),
+                    o.platform or "-",
+                    (o.host_member_state or "-") + (" (cross-border)" if o.cross_border else ""),
+                    ", ".join(map(str, o.items)),
+                    moment(o.received_at),
+                    f"{o.removal.count}/{len(o.tasks)}",
+                    duration(o.removal.median),
+                    duration(o.removal.max),
+                    str(o.stage),
+                    str(len(o.clarifications)),
+                    f"{o.reinstated}/{len(o.reinstatements)}" if o.reinstatements else "-",
+                ]
+                for o in orders
+            ],
+        ),
+        Heading(3, "Time to removal per task"),
+        Table(
+            ["order", "task", "state", "removed", "pauses", "paused", "to removal"],
+            [
+                [
+                    o.reference,
+                    t.task_id,
+                    t.state,
+                    moment(t.removed_at),
+                    str(t.pauses),
+                    duration(t.paused),
+                    duration(t.time_to_removal),
+                ]
+                for o in orders
+                for t in o.tasks
+            ],
+        ),
+        Heading(3, "Scrutiny and clarifications"),
+        Table(
+            ["order", "at", "event", "by", "reasons, or what it says"],
+            [[ref, moment(at), what, by, detail] for ref, (at, what, by, detail) in events],
+        )
+        if events
+        else Para("None: no order was cross-border or clarified."),
+        Heading(3, "Reinstatements"),
+        Table(
+            ["order", "task", "reinstates", "state", "assigned", "reinstated", "time"],
+            [
+                [
+                    ref,
+                    r.task_id,
+                    r.reinstates,
+                    r.state,
+                    moment(r.assigned_at),
+                    moment(r.reinstated_at),
+                    duration(r.time_to_reinstate),
+                ]
+                for ref, r in reinstating
+            ],
+        )
+        if reinstating
+        else Para("None: no removed content had to be put back."),
     ]
 
 

@@ -67,17 +67,19 @@ class Registry(BaseModel):
 
 
 class RegistryFile:
-    """The registry file as it is now, for a process that runs for long (the API, the codec
-    endpoint): participants added or changed by `eucp participants` count at once, yet the
-    file is parsed again only when its modification time changes, not on every request."""
+    """The registry file as it is now, for a process that runs for long (the API, the worker's
+    notifications, the codec endpoint): participants added or changed by `eucp participants`
+    count at once, yet the file is parsed again only when it changed (its inode, size or
+    modification time to the nanosecond: `save` replaces the file), not on every call."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._last_read: tuple[float, Registry] | None = None  # (mtime, what it held)
+        self._last_read: tuple[tuple[int, int, int], Registry] | None = None
 
     def current(self) -> Registry:
         """The registry, read again if the file changed since the last call."""
-        mtime = self.path.stat().st_mtime
-        if self._last_read is None or self._last_read[0] != mtime:
-            self._last_read = (mtime, Registry.load(self.path))
+        found = self.path.stat()
+        version = (found.st_ino, found.st_size, found.st_mtime_ns)
+        if self._last_read is None or self._last_read[0] != version:
+            self._last_read = (version, Registry.load(self.path))
         return self._last_read[1]

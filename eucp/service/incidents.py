@@ -85,12 +85,19 @@ class Incidents:
                 f"use 1-63 of a-z 0-9 . _ - (got {incident_id!r})",
                 RefusalKind.invalid,
             )
-        if report.reporter not in {p.id for p in participants}:
+        kinds = {p.id: p.kind for p in participants}
+        if report.reporter not in kinds:
             raise Refusal(
                 "reporter",
                 f"{report.reporter!r} is not a registered participant",
                 RefusalKind.invalid,
             )
+        if sla is not None and kinds[report.reporter] is not ParticipantKind.coordinator:
+            rule = (
+                "only a coordinator sets an incident's clocks; report without them (the "
+                "protocol's own apply) and a coordinator may change them later"
+            )
+            raise Refusal("sla", rule, RefusalKind.forbidden)
         state = CrisisState(
             incident_id=incident_id,
             report=report,
