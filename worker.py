@@ -66,6 +66,7 @@ async def running_worker(
                 activities=[
                     ledger_activities.record_decisions,
                     ledger_activities.read_items,
+                    ledger_activities.read_open_items,
                     NotifyActivities(registry, http, mail=Mailer(settings)).notify,
                     ReportActivities(ledger, settings.reports_dir).write_report,
                 ],

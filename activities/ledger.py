@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 
 from eucp.protocol.decisions import Decision
-from eucp.protocol.tasks import ContentItem
+from eucp.protocol.tasks import ContentItem, open_items
 from eucp.runtime.ledger import Ledger
 
 
@@ -39,6 +39,12 @@ class ReadItems(BaseModel):
     decision_ids: list[str] = Field(min_length=1)
 
 
+class ReadOpenItems(BaseModel):
+    """The content an incident's decisions left open, for a platform brought in mid-crisis."""
+
+    incident_id: str
+
+
 class Items(BaseModel):
     items: list[ContentItem]
 
@@ -59,6 +65,12 @@ class LedgerActivities:
         last = appended.rows[-1]
         log.info("decisions recorded", count_new=appended.new, head_seq=last.seq)
         return Recorded(count_new=appended.new, head_seq=last.seq, head_hash=last.hash)
+
+    @activity.defn(name="read_open_items")
+    def read_open_items(self, ask: ReadOpenItems) -> Items:
+        """Every item the incident admitted and did not take back (`open_items`)."""
+        rows = self._ledger.rows(ask.incident_id)
+        return Items(items=open_items([row.decision for row in rows]))
 
     @activity.defn(name="read_items")
     def read_items(self, ask: ReadItems) -> Items:

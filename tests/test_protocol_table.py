@@ -38,7 +38,15 @@ from eucp.protocol.refusal import HTTP_STATUS, RefusalKind
 from eucp.protocol.state import Answer
 from eucp.runtime.registry import Registry
 from eucp.runtime.tokens import TokenStore
-from tests.conftest import AUDITOR, COORDINATOR, FASTBOOK, MEMBER_STATE, Protocol, a_report
+from tests.conftest import (
+    AUDITOR,
+    CHOOSY,
+    COORDINATOR,
+    FASTBOOK,
+    MEMBER_STATE,
+    Protocol,
+    a_report,
+)
 from tests.http_steps import Api, serving
 from tests.protocol_steps import ALL_MET
 from workflows.crisis import CrisisWorkflow
@@ -95,13 +103,18 @@ PROTOCOL: dict[Action, Rule] = {
     Action.decline: Rule.of(C, "assessing", "not_activated", "reason", "not_activated"),
     Action.renew_activation: Rule.of(C, "active", "-", "reason", "activation_renewed"),
     Action.set_clocks: Rule.of(C, OPEN, "-", "reason", "clocks_set"),
+    Action.join_platform: Rule.of(C, TAKEDOWN, "-", "-", "platform_joined"),
+    Action.suspend_platform: Rule.of(C, TAKEDOWN, "-", "reason", "platform_suspended"),
+    Action.flag_threat: Rule.of(f"{C} {M} {P} {G}", OPEN, "-", "-", "imminent_threat_flagged"),
+    Action.post_update: Rule.of(C, OPEN, "-", "-", "situation_updated"),
+    Action.link_protocol: Rule.of(C, OPEN, "-", "-", "protocol_linked"),
     Action.add_content: Rule.of(C, TAKEDOWN, "-", "-", "content_added"),
     Action.issue_order: Rule.of(M, TAKEDOWN, "-", "-", "removal_order_issued"),
     Action.clarify_order: Rule.of(M, f"{TAKEDOWN} review", "-", "reason", "order_clarified"),
     Action.request_scrutiny: Rule.of(P, f"{TAKEDOWN} review", "-", "reason", "scrutiny_requested"),
     Action.decide_scrutiny: Rule.of(M, f"{TAKEDOWN} review", "-", "reason", "scrutiny_decided"),
     Action.withdraw_content: Rule.of(C, f"{TAKEDOWN} review", "-", "reason", "content_withdrawn"),
-    Action.report_sightings: Rule.of(f"{P} {C} {G}", TAKEDOWN, "-", "-", "sighting_reported"),
+    Action.report_sightings: Rule.of(f"{P} {C} {G} {M}", TAKEDOWN, "-", "-", "sighting_reported"),
     Action.report_false_positive: Rule.of(
         f"{P} {G}", f"{TAKEDOWN} review", "-", "reason", "false_positive_reported"
     ),
@@ -128,6 +141,9 @@ ORDER = {  # the Annex I fields of a removal order to fastbook, as its authority
 # actions on an order already issued: here they name none, so past the table's rules they are
 # refused as about an unknown order; tests/test_orders.py has them accepted, order by order
 ABOUT_AN_ORDER = {Action.clarify_order, Action.request_scrutiny, Action.decide_scrutiny}
+# every registered platform takes part from the activation here, so past the table's rules a
+# platform brought in takes part already; tests/test_participation.py brings one in
+ALREADY_IN = {Action.join_platform}
 
 
 @dataclass(frozen=True)
@@ -158,6 +174,8 @@ def expected(row: ActionRow, phase: Phase, caller: Actor, with_reason: bool) -> 
         return Expected(HTTP_STATUS[RefusalKind.invalid], "reason", "requires a reason")
     if row.action in ABOUT_AN_ORDER:
         return Expected(HTTP_STATUS[RefusalKind.not_found], "reference", "removal order")
+    if row.action in ALREADY_IN:
+        return Expected(HTTP_STATUS[RefusalKind.conflict], "platform", "takes part already")
     return Expected(200, phase=rule.to or phase)
 
 
@@ -177,6 +195,15 @@ def body(row: ActionRow, caller: Actor, with_reason: bool) -> dict[str, Any]:
         Action.issue_order: {"identifiers": fresh, "order": ORDER | {"reference": uuid4_ref()}},
         Action.withdraw_content: {"items": [1]},
         Action.set_clocks: {"changes": {"act_within": "PT45M"}},
+        Action.flag_threat: {"text": "a second attack announced", "member_states": ["FR"]},
+        Action.join_platform: {"platform": FASTBOOK.id},
+        Action.suspend_platform: {"platform": "slowtube"},
+        Action.post_update: {"text": "the attacker is in custody"},
+        Action.link_protocol: {
+            "protocol": "gifct_cip",
+            "reference": f"CIP-{uuid.uuid4().hex[:6]}",
+            "activated_at": "2026-03-15T02:10:00+00:00",
+        },
         **{key: {"reference": "NO-SUCH-ORDER"} for key in ABOUT_AN_ORDER},
         Action.decide_scrutiny: {"reference": "NO-SUCH-ORDER", "outcome": "upheld"},
         # each reporter its own item, so that no report repeats another
@@ -295,7 +322,9 @@ async def test_every_action_from_every_phase_by_every_role_gets_the_tables_answe
         "\n".join(wrong[:40])
     )
     # every action was accepted somewhere, and recorded
-    assert {action for _, action in recorded.values()} == set(PROTOCOL) - ABOUT_AN_ORDER
+    assert {action for _, action in recorded.values()} == set(
+        PROTOCOL
+    ) - ABOUT_AN_ORDER - ALREADY_IN
 
 
 def test_every_row_names_an_update_that_takes_its_command() -> None:
@@ -340,6 +369,11 @@ async def test_each_cli_command_reaches_its_rows_update(
         Action.report_false_positive: ["1"],
         Action.submit_review_input: ["lessons"],
         Action.set_clocks: ["--set", "act_within=45m"],
+        Action.join_platform: [CHOOSY.id],
+        Action.suspend_platform: [CHOOSY.id],
+        Action.flag_threat: ["a second attack announced"],
+        Action.post_update: ["the attacker is in custody"],
+        Action.link_protocol: ["--protocol", "gifct_cip", "--reference", "CIP-1"],
         **{key: ["--reference", "FR-2026-0042"] for key in ABOUT_AN_ORDER},
         Action.decide_scrutiny: ["--reference", "FR-2026-0042", "--outcome", "upheld"],
     }

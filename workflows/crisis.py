@@ -28,8 +28,12 @@ with workflow.unsafe.imports_passed_through():
         Command,
         DecideScrutiny,
         DeEscalate,
+        FlagThreat,
         IssueOrder,
+        JoinPlatform,
+        LinkProtocol,
         OrderChange,
+        PostUpdate,
         ReportFalsePositive,
         ReportSightings,
         RequestScrutiny,
@@ -37,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         SightingRequest,
         SightingsBatch,
         SubmitReviewInput,
+        SuspendPlatform,
         WithdrawContent,
         WithdrawTasks,
     )
@@ -56,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
         orders_seen_by,
         your_order,
     )
-    from eucp.protocol.participants import SYSTEM, Actor, ParticipantKind
+    from eucp.protocol.participants import SYSTEM, Actor, Participant, ParticipantKind
     from eucp.protocol.phases import FINAL, Phase
     from eucp.protocol.refusal import Refusal, RefusalKind
     from eucp.protocol.state import (
@@ -94,8 +99,10 @@ ORDERS_KEPT = "tco-orders-kept"  # orders kept for scrutiny (Art. 4) and clarifi
 ON_EVIDENCE = "activation-on-evidence"  # met needs evidence; activation all met or overridden
 LAPSES = "activation-lapses"  # an activation lasts `activation_for` unless renewed
 CLOCKS_RECORDED = "clocks-recorded"  # the clocks in force are in the ledger
+PARTICIPANTS_ONLY = "told-are-the-incidents-participants"  # not every registered participant
 # more items than this go to a platform by reference (the ledger), fewer in the signal itself
 INLINE_ITEMS = 100
+EXERCISE = "exercise"  # the memo key that marks an exercise's runs
 ANSWERS_KEPT = 1000  # request ids remembered across runs for retried merged calls
 FORBIDDEN, INVALID, NOT_FOUND = RefusalKind.forbidden, RefusalKind.invalid, RefusalKind.not_found
 Check = TypeVar("Check", bound=Callable[..., None])
@@ -122,7 +129,11 @@ class CrisisWorkflow:
     def __init__(self, state: CrisisState) -> None:
         self.state = state
         self.effects = Effects(
-            state.incident_id, "crisis", state.counters, state.sla.deliver_within
+            state.incident_id,
+            "crisis",
+            state.counters,
+            state.sla.deliver_within,
+            exercise=state.report.exercise,
         )
         self.outbox = Outbox(state.incident_id, self.effects, merge_up_to=INLINE_ITEMS)
         self.index = IdentifierIndex.restore(
@@ -380,6 +391,125 @@ class CrisisWorkflow:
     def _check_withdraw(self, cmd: WithdrawContent) -> None:
         self._check(Action.withdraw_content, cmd)
         self._check_items("items", cmd.items)
+
+    # ---- who takes part, and what they are told ---------------------------------------------
+
+    @workflow.update
+    async def join_platform(self, cmd: JoinPlatform) -> Answer:
+        """A platform brought in mid-crisis (or back from a suspension) is given the open
+        content meant for it, and told from then on; nothing from before is sent to it."""
+        async with self._turn():
+            entry = self._check_join(cmd)
+            back = entry.id in self.state.platforms
+            answer = await self._act(Action.join_platform, cmd, platform=entry.id, back=back)
+            others = [p for p in self.state.participants if p.id != entry.id]
+            self.state.participants = [*others, entry]  # as the registry has it now
+            if back:
+                self.state.suspended.remove(entry.id)
+                self.outbox.rejoin(entry.id)
+            else:
+                self.state.platforms.append(entry.id)
+                await self._start_platform(entry.id, [], [], joined=True)
+            return answer
+
+    @join_platform.validator
+    @_as_validator
+    def _validate_join(self, cmd: JoinPlatform) -> None:
+        self._check_join(cmd)
+
+    def _check_join(self, cmd: JoinPlatform) -> Participant:
+        self._check(Action.join_platform, cmd)
+        entry = cmd.registered
+        if entry is None or entry.id != cmd.platform or entry.kind is not ParticipantKind.platform:
+            raise Refusal("platform", f"{cmd.platform!r} is not a registered platform", INVALID)
+        if cmd.platform in self.state.platforms and cmd.platform not in self.state.suspended:
+            raise Refusal("platform", f"{cmd.platform} takes part already")
+        return entry
+
+    @workflow.update
+    async def suspend_platform(self, cmd: SuspendPlatform) -> Answer:
+        """A platform's participation suspended: its open tasks withdrawn, nothing more given
+        or told to it until a coordinator brings it in again."""
+        async with self._turn():
+            self._check_suspend(cmd)
+            answer = await self._act(Action.suspend_platform, cmd, platform=cmd.platform)
+            self.state.suspended.append(cmd.platform)
+            reason = f"participation suspended: {cmd.reason}"
+            self.outbox.withdraw(cmd.platform, WithdrawTasks(actor=cmd.actor, reason=reason))
+            return answer
+
+    @suspend_platform.validator
+    @_as_validator
+    def _validate_suspend(self, cmd: SuspendPlatform) -> None:
+        self._check_suspend(cmd)
+
+    def _check_suspend(self, cmd: SuspendPlatform) -> None:
+        self._check(Action.suspend_platform, cmd)
+        if cmd.platform not in self.state.platforms:
+            rule = f"{cmd.platform} does not take part in this takedown"
+            raise Refusal("platform", rule, NOT_FOUND)
+        if cmd.platform in self.state.suspended:
+            raise Refusal("platform", f"{cmd.platform} is suspended already")
+
+    @workflow.update
+    async def flag_threat(self, cmd: FlagThreat) -> Answer:
+        """Information on an imminent threat to life goes at once to the authorities of the
+        Member States concerned (the affected ones if none is named) and to the coordinators,
+        the EU IRU at Europol (TCO Art. 14(5))."""
+        async with self._turn():
+            self._check(Action.flag_threat, cmd)
+            concerned = cmd.member_states or self.state.report.affected_member_states
+            answer = await self._act(
+                Action.flag_threat, cmd, member_states=concerned, text=cmd.text
+            )
+            authorities = [a for country in concerned for a in self._authorities_of(country)]
+            self.effects.notify(
+                [*authorities, *self.state.ids_of(ParticipantKind.coordinator)],
+                NotificationKind.imminent_threat,
+                f"Imminent threat to life, reported by {cmd.actor.id}: {cmd.text}",
+                {"member_states": concerned, "text": cmd.text, "by": cmd.actor.id},
+            )
+            return answer
+
+    @flag_threat.validator
+    @_as_validator
+    def _validate_flag_threat(self, cmd: FlagThreat) -> None:
+        self._check(Action.flag_threat, cmd)
+
+    @workflow.update
+    async def post_update(self, cmd: PostUpdate) -> Answer:
+        """A coordinator's situational update, recorded and sent to the participants."""
+        async with self._turn():
+            self._check(Action.post_update, cmd)
+            answer = await self._act(Action.post_update, cmd, text=cmd.text)
+            self.effects.notify(
+                self._told(),
+                NotificationKind.situation_update,
+                f"{self.state.report.title}: {cmd.text}",
+                {"text": cmd.text, "by": cmd.actor.id},
+            )
+            return answer
+
+    @post_update.validator
+    @_as_validator
+    def _validate_post_update(self, cmd: PostUpdate) -> None:
+        self._check(Action.post_update, cmd)
+
+    @workflow.update
+    async def link_protocol(self, cmd: LinkProtocol) -> Answer:
+        """Another protocol's activation for the same event, kept beside this one."""
+        async with self._turn():
+            self._check(Action.link_protocol, cmd)
+            answer = await self._act(
+                Action.link_protocol, cmd, link=cmd.link.model_dump(mode="json")
+            )
+            self.state.linked.append(cmd.link)
+            return answer
+
+    @link_protocol.validator
+    @_as_validator
+    def _validate_link_protocol(self, cmd: LinkProtocol) -> None:
+        self._check(Action.link_protocol, cmd)
 
     # ---- removal orders after their issue ---------------------------------------------------
 
@@ -689,7 +819,20 @@ class CrisisWorkflow:
             decisions=self.state.counters.decisions,
             finals=self.state.finals,
             orders=list(self.state.orders.values()),
+            suspended=self.state.suspended,
+            linked=self.state.linked,
+            exercise=self.state.report.exercise,
         )
+
+    @workflow.query
+    def view(self, viewer: Actor) -> CrisisStatus | None:
+        """The status as a Member State's authority may read it, if the incident concerns it
+        (`concerns`): every order but those it issued or hosts left out; None otherwise."""
+        for participant in self.state.participants:
+            if participant.id == viewer.id and self.state.concerns(participant):
+                seen = orders_seen_by(self.state.orders, participant)
+                return self.status().model_copy(update={"orders": seen})
+        return None
 
     @workflow.query
     def orders(self, viewer: Actor) -> list[OrderRecord]:
@@ -781,6 +924,18 @@ class CrisisWorkflow:
             raise Refusal(field, f"{platform!r} is not a registered platform", INVALID)
         if platform not in participating:
             raise Refusal(field, f"{platform} does not take part in this takedown")
+
+    def _told(self) -> list[str]:
+        """Who hears of the incident's course: its coordinators, GIFCT, the platforms taking
+        part (a suspended one is not) and the Member States it concerns (`concerns`)."""
+        platforms = set(self.state.platforms) - set(self.state.suspended)
+        return [
+            p.id
+            for p in self.state.participants
+            if p.kind in (ParticipantKind.coordinator, ParticipantKind.gifct)
+            or p.id in platforms
+            or (p.kind is ParticipantKind.member_state and self.state.concerns(p))
+        ]
 
     def _authorities_of(self, country: str) -> list[str]:
         """The competent authorities of a Member State that take part."""
@@ -909,7 +1064,11 @@ class CrisisWorkflow:
             self.changed = True
             workflow.logger.info("phase changed", extra={"phase": str(to), "by": actor.id})
             self.effects.notify(
-                (p.id for p in self.state.participants if p.kind is not ParticipantKind.auditor),
+                self._told()
+                if workflow.patched(PARTICIPANTS_ONLY)
+                else [
+                    p.id for p in self.state.participants if p.kind is not ParticipantKind.auditor
+                ],
                 NotificationKind.review_requested
                 if to is Phase.review
                 else NotificationKind.phase_changed,
@@ -926,18 +1085,24 @@ class CrisisWorkflow:
         return answer
 
     async def _start_platform(
-        self, platform_id: str, items: list[ContentItem], decisions: list[str]
+        self,
+        platform_id: str,
+        items: list[ContentItem],
+        decisions: list[str],
+        joined: bool = False,
     ) -> None:
-        """Starts a platform's workflow with its first items, given or by reference."""
+        """Starts a platform's workflow with its first items, given or by reference; one
+        brought in mid-crisis (`joined`) reads the open content itself."""
         state = PlatformState(
             incident_id=self.state.incident_id,
             platform_id=platform_id,
             coordinators=self.state.ids_of(ParticipantKind.coordinator),
             sla=self.state.sla,
+            exercise=self.state.report.exercise,
         )
         await workflow.start_child_workflow(
             PlatformTasksWorkflow.run,
-            PlatformStart(state=state, items=items, decisions=decisions),
+            PlatformStart(state=state, items=items, decisions=decisions, joined=joined),
             id=platform_workflow_id(self.state.incident_id, platform_id),
             parent_close_policy=ParentClosePolicy.ABANDON,
         )
@@ -952,7 +1117,11 @@ class CrisisWorkflow:
         items = [i for _, admitted in recorded for i in admitted]
         if not items:  # nothing new (repeats only, or refused): no signal, no patch marker
             return
-        for_each = {p: [i for i in items if i.addressed_to(p)] for p in self.state.platforms}
+        for_each = {
+            p: [i for i in items if i.addressed_to(p)]
+            for p in self.state.platforms
+            if p not in self.state.suspended  # given nothing until brought in again
+        }
         if workflow.patched(ITEMS_BY_REFERENCE):
             for p, mine in for_each.items():
                 if len(mine) > INLINE_ITEMS:
@@ -1147,4 +1316,6 @@ class CrisisWorkflow:
         self.moving = True
         await self.effects.settle()
         self.state.index = self.index.snapshot()
-        workflow.continue_as_new(self.state)
+        # an exercise keeps its memo, which the incident lists read
+        memo = {EXERCISE: True} if self.state.report.exercise else None
+        workflow.continue_as_new(self.state, memo=memo)

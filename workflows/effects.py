@@ -14,7 +14,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.ledger import LedgerActivities, ReadItems, RecordDecisions
+    from activities.ledger import LedgerActivities, ReadItems, ReadOpenItems, RecordDecisions
     from activities.notify import NotifyActivities
     from activities.report import ReportActivities, WriteReport
     from eucp.protocol.decisions import Decision, DecisionKind
@@ -57,9 +57,15 @@ class Effects:
     """
 
     def __init__(
-        self, incident_id: str, scope: str, counters: Counters, deliver_within: timedelta
+        self,
+        incident_id: str,
+        scope: str,
+        counters: Counters,
+        deliver_within: timedelta,
+        exercise: bool = False,
     ) -> None:
         self.incident_id = incident_id
+        self.exercise = exercise
         self.scope = scope
         self.counters = counters
         self.deliver_within = deliver_within
@@ -93,6 +99,16 @@ class Effects:
         )
         return decisions
 
+    async def open_items(self) -> list[ContentItem]:
+        """The content the incident's recorded decisions left open (`open_items`)."""
+        read = await workflow.execute_activity_method(
+            LedgerActivities.read_open_items,
+            ReadOpenItems(incident_id=self.incident_id),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=LEDGER_RETRY,
+        )
+        return read.items
+
     async def items_of(self, decision_ids: list[str]) -> list[ContentItem]:
         """The content items the given recorded decisions admitted, read from the ledger."""
         read = await workflow.execute_activity_method(
@@ -111,7 +127,10 @@ class Effects:
         data: dict[str, Any] | None = None,
         route: Route = Route.primary,
     ) -> None:
-        """Starts one delivery per recipient and returns at once; `settle` waits for them."""
+        """Starts one delivery per recipient and returns at once; `settle` waits for them. In
+        an exercise every notice says so, in its summary and its data."""
+        if self.exercise:
+            summary, data = f"EXERCISE: {summary}", {**(data or {}), "exercise": True}
         for recipient in recipients:
             self.counters.notices += 1
             notice = Notification(

@@ -28,9 +28,16 @@ class _Recorded:
     decision_ids: list[str]
 
 
+@dataclass
+class _Rejoin:
+    """Back from a suspension: take the open content again."""
+
+
 # new items to assign, given or by reference; a withdrawal; None for "the incident is closed"
 # what became of an order
-_Message = list[ContentItem] | _Recorded | WithdrawTasks | OrderChange | SlaSettings | None
+_Message = (
+    list[ContentItem] | _Recorded | WithdrawTasks | OrderChange | SlaSettings | _Rejoin | None
+)
 
 
 @dataclass
@@ -63,6 +70,9 @@ class Outbox:
 
     def set_clocks(self, platform_id: str, sla: SlaSettings) -> None:
         self._post(platform_id, sla)
+
+    def rejoin(self, platform_id: str) -> None:
+        self._post(platform_id, _Rejoin())
 
     def finish(self, platform_id: str) -> None:
         self._post(platform_id, None)
@@ -100,6 +110,8 @@ class Outbox:
                 await handle.signal(PlatformTasksWorkflow.finish)
             elif isinstance(first, OrderChange):
                 await handle.signal(PlatformTasksWorkflow.order_changed, first)
+            elif isinstance(first, _Rejoin):
+                await handle.signal(PlatformTasksWorkflow.rejoin)
             elif isinstance(first, SlaSettings):
                 await handle.signal(PlatformTasksWorkflow.set_clocks, first)
             else:

@@ -85,6 +85,7 @@ class PlatformTasksWorkflow:
             self.state.platform_id,
             self.state.counters,
             self.state.sla.deliver_within,
+            exercise=self.state.exercise,
         )
         self.lock = asyncio.Lock()
         self.wake = False
@@ -100,6 +101,8 @@ class PlatformTasksWorkflow:
                 await self._assign(start.items)
         if start.decisions:
             await self.assign_recorded(start.decisions)
+        if start.joined:
+            await self.rejoin()
         while not self.state.finishing:
             self.wake = False
             await sleep_until(self._next_due(), lambda: self.wake or self.state.finishing)
@@ -133,6 +136,21 @@ class PlatformTasksWorkflow:
         async with self.lock:
             items = await self.effects.items_of(decision_ids)
             await self._assign([i for i in items if i.addressed_to(self.state.platform_id)])
+
+    @workflow.signal
+    async def rejoin(self) -> None:
+        """Brought in mid-crisis, or back from a suspension: the open content meant for this
+        platform, read from the ledger, becomes its tasks again; tasks withdrawn from it while
+        their content stayed open are given anew."""
+        async with self.lock:
+            mine = [
+                i for i in await self.effects.open_items() if i.addressed_to(self.state.platform_id)
+            ]
+            for item in mine:
+                tid = task_id(self.state.platform_id, item.no)
+                if (task := self.state.tasks.get(tid)) and task.state is TaskState.withdrawn:
+                    del self.state.tasks[tid]  # resolved, so off the clocks already
+            await self._assign(mine)
 
     @workflow.signal
     async def withdraw(self, cmd: WithdrawTasks) -> None:

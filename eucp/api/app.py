@@ -22,9 +22,16 @@ from eucp.api import errors
 from eucp.api.auth import Gatekeeper, require
 from eucp.api.limits import BodyLimit, RateLimiter
 from eucp.api.metrics import ApiMetrics, MeasureRequests
-from eucp.api.wire import PlatformView, Reported, ReportIncident, TaskReports, body_of
+from eucp.api.wire import (
+    PlatformView,
+    Reported,
+    ReportIncident,
+    TaskReports,
+    TimelineEntry,
+    body_of,
+)
 from eucp.protocol.actions import ACTIONS, ActionRow
-from eucp.protocol.decisions import LedgerRow
+from eucp.protocol.decisions import COURSE, LedgerRow
 from eucp.protocol.orders import OrderRecord
 from eucp.protocol.participants import Actor, ParticipantKind
 from eucp.protocol.refusal import Refusal, RefusalKind
@@ -192,7 +199,32 @@ async def incident(incident_id: str, actor: Caller, ctx: Ctx) -> IncidentStatus 
         return PlatformView(
             incident_id=incident_id, title=c.title, phase=c.phase, tasks=status.platforms[actor.id]
         )
+    if actor.kind is ParticipantKind.member_state:
+        # an authority the incident concerns reads it, without others' orders
+        view = await ctx.incidents.view(incident_id, actor)
+        if view is not None:
+            return status.model_copy(update={"crisis": view})
     raise errors.unknown_incident()
+
+
+@router.get("/incidents/{incident_id}/timeline", response_model=list[TimelineEntry])
+async def timeline(incident_id: str, actor: Caller, ctx: Ctx) -> list[TimelineEntry]:
+    """The incident's course, decision by decision: for staff, the platforms taking part and
+    the Member States it concerns."""
+    if actor.kind not in STAFF:
+        allowed = (
+            await ctx.incidents.took_part(incident_id, actor.id)
+            if actor.kind is ParticipantKind.platform
+            else actor.kind is ParticipantKind.member_state
+            and await ctx.incidents.view(incident_id, actor) is not None
+        )
+        if not allowed:
+            raise errors.unknown_incident()
+    return [
+        TimelineEntry(at=d.at, kind=d.kind, by=d.actor.id, reason=d.reason)
+        for d in (row.decision for row in ctx.ledger.rows(incident_id))
+        if d.kind in COURSE
+    ]
 
 
 @router.get("/incidents/{incident_id}/tasks", response_model=TaskPage)

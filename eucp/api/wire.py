@@ -7,13 +7,15 @@ which the caller's token supplies (`body_of`).
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from eucp.protocol.clocks import SlaSettings
-from eucp.protocol.commands import MAX_BATCH, Command
+from eucp.protocol.commands import FROM_REGISTRY, MAX_BATCH, Command
+from eucp.protocol.decisions import DecisionKind
 from eucp.protocol.incident import IncidentReport
 from eucp.protocol.participants import ID_PATTERN
 from eucp.protocol.phases import Phase
@@ -48,12 +50,27 @@ class TaskReports(BaseModel):
     reports: list[TaskReport] = Field(min_length=1, max_length=MAX_BATCH)
 
 
+class TimelineEntry(BaseModel):
+    """One decision of an incident's course as a Member State reads it: what, when, by whom,
+    why; never its inputs (identifiers, orders and tasks are others' business)."""
+
+    at: datetime
+    kind: DecisionKind
+    by: str
+    reason: str | None = None
+
+
+def _from_registry(extra: object) -> bool:
+    return isinstance(extra, dict) and bool(extra.get(FROM_REGISTRY))
+
+
 @cache
 def body_of(command: type[Command]) -> type[BaseModel]:
-    """The request body of a command: its fields without `actor`, which the token supplies."""
+    """The request body of a command: its fields without `actor`, which the token supplies,
+    and without those the service fills from the registry (a body cannot say them)."""
     fields: Any = {
         name: (info.annotation, info)
         for name, info in command.model_fields.items()
-        if name != "actor"
+        if name != "actor" and not _from_registry(info.json_schema_extra)
     }
     return create_model(f"{command.__name__}Body", __config__=ConfigDict(extra="forbid"), **fields)

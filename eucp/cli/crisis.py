@@ -34,7 +34,7 @@ from eucp.cli.render import (
 )
 from eucp.protocol.actions import ACTIONS, Action
 from eucp.protocol.identifiers import AnyIdentifier, describe_invalid
-from eucp.protocol.incident import Assessment, IncidentReport
+from eucp.protocol.incident import Assessment, IncidentReport, LinkedProtocolKind
 from eucp.protocol.orders import ScrutinyOutcome
 from eucp.protocol.tasks import OrderDetails
 
@@ -59,6 +59,9 @@ def crisis() -> None:
 @click.option("--member-state", multiple=True, metavar="CC", help="affected Member State (repeat)")
 @click.option("--reporter", required=True, help="your participant id (the token's)")
 @click.option("--incident-id", help="choose the incident id (default: one is made up)")
+@click.option(
+    "--exercise", is_flag=True, help="a rehearsal: said in every notice, out of real figures"
+)
 @identifiers_input(required=False)
 def crisis_report(
     title: str,
@@ -68,6 +71,7 @@ def crisis_report(
     member_state: tuple[str, ...],
     reporter: str,
     incident_id: str | None,
+    exercise: bool,
     identifiers: list[AnyIdentifier],
     idempotency_key: str | None,
 ) -> Call:
@@ -81,6 +85,7 @@ def crisis_report(
             affected_member_states=[state.upper() for state in member_state],
             reporter=reporter,
             first_identifiers=identifiers,
+            exercise=exercise,
         )
     except ValidationError as err:
         raise Invalid(describe_invalid(err)) from None
@@ -211,6 +216,90 @@ crisis_renew = reason_only_command(
     "Keep the activation for another period (activation_for, 48 h by default); unrenewed, "
     "it lapses and the crisis de-escalates by itself.",
 )
+
+
+@action_command(Action.join_platform)
+@click.argument("platform")
+@reason_option(Action.join_platform)
+def crisis_join(
+    incident_id: str, platform: str, reason: str | None, idempotency_key: str | None
+) -> Call:
+    """Bring a registered platform into the running incident (or back from a suspension): it
+    is given the open content meant for it and told from then on."""
+    return act(incident_id, Action.join_platform, idempotency_key, platform=platform, reason=reason)
+
+
+@action_command(Action.suspend_platform)
+@click.argument("platform")
+@reason_option(Action.suspend_platform)
+def crisis_suspend(
+    incident_id: str, platform: str, reason: str, idempotency_key: str | None
+) -> Call:
+    """Suspend a platform's participation: its open tasks are withdrawn, and it is given and
+    told nothing more until brought in again."""
+    return act(
+        incident_id, Action.suspend_platform, idempotency_key, platform=platform, reason=reason
+    )
+
+
+@action_command(Action.flag_threat)
+@click.argument("text")
+@click.option(
+    "--member-state",
+    "member_states",
+    multiple=True,
+    metavar="CC",
+    help="a Member State concerned (repeat); the affected ones if none",
+)
+def crisis_threat(
+    incident_id: str, text: str, member_states: tuple[str, ...], idempotency_key: str | None
+) -> Call:
+    """Flag information on an imminent threat to life (TCO Art. 14(5)): the Member States
+    concerned and Europol are told at once (any participant)."""
+    return act(
+        incident_id,
+        Action.flag_threat,
+        idempotency_key,
+        text=read_text(text),
+        member_states=[state.upper() for state in member_states],
+    )
+
+
+@action_command(Action.post_update)
+@click.argument("text")
+def crisis_update(incident_id: str, text: str, idempotency_key: str | None) -> Call:
+    """Post a situational update to the incident's participants ('-': from stdin)."""
+    return act(incident_id, Action.post_update, idempotency_key, text=read_text(text))
+
+
+@action_command(Action.link_protocol)
+@click.option(
+    "--protocol",
+    type=click.Choice([kind.value for kind in LinkedProtocolKind]),
+    required=True,
+    help="gifct_cip (GIFCT's Content Incident Protocol), christchurch_call, or other",
+)
+@click.option("--reference", required=True, help="its id in that protocol")
+@click.option("--activated-at", type=AwareTime(), default="now", show_default=True)
+@click.option("--name", help="for other: which protocol")
+def crisis_link(
+    incident_id: str,
+    protocol: str,
+    reference: str,
+    activated_at: datetime,
+    name: str | None,
+    idempotency_key: str | None,
+) -> Call:
+    """Record another protocol's activation for the same event."""
+    return act(
+        incident_id,
+        Action.link_protocol,
+        idempotency_key,
+        protocol=LinkedProtocolKind(protocol),
+        reference=reference,
+        activated_at=activated_at,
+        name=name,
+    )
 
 
 @action_command(Action.set_clocks)

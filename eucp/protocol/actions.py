@@ -22,12 +22,17 @@ from eucp.protocol.commands import (
     Command,
     DecideScrutiny,
     DeEscalate,
+    FlagThreat,
     IssueOrder,
+    JoinPlatform,
+    LinkProtocol,
+    PostUpdate,
     ReportFalsePositive,
     ReportSightings,
     RequestScrutiny,
     SetClocks,
     SubmitReviewInput,
+    SuspendPlatform,
     WithdrawContent,
 )
 from eucp.protocol.decisions import DecisionKind
@@ -42,6 +47,11 @@ class Action(StrEnum):
     decline = "decline"
     renew_activation = "renew_activation"
     set_clocks = "set_clocks"
+    join_platform = "join_platform"
+    suspend_platform = "suspend_platform"
+    flag_threat = "flag_threat"
+    post_update = "post_update"
+    link_protocol = "link_protocol"
     add_content = "add_content"
     issue_order = "issue_order"
     clarify_order = "clarify_order"
@@ -164,6 +174,76 @@ ACTIONS: dict[Action, ActionRow] = {
             source="EUCP: the coordinator runs the crisis; the deadlines in force are recorded",
         ),
         ActionRow(
+            action=Action.join_platform,
+            title="Bring in a platform",
+            path="participants",
+            cli="join",
+            command=JoinPlatform,
+            update="join_platform",
+            decision=DecisionKind.platform_joined,
+            roles=COORDINATORS,
+            from_phases=TAKEDOWN,
+            to=None,
+            reason_required=False,
+            source="EUCP: copies move to services no one named at activation",
+        ),
+        ActionRow(
+            action=Action.suspend_platform,
+            title="Suspend a platform",
+            path="suspensions",
+            cli="suspend",
+            command=SuspendPlatform,
+            update="suspend_platform",
+            decision=DecisionKind.platform_suspended,
+            roles=COORDINATORS,
+            from_phases=TAKEDOWN,
+            to=None,
+            reason_required=True,
+            source="EUCP: participation is voluntary; a suspension says why",
+        ),
+        ActionRow(
+            action=Action.flag_threat,
+            title="Flag an imminent threat to life",
+            path="imminent-threats",
+            cli="threat",
+            command=FlagThreat,
+            update="flag_threat",
+            decision=DecisionKind.imminent_threat_flagged,
+            roles=ANY_PARTICIPANT,
+            from_phases=OPEN,
+            to=None,
+            reason_required=False,
+            source="TCO Art. 14(5): the Member States concerned and Europol are told at once",
+        ),
+        ActionRow(
+            action=Action.post_update,
+            title="Post a situational update",
+            path="updates",
+            cli="update",
+            command=PostUpdate,
+            update="post_update",
+            decision=DecisionKind.situation_updated,
+            roles=COORDINATORS,
+            from_phases=OPEN,
+            to=None,
+            reason_required=False,
+            source="EUCP: the coordinator keeps the participants informed",
+        ),
+        ActionRow(
+            action=Action.link_protocol,
+            title="Link another protocol",
+            path="linked-protocols",
+            cli="link",
+            command=LinkProtocol,
+            update="link_protocol",
+            decision=DecisionKind.protocol_linked,
+            roles=COORDINATORS,
+            from_phases=OPEN,
+            to=None,
+            reason_required=False,
+            source="EUCP 2019, GIFCT CIP, Christchurch Call: protocols run side by side",
+        ),
+        ActionRow(
             action=Action.add_content,
             title="Add content",
             path="content",
@@ -257,12 +337,17 @@ ACTIONS: dict[Action, ActionRow] = {
             update="report_sightings",
             decision=DecisionKind.sighting_reported,
             roles=frozenset(
-                {ParticipantKind.platform, ParticipantKind.coordinator, ParticipantKind.gifct}
+                {
+                    ParticipantKind.platform,
+                    ParticipantKind.coordinator,
+                    ParticipantKind.gifct,
+                    ParticipantKind.member_state,
+                }
             ),
             from_phases=TAKEDOWN,
             to=None,
             reason_required=False,
-            source="EUCP: platforms report new copies",
+            source="EUCP: platforms, and the Member States concerned, report new copies",
             batched=True,
         ),
         ActionRow(

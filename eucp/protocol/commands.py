@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Literal
 
@@ -9,12 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.identifiers import ContentIdentifier
-from eucp.protocol.incident import Assessment
+from eucp.protocol.incident import Assessment, LinkedProtocol
 from eucp.protocol.orders import ScrutinyOutcome
-from eucp.protocol.participants import Actor
+from eucp.protocol.participants import COUNTRY_PATTERN, ID_PATTERN, Actor, Participant
 from eucp.protocol.tasks import LegalBasis, OrderDetails, TaskReport, VoluntaryReferral
 
 MAX_BATCH = 1000
+FROM_REGISTRY = "from_registry"
+"""A command field's `json_schema_extra` key: the service fills the field, never the body."""
 
 
 class Command(BaseModel):
@@ -65,6 +68,59 @@ class SetClocks(Command):
 
     def applied_to(self, sla: SlaSettings) -> SlaSettings:
         return sla.model_copy(update=self.changes)
+
+
+class JoinPlatform(Command):
+    """A coordinator brings a platform into the running incident: it is given the open content
+    meant for it, and told from then on."""
+
+    platform: str = Field(pattern=ID_PATTERN)
+    registered: Participant | None = Field(
+        default=None,
+        description="the platform's registry entry as the service reads it now; not sent",
+        json_schema_extra={FROM_REGISTRY: True},
+    )
+
+
+class SuspendPlatform(Command):
+    """A coordinator suspends a platform's participation: its open tasks are withdrawn, and it
+    is given and told nothing more until it is brought in again."""
+
+    platform: str = Field(pattern=ID_PATTERN)
+
+
+class FlagThreat(Command):
+    """Information on an imminent threat to life (TCO Art. 14(5)): the Member States concerned
+    and Europol are told at once."""
+
+    member_states: list[str] = Field(
+        default_factory=list,
+        max_length=27,
+        description="the Member States concerned (ISO codes); the affected ones if none",
+    )
+    text: str = Field(min_length=1, max_length=4000)
+
+    @field_validator("member_states")
+    @classmethod
+    def _countries(cls, states: list[str]) -> list[str]:
+        for state in states:
+            if not re.fullmatch(COUNTRY_PATTERN, state):
+                raise ValueError(f"{state!r} is not a country code like FR or IE")
+        return states
+
+
+class PostUpdate(Command):
+    """A coordinator's situational update to the incident's participants."""
+
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class LinkProtocol(Command, LinkedProtocol):
+    """The activation of another crisis protocol for the same event."""
+
+    @property
+    def link(self) -> LinkedProtocol:
+        return LinkedProtocol(**self.model_dump(include=set(LinkedProtocol.model_fields)))
 
 
 class AddContent(Command):

@@ -22,6 +22,11 @@ class DecisionKind(StrEnum):
     activation_renewed = "activation_renewed"
     activation_expiring = "activation_expiring"
     clocks_set = "clocks_set"
+    platform_joined = "platform_joined"
+    platform_suspended = "platform_suspended"
+    imminent_threat_flagged = "imminent_threat_flagged"
+    situation_updated = "situation_updated"
+    protocol_linked = "protocol_linked"
     content_added = "content_added"
     removal_order_issued = "removal_order_issued"
     scrutiny_requested = "scrutiny_requested"
@@ -53,6 +58,30 @@ class DecisionKind(StrEnum):
     sla_breached = "sla_breached"
     sla_backup_told = "sla_backup_told"
     sla_escalated = "sla_escalated"
+
+
+# what an incident's course shows those who read its timeline: never an order, a task or
+# content, which are their addressees' business
+COURSE = frozenset(
+    {
+        DecisionKind.reported,
+        DecisionKind.assessed,
+        DecisionKind.activated,
+        DecisionKind.not_activated,
+        DecisionKind.activation_renewed,
+        DecisionKind.activation_expiring,
+        DecisionKind.clocks_set,
+        DecisionKind.platform_joined,
+        DecisionKind.platform_suspended,
+        DecisionKind.imminent_threat_flagged,
+        DecisionKind.situation_updated,
+        DecisionKind.protocol_linked,
+        DecisionKind.de_escalated,
+        DecisionKind.re_escalated,
+        DecisionKind.review_started,
+        DecisionKind.closed,
+    }
+)
 
 
 class Decision(BaseModel):

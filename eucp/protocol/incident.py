@@ -23,6 +23,29 @@ class IncidentReport(BaseModel):
     reporter: str = Field(pattern=ID_PATTERN)
     affected_member_states: list[str] = Field(default_factory=list)
     first_identifiers: list[ContentIdentifier] = Field(default_factory=list, max_length=1000)
+    exercise: bool = Field(
+        default=False,
+        description="a rehearsal of the protocol: said in every notice, kept out of real figures",
+    )
+
+
+class LinkedProtocolKind(StrEnum):
+    """Crisis protocols that run beside the EUCP for the same event."""
+
+    gifct_cip = "gifct_cip"  # GIFCT's Content Incident Protocol
+    christchurch_call = "christchurch_call"  # the Christchurch Call crisis response protocol
+    other = "other"
+
+
+class LinkedProtocol(BaseModel):
+    """An activation of another protocol for the same event, as the coordinator records it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    protocol: LinkedProtocolKind
+    reference: str = Field(min_length=1, max_length=200, description="its id in that protocol")
+    activated_at: AwareDatetime
+    name: str | None = Field(default=None, max_length=200, description="for `other`: which")
 
 
 class CriterionStatus(StrEnum):

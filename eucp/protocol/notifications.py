@@ -15,6 +15,8 @@ class NotificationKind(StrEnum):
     reminder = "reminder"
     escalation = "escalation"
     phase_changed = "phase_changed"
+    situation_update = "situation_update"  # a coordinator's word to the incident's participants
+    imminent_threat = "imminent_threat"  # TCO Art. 14(5): to the Member States concerned, Europol
     false_positive = "false_positive"
     review_requested = "review_requested"
     tasks_withdrawn = "tasks_withdrawn"

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.deadlines import Deadline, deadline_of
 from eucp.protocol.identifiers import IndexSnapshot
-from eucp.protocol.incident import Assessment, IncidentReport
+from eucp.protocol.incident import Assessment, IncidentReport, LinkedProtocol
 from eucp.protocol.orders import OrderRecord
 from eucp.protocol.participants import Participant, ParticipantKind
 from eucp.protocol.phases import Phase
@@ -88,6 +88,10 @@ class CrisisState(BaseModel):
     false_positives: list[int] = Field(default_factory=list)
     # removal orders issued by authorities, by reference: whom they bind and their scrutiny
     orders: dict[str, OrderRecord] = Field(default_factory=dict)
+    suspended: list[str] = Field(
+        default_factory=list, description="platforms whose participation is suspended"
+    )
+    linked: list[LinkedProtocol] = Field(default_factory=list)
     review_inputs: int = 0
     review_due: datetime | None = None
     finals: dict[str, PlatformSummary] = Field(default_factory=dict)
@@ -98,6 +102,21 @@ class CrisisState(BaseModel):
 
     def ids_of(self, kind: ParticipantKind) -> list[str]:
         return [p.id for p in self.participants if p.kind is kind]
+
+    def concerns(self, authority: Participant) -> bool:
+        """Whether a Member State's authority has a part in the incident: its State is
+        affected, it reported the incident, or it issued or hosts one of its orders."""
+        if authority.kind is not ParticipantKind.member_state:
+            return False
+        return (
+            authority.country in self.report.affected_member_states
+            or authority.id == self.report.reporter
+            or any(
+                o.issuer == authority.id
+                or (o.cross_border and o.host_member_state == authority.country)
+                for o in self.orders.values()
+            )
+        )
 
     @property
     def reported_at(self) -> datetime:
@@ -120,6 +139,9 @@ class CrisisStatus(BaseModel):
     decisions: int
     finals: dict[str, PlatformSummary]
     orders: list[OrderRecord] = Field(default_factory=list)
+    suspended: list[str] = Field(default_factory=list)
+    linked: list[LinkedProtocol] = Field(default_factory=list)
+    exercise: bool = False
 
 
 class PlatformState(BaseModel):
@@ -134,6 +156,7 @@ class PlatformState(BaseModel):
     escalations: int = 0
     finishing: bool = False
     counters: Counters = Counters()
+    exercise: bool = False
 
     def summary(self, now: datetime) -> PlatformSummary:
         """The figures as they stand at `now`. Missed deadlines are told apart by each task
@@ -174,6 +197,9 @@ class PlatformStart(BaseModel):
     state: PlatformState
     items: list[ContentItem] = Field(default_factory=list)
     decisions: list[str] = Field(default_factory=list)
+    joined: bool = Field(
+        default=False, description="brought in mid-crisis: it reads the open content itself"
+    )
 
 
 class TaskPage(BaseModel):
@@ -257,3 +283,4 @@ class Listing(BaseModel):
     incident_id: str
     status: str
     started_at: str | None
+    exercise: bool = False

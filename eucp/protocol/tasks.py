@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from eucp.protocol.clocks import SlaSettings
-from eucp.protocol.decisions import DecisionKind
+from eucp.protocol.decisions import Decision, DecisionKind
 from eucp.protocol.identifiers import AnyIdentifier, ContentIdentifier, HashIdentifier
 from eucp.protocol.participants import COUNTRY_PATTERN, ID_PATTERN
 from eucp.protocol.refusal import Refusal, RefusalKind
@@ -97,6 +97,38 @@ class ContentItem(BaseModel):
         return self.source != platform_id and (
             self.addressees is None or platform_id in self.addressees
         )
+
+
+# decisions whose `items` input admitted content, and those that took it back
+ADMITTING = frozenset(
+    {
+        DecisionKind.activated,
+        DecisionKind.content_added,
+        DecisionKind.sighting_reported,
+        DecisionKind.removal_order_issued,
+    }
+)
+
+
+def open_items(decisions: Sequence[Decision]) -> list[ContentItem]:
+    """The content an incident's decisions (in order) left open: admitted, and neither
+    withdrawn by a coordinator nor under an order that lost its legal effect. A platform
+    brought in later is given those meant for it."""
+    items: dict[int, ContentItem] = {}
+    of_order: dict[str, list[int]] = {}
+    for d in decisions:
+        if d.kind in ADMITTING:
+            admitted = [ContentItem.model_validate(i) for i in d.inputs.get("items", [])]
+            items |= {item.no: item for item in admitted}
+            if d.kind is DecisionKind.removal_order_issued:
+                of_order[str(d.inputs["order"]["reference"])] = [i.no for i in admitted]
+        elif d.kind is DecisionKind.content_withdrawn:
+            for no in d.inputs.get("items", []):
+                items.pop(no, None)
+        elif d.kind is DecisionKind.scrutiny_decided and d.inputs.get("outcome") == "infringes":
+            for no in of_order.get(str(d.inputs.get("order")), []):
+                items.pop(no, None)
+    return [items[no] for no in sorted(items)]
 
 
 def addressees_of(

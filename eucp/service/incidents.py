@@ -27,6 +27,7 @@ from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.commands import (
     MAX_BATCH,
     Command,
+    JoinPlatform,
     ReportSightings,
     ReportTasks,
     SightingRequest,
@@ -40,6 +41,7 @@ from eucp.protocol.state import (
     Answer,
     CrisisResult,
     CrisisState,
+    CrisisStatus,
     IncidentStatus,
     Listing,
     PlatformSummary,
@@ -49,10 +51,11 @@ from eucp.protocol.state import (
     TaskQuery,
 )
 from eucp.protocol.tasks import TaskReport
+from eucp.runtime.registry import RegistryFile
 from eucp.runtime.settings import Settings
 from eucp.service.merge import Merger
 from eucp.service.update_queue import UpdateQueue
-from workflows.crisis import CrisisWorkflow
+from workflows.crisis import EXERCISE, CrisisWorkflow
 from workflows.errors import MOVING
 from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
 
@@ -67,6 +70,7 @@ class Incidents:
         self.client = client
         self.settings = settings
         self.update_queue = UpdateQueue()
+        self.registry = RegistryFile(settings.registry_path)
         self.sightings: Merger[SightingRequest, Answer] = Merger(
             self._send_sightings, lambda r: len(r.cmd.identifiers), MAX_BATCH
         )
@@ -112,6 +116,7 @@ class Incidents:
             id=incident_id,
             task_queue=self.settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            memo={EXERCISE: True} if report.exercise else None,  # lists tell it apart
         )
 
     def handle(self, incident_id: str) -> WorkflowHandle[CrisisWorkflow, CrisisResult]:
@@ -152,10 +157,12 @@ class Incidents:
         listings: dict[str, Listing] = {}  # one per incident: the newest run (continue-as-new)
         async for found in self.client.list_workflows("WorkflowType = 'CrisisWorkflow'"):
             if found.id not in listings and (mine is None or found.id in mine):
+                memo = await found.memo() if found.raw_info.memo.fields else {}
                 listings[found.id] = Listing(
                     incident_id=found.id,
                     status=found.status.name.lower() if found.status else "unknown",
                     started_at=found.start_time.isoformat() if found.start_time else None,
+                    exercise=bool(memo.get(EXERCISE)),
                 )
         return list(listings.values())
 
@@ -170,6 +177,16 @@ class Incidents:
         )
         platforms = dict(crisis.finals) | {s.platform_id: s for s in summaries}
         return IncidentStatus(crisis=crisis, platforms=platforms)
+
+    def _registered(self, participant_id: str) -> Participant | None:
+        """A participant as the registry file has it now: one registered since the worker
+        or the API started counts at once."""
+        public = {p.id: p for p in self.registry.current().public()}
+        return public.get(participant_id)
+
+    async def view(self, incident_id: str, viewer: Actor) -> CrisisStatus | None:
+        """The incident as a Member State's authority may read it; None if it has no part."""
+        return await self.handle(incident_id).query(CrisisWorkflow.view, viewer)
 
     async def orders(self, incident_id: str, viewer: Actor) -> list[OrderRecord]:
         """The removal orders of the incident that `viewer` may see (`orders_seen_by`)."""
@@ -202,6 +219,8 @@ class Incidents:
             return await self.sightings.submit(
                 incident_id, SightingRequest(cmd=cmd, request_id=request_id)
             )
+        if isinstance(cmd, JoinPlatform):  # the registry as it is now, never the caller's word
+            cmd = cmd.model_copy(update={"registered": self._registered(cmd.platform)})
         update = getattr(CrisisWorkflow, row.update)  # the Update method: its types decode
         return await self.execute(self.handle(incident_id), update, cmd, Answer, request_id)
 
