@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from temporalio.client import Client
@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from eucp.protocol.actions import Action
 from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.incident import Criterion, CriterionStatus, LinkedProtocolKind
 from eucp.protocol.orders import ScrutinyOutcome
 from eucp.protocol.state import TaskQuery
 from eucp.protocol.tasks import CannotComplyReason, Outcome, TaskReport
@@ -179,6 +180,50 @@ async def orders(incidents: Incidents, env: WorkflowEnvironment, incident: str) 
     await incidents.result(incident)
 
 
+async def governance(incidents: Incidents, env: WorkflowEnvironment, incident: str) -> None:
+    """Who takes part and for how long (recorded from v7 on): a suspected link for criterion
+    4, a linked protocol, an update and an imminent threat, a platform brought in and another
+    suspended and brought back, new clocks, a renewal, then a lapse."""
+    await incidents.report(
+        incident,
+        a_report(affected_member_states=["FR"]),
+        REGISTRY.public(),
+        SlaSettings(),
+    )
+    iru = incidents.as_participant(incident, COORDINATOR)
+    suspected = Criterion(status=CriterionStatus.suspected, evidence="the manifesto's claims")
+    await iru.act(Action.assess, assessment=ALL_MET.model_copy(update={"tve_link": suspected}))
+    await iru.act(
+        Action.link_protocol,
+        protocol=LinkedProtocolKind.gifct_cip,
+        reference="CIP-7",
+        activated_at=datetime(2026, 3, 15, 2, 10, tzinfo=UTC),
+    )
+    await iru.act(
+        Action.activate,
+        reason="criteria met",
+        identifiers=[url(1), url(2)],
+        platforms=[FASTBOOK.id, SLOWTUBE.id],
+    )
+    await iru.act(Action.post_update, text="the attacker is in custody")
+    fastbook = incidents.as_participant(incident, FASTBOOK)
+    await fastbook.act(Action.flag_threat, text="a second attack announced", member_states=["FR"])
+    await iru.act(Action.join_platform, platform=CHOOSY.id, reason="copies moved there")
+    await iru.act(Action.suspend_platform, platform=SLOWTUBE.id, reason="its contact is down")
+    await iru.act(Action.add_content, identifiers=[url(3)])
+    await env.sleep(timedelta(minutes=5))
+    await iru.act(Action.join_platform, platform=SLOWTUBE.id, reason="back online")
+    await iru.act(
+        Action.set_clocks, changes={"act_within": timedelta(minutes=45)}, reason="a busy night"
+    )
+    await env.sleep(timedelta(hours=43))
+    await iru.act(Action.renew_activation, reason="copies still spreading")
+    await env.sleep(timedelta(hours=49))  # unrenewed again: it lapses
+    await iru.act(Action.start_review)
+    await iru.act(Action.close, reason="done")
+    await incidents.result(incident)
+
+
 async def save(client: Client, workflow_id: str, name: str) -> None:
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     (HERE / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1))
@@ -200,6 +245,8 @@ async def main(tag: str) -> None:
                 await bulk(incidents, env, "bulk")  # recorded from v4 on
                 if tag >= "v6":
                     await orders(incidents, env, "orders")
+                if tag >= "v7":
+                    await governance(incidents, env, "governance")
             await save(env.client, "bulk", f"{tag}-crisis-bulk")
             bulk_platform = platform_workflow_id("bulk", FASTBOOK.id)
             await save(env.client, bulk_platform, f"{tag}-platform-bulk")
@@ -209,6 +256,11 @@ async def main(tag: str) -> None:
                 await save(env.client, "orders", f"{tag}-crisis-orders")
                 orders_platform = platform_workflow_id("orders", CHOOSY.id)
                 await save(env.client, orders_platform, f"{tag}-platform-orders")
+            if tag >= "v7":
+                await save(env.client, "governance", f"{tag}-crisis-governance")
+                for platform in (CHOOSY.id, SLOWTUBE.id):  # brought in; suspended and back
+                    handle = platform_workflow_id("governance", platform)
+                    await save(env.client, handle, f"{tag}-platform-governance-{platform}")
             for platform in (FASTBOOK.id, SLOWTUBE.id, CHOOSY.id):
                 await save(
                     env.client, platform_workflow_id("full", platform), f"{tag}-platform-{platform}"

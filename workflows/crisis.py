@@ -201,6 +201,7 @@ class CrisisWorkflow:
             platforms = cmd.platforms or self.state.ids_of(ParticipantKind.platform)
             content = [*self.state.report.first_identifiers, *cmd.identifiers]
             items, answer = self._admit(content, cmd.basis, cmd.actor.id)
+            self.state.platforms = platforms  # they take part, and are told, from here
             answer = await self._act(
                 Action.activate,
                 cmd,
@@ -212,7 +213,6 @@ class CrisisWorkflow:
                 **self._grounds(cmd),
                 **self._lasting(),
             )
-            self.state.platforms = platforms
             recorded: list[str] = []
             if workflow.patched(ITEMS_BY_REFERENCE) and len(items) > INLINE_ITEMS:
                 items, recorded = [], answer.decisions  # as `_fan_out` does
@@ -280,7 +280,7 @@ class CrisisWorkflow:
             self._check(Action.add_content, cmd)
             if workflow.patched(TASKS_ADDRESSED):
                 self._check_referral(cmd.basis)
-                self._check_named(cmd.addressees, self.state.platforms)
+                self._check_named(cmd.addressees, self.state.taking_part)
             items, answer = self._admit(cmd.identifiers, cmd.basis, cmd.actor.id, cmd.addressees)
             answer = await self._act(
                 Action.add_content,
@@ -298,7 +298,7 @@ class CrisisWorkflow:
     def _validate_add_content(self, cmd: AddContent) -> None:
         self._check(Action.add_content, cmd)
         self._check_referral(cmd.basis)
-        self._check_named(cmd.addressees, self.state.platforms)
+        self._check_named(cmd.addressees, self.state.taking_part)
 
     @workflow.update
     async def issue_order(self, cmd: IssueOrder) -> Answer:
@@ -462,6 +462,8 @@ class CrisisWorkflow:
             answer = await self._act(
                 Action.flag_threat, cmd, member_states=concerned, text=cmd.text
             )
+            # the States concerned read the incident from now on
+            self.state.threatened += [s for s in concerned if s not in self.state.threatened]
             authorities = [a for country in concerned for a in self._authorities_of(country)]
             self.effects.notify(
                 [*authorities, *self.state.ids_of(ParticipantKind.coordinator)],
@@ -499,7 +501,7 @@ class CrisisWorkflow:
     async def link_protocol(self, cmd: LinkProtocol) -> Answer:
         """Another protocol's activation for the same event, kept beside this one."""
         async with self._turn():
-            self._check(Action.link_protocol, cmd)
+            self._check_link(cmd)
             answer = await self._act(
                 Action.link_protocol, cmd, link=cmd.link.model_dump(mode="json")
             )
@@ -509,7 +511,14 @@ class CrisisWorkflow:
     @link_protocol.validator
     @_as_validator
     def _validate_link_protocol(self, cmd: LinkProtocol) -> None:
+        self._check_link(cmd)
+
+    def _check_link(self, cmd: LinkProtocol) -> None:
         self._check(Action.link_protocol, cmd)
+        for linked in self.state.linked:
+            if (linked.protocol, linked.reference) == (cmd.protocol, cmd.reference):
+                rule = f"{cmd.protocol} {cmd.reference} is linked already"
+                raise Refusal("reference", rule)
 
     # ---- removal orders after their issue ---------------------------------------------------
 
@@ -677,6 +686,7 @@ class CrisisWorkflow:
                 clocks=sla.model_dump(mode="json"),
             )
             self.state.sla = sla
+            self.effects.deliver_within = sla.deliver_within
             self.changed = True
             for platform in self.state.platforms:
                 self.outbox.set_clocks(platform, sla)
@@ -733,7 +743,10 @@ class CrisisWorkflow:
 
     def _check_sightings(self, cmd: ReportSightings) -> None:
         self._check(Action.report_sightings, cmd)
-        if cmd.actor.kind is ParticipantKind.platform and cmd.actor.id not in self.state.platforms:
+        if (
+            cmd.actor.kind is ParticipantKind.platform
+            and cmd.actor.id not in self.state.taking_part
+        ):
             raise Refusal(
                 "actor.id", f"{cmd.actor.id} does not take part in this takedown", FORBIDDEN
             )
@@ -912,7 +925,7 @@ class CrisisWorkflow:
     def _check_addressee(self, identifiers: list[AnyIdentifier], order: OrderDetails) -> None:
         """A removal order binds the one platform it names, which takes part, for content that
         platform hosts (TCO Art. 3)."""
-        self._check_taking_part("order.platform", order.platform, self.state.platforms)
+        self._check_taking_part("order.platform", order.platform, self.state.taking_part)
         for i, identifier in enumerate(identifiers):
             bound = None if isinstance(identifier, HashIdentifier) else identifier.platform
             if bound not in (None, order.platform):
@@ -928,7 +941,7 @@ class CrisisWorkflow:
     def _told(self) -> list[str]:
         """Who hears of the incident's course: its coordinators, GIFCT, the platforms taking
         part (a suspended one is not) and the Member States it concerns (`concerns`)."""
-        platforms = set(self.state.platforms) - set(self.state.suspended)
+        platforms = set(self.state.taking_part)
         return [
             p.id
             for p in self.state.participants
@@ -1224,9 +1237,8 @@ class CrisisWorkflow:
         de-escalates the crisis itself (the safeguards: an activation is limited in time)."""
         expires = self.state.activation_expires
         assert expires is not None
-        lasted = spoken(self.state.sla.activation_for)
         if workflow.now() >= expires:
-            reason = f"the activation lapsed: {lasted} without renewal"
+            reason = f"the activation lapsed at {moment_in_words(expires)}, unrenewed"
             check(self.state.phase, Action.de_escalate, SYSTEM.kind, reason)
             await self._decide(
                 SYSTEM,
@@ -1253,7 +1265,7 @@ class CrisisWorkflow:
             self.state.ids_of(ParticipantKind.coordinator),
             NotificationKind.reminder,
             f"{self.state.report.title}: the activation lapses at {moment_in_words(expires)} "
-            f"({lasted} after it began) unless a coordinator renews it",
+            "unless a coordinator renews it",
             {"expires": expires},
         )
 

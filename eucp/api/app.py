@@ -31,7 +31,7 @@ from eucp.api.wire import (
     body_of,
 )
 from eucp.protocol.actions import ACTIONS, ActionRow
-from eucp.protocol.decisions import COURSE, LedgerRow
+from eucp.protocol.decisions import COURSE, DecisionKind, LedgerRow
 from eucp.protocol.orders import OrderRecord
 from eucp.protocol.participants import Actor, ParticipantKind
 from eucp.protocol.refusal import Refusal, RefusalKind
@@ -202,8 +202,14 @@ async def incident(incident_id: str, actor: Caller, ctx: Ctx) -> IncidentStatus 
     if actor.kind is ParticipantKind.member_state:
         # an authority the incident concerns reads it, without others' orders
         view = await ctx.incidents.view(incident_id, actor)
-        if view is not None:
-            return status.model_copy(update={"crisis": view})
+        if view is not None:  # each platform's figures, without task ids: those are its own
+            figures = {
+                platform: summary.model_copy(
+                    update={"open_breaches": [], "open_legal_deadlines": [], "open_targets": []}
+                )
+                for platform, summary in status.platforms.items()
+            }
+            return IncidentStatus(crisis=view, platforms=figures)
     raise errors.unknown_incident()
 
 
@@ -221,9 +227,22 @@ async def timeline(incident_id: str, actor: Caller, ctx: Ctx) -> list[TimelineEn
         if not allowed:
             raise errors.unknown_incident()
     return [
-        TimelineEntry(at=d.at, kind=d.kind, by=d.actor.id, reason=d.reason)
+        TimelineEntry(
+            at=d.at,
+            kind=d.kind,
+            by=d.actor.id,
+            reason=d.reason,
+            # an update is for everyone who reads the course; a threat's text only for those
+            # it was sent to
+            text=d.inputs.get("text") if d.kind is DecisionKind.situation_updated else None,
+        )
         for d in (row.decision for row in ctx.ledger.rows(incident_id))
         if d.kind in COURSE
+        # a platform reads of its own joining or suspension, not of another's
+        and not (
+            actor.kind is ParticipantKind.platform
+            and d.inputs.get("platform") not in (None, actor.id)
+        )
     ]
 
 

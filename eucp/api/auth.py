@@ -73,6 +73,8 @@ def _resolve(request: Request, tokens: TokenStore, registry: Registry) -> Actor:
         raise Refusal(
             "Authorization", "the token's participant is no longer registered", UNAUTHENTICATED
         ) from None
+    if contact.kind is ParticipantKind.system:  # eucp itself acts on its timers, never by token
+        raise Refusal("Authorization", "no participant signs in as eucp itself", UNAUTHENTICATED)
     return Actor(id=contact.id, kind=contact.kind)
 
 

@@ -58,6 +58,7 @@ class TimelineEntry(BaseModel):
     kind: DecisionKind
     by: str
     reason: str | None = None
+    text: str | None = Field(default=None, description="a situational update's text")
 
 
 def _from_registry(extra: object) -> bool:

@@ -106,6 +106,8 @@ class FlagThreat(Command):
         for state in states:
             if not re.fullmatch(COUNTRY_PATTERN, state):
                 raise ValueError(f"{state!r} is not a country code like FR or IE")
+        if len(set(states)) < len(states):
+            raise ValueError("name each Member State once")
         return states
 
 

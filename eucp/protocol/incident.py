@@ -47,6 +47,12 @@ class LinkedProtocol(BaseModel):
     activated_at: AwareDatetime
     name: str | None = Field(default=None, max_length=200, description="for `other`: which")
 
+    @model_validator(mode="after")
+    def _other_is_named(self) -> LinkedProtocol:
+        if self.protocol is LinkedProtocolKind.other and not (self.name and self.name.strip()):
+            raise ValueError("name: say which protocol `other` is")
+        return self
+
 
 class CriterionStatus(StrEnum):
     met = "met"

@@ -92,6 +92,9 @@ class CrisisState(BaseModel):
         default_factory=list, description="platforms whose participation is suspended"
     )
     linked: list[LinkedProtocol] = Field(default_factory=list)
+    threatened: list[str] = Field(
+        default_factory=list, description="Member States named in an imminent-threat flag"
+    )
     review_inputs: int = 0
     review_due: datetime | None = None
     finals: dict[str, PlatformSummary] = Field(default_factory=dict)
@@ -103,13 +106,20 @@ class CrisisState(BaseModel):
     def ids_of(self, kind: ParticipantKind) -> list[str]:
         return [p.id for p in self.participants if p.kind is kind]
 
+    @property
+    def taking_part(self) -> list[str]:
+        """The participating platforms whose participation is not suspended."""
+        return [p for p in self.platforms if p not in self.suspended]
+
     def concerns(self, authority: Participant) -> bool:
         """Whether a Member State's authority has a part in the incident: its State is
-        affected, it reported the incident, or it issued or hosts one of its orders."""
+        affected or named in an imminent-threat flag, it reported the incident, or it issued
+        or hosts one of its orders."""
         if authority.kind is not ParticipantKind.member_state:
             return False
         return (
             authority.country in self.report.affected_member_states
+            or authority.country in self.threatened
             or authority.id == self.report.reporter
             or any(
                 o.issuer == authority.id

@@ -125,6 +125,8 @@ def open_items(decisions: Sequence[Decision]) -> list[ContentItem]:
         elif d.kind is DecisionKind.content_withdrawn:
             for no in d.inputs.get("items", []):
                 items.pop(no, None)
+        elif d.kind is DecisionKind.de_escalated and d.inputs.get("withdraw_open_tasks"):
+            items.clear()  # every open task was withdrawn: nothing before stays open
         elif d.kind is DecisionKind.scrutiny_decided and d.inputs.get("outcome") == "infringes":
             for no in of_order.get(str(d.inputs.get("order")), []):
                 items.pop(no, None)
