@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+LONGEST = timedelta(days=366)
+"""The longest any clock may run: a deadline must be a date."""
 
 
 class SlaSettings(BaseModel):
@@ -37,12 +40,25 @@ class SlaSettings(BaseModel):
         "for a removal order, its issuing authority",
     )
 
+    @field_validator("*")
+    @classmethod
+    def _a_date_can_be_reckoned(cls, duration: timedelta) -> timedelta:
+        if not timedelta(0) < duration <= LONGEST:
+            raise ValueError(f"a clock runs for a positive time, {LONGEST.days} days at most")
+        return duration
+
 
 def spoken(duration: timedelta) -> str:
-    """A duration as a person says it: "4 h", "1 h 30 min", "12 min", "45 s", "0.4 s"."""
+    """A duration as a person says it: "4 h", "1 h 30 min", "12 min", "45 s", "0.4 s",
+    "20 ms"."""
     seconds = duration.total_seconds()
-    if seconds < 60:
-        return f"{seconds:.1f} s" if seconds < 10 and seconds % 1 else f"{seconds:.0f} s"
+    if seconds < 0.05:
+        return f"{seconds * 1000:.0f} ms"
+    tenths = round(seconds, 1)
+    if tenths < 10 and tenths % 1:
+        return f"{tenths:.1f} s"
+    if round(seconds) < 60:
+        return f"{round(seconds)} s"
     minutes = round(seconds / 60)
     hours, minutes = divmod(minutes, 60)
     if not hours:
@@ -62,7 +78,13 @@ def parse_clock_change(text: str) -> tuple[str, timedelta]:
     """`act_within=45m` -> ("act_within", 45 minutes): a clock and its new duration as people
     type them (s, m, h or d); which clocks exist is the command's rule (`SetClocks`)."""
     name, _, value = text.partition("=")
-    found = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", value.strip())
+    found = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([smhd])", value.strip())
     if not name.strip() or found is None:
         raise ValueError(f"{text.strip()!r}: say CLOCK=DURATION, e.g. act_within=45m")
-    return name.strip(), timedelta(**{_UNITS[found.group(2)]: float(found.group(1))})
+    try:
+        duration = timedelta(**{_UNITS[found.group(2)]: float(found.group(1))})
+    except OverflowError:
+        duration = LONGEST + LONGEST  # refused as too long below, as a duration
+    if duration > LONGEST:
+        raise ValueError(f"{text.strip()!r}: a clock runs {LONGEST.days} days at most")
+    return name.strip(), duration

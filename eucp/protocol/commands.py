@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.clocks import LONGEST, SlaSettings
 from eucp.protocol.identifiers import ContentIdentifier
 from eucp.protocol.incident import Assessment, LinkedProtocol
 from eucp.protocol.orders import ScrutinyOutcome
@@ -64,6 +64,8 @@ class SetClocks(Command):
                 )
             if duration <= timedelta(0):
                 raise ValueError(f"{name}: a clock runs for a positive time")
+            if duration > LONGEST:
+                raise ValueError(f"{name}: a clock runs {LONGEST.days} days at most")
         return changes
 
     def applied_to(self, sla: SlaSettings) -> SlaSettings:
@@ -100,6 +102,13 @@ class FlagThreat(Command):
     )
     text: str = Field(min_length=1, max_length=4000)
 
+    @field_validator("text")
+    @classmethod
+    def _said(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("say what the threat is")
+        return text
+
     @field_validator("member_states")
     @classmethod
     def _countries(cls, states: list[str]) -> list[str]:
@@ -115,6 +124,13 @@ class PostUpdate(Command):
     """A coordinator's situational update to the incident's participants."""
 
     text: str = Field(min_length=1, max_length=4000)
+
+    @field_validator("text")
+    @classmethod
+    def _said(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("say what the update is")
+        return text
 
 
 class LinkProtocol(Command, LinkedProtocol):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from eucp.protocol.identifiers import ContentIdentifier
-from eucp.protocol.participants import ID_PATTERN
+from eucp.protocol.participants import COUNTRY_PATTERN, ID_PATTERN
 from eucp.protocol.refusal import Refusal, RefusalKind
 
 
@@ -21,7 +22,9 @@ class IncidentReport(BaseModel):
     event_started_at: AwareDatetime
     event_place: str = Field(min_length=1, max_length=200)
     reporter: str = Field(pattern=ID_PATTERN)
-    affected_member_states: list[str] = Field(default_factory=list)
+    affected_member_states: list[Annotated[str, Field(pattern=COUNTRY_PATTERN)]] = Field(
+        default_factory=list, description="ISO 3166-1 alpha-2 codes, e.g. FR"
+    )
     first_identifiers: list[ContentIdentifier] = Field(default_factory=list, max_length=1000)
     exercise: bool = Field(
         default=False,
