@@ -3,13 +3,15 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# the `exchange` extra (python-threatexchange and its PDQ hasher) on top: tests, not the stack
+EXCHANGE := $(VENV)/.exchange-$(shell cksum pyproject.toml | cut -d' ' -f1)
 CODE   := eucp workflows activities worker.py bench chaos
 # what the tests need that pip does not install: Debian's chromium for the console's browser
 # tests (never a downloaded browser build) and the machine's PostgreSQL for the ledger's
 CHROMIUM     := /usr/bin/chromium
 POSTGRES_URL := postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: install browser postgres lint typecheck test demo up worker bench chaos clean
+.PHONY: install exchange browser postgres lint typecheck test demo up worker bench chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +21,13 @@ $(STAMP): pyproject.toml
 	touch $@
 
 install: $(STAMP)
+
+$(EXCHANGE): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,exchange]'
+	rm -f $(VENV)/.exchange-*
+	touch $@
+
+exchange: $(EXCHANGE)
 
 # installed with apt when missing and make runs as root; otherwise make stops and says how
 $(CHROMIUM):
@@ -46,10 +55,10 @@ lint: install
 	$(VENV)/bin/ruff check $(CODE) tests
 	$(VENV)/bin/ruff format --check $(CODE) tests
 
-typecheck: install
+typecheck: exchange  # the exchange and `eucp hash` import python-threatexchange
 	$(VENV)/bin/mypy --strict $(CODE)
 
-test: browser postgres lint typecheck
+test: browser postgres exchange lint typecheck
 	$(VENV)/bin/pytest -q
 
 demo: install

@@ -21,7 +21,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 
-from eucp.api.wire import PlatformView, Reported
+from eucp.api.wire import PlatformView, Reported, TaskChanges
 from eucp.protocol.actions import ACTIONS, Action
 from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.commands import MAX_BATCH
@@ -305,6 +305,26 @@ class ApiClient:
                 yield task
             offset = got.next_offset
 
+    async def task_changes(
+        self, since: str | None = None, platform: str | None = None, limit: int = 500
+    ) -> TaskChanges:
+        """One page of the platform's tasks, across its incidents, changed since the checkpoint
+        `since` (all of them when None); staff name the platform."""
+        params = {"since": since, "platform": platform, "limit": limit}
+        return await self._call(_CHANGES, "GET", "/v1/tasks", params=params)
+
+    async def iter_task_changes(
+        self, since: str | None = None, platform: str | None = None, limit: int = 500
+    ) -> AsyncIterator[TaskChanges]:
+        """Every page of changes since the checkpoint, until none is waiting: continue later
+        from the last page's `checkpoint`."""
+        while True:
+            page = await self.task_changes(since, platform, limit)
+            yield page
+            if not page.more:
+                return
+            since = page.checkpoint
+
     async def report_tasks(
         self,
         incident_id: str,
@@ -336,6 +356,7 @@ _LISTINGS = TypeAdapter(list[Listing])
 _STATUS: TypeAdapter[IncidentStatus | PlatformView] = TypeAdapter(IncidentStatus | PlatformView)
 _REPORT = TypeAdapter(ReportAnswer)
 _PAGE = TypeAdapter(TaskPage)
+_CHANGES = TypeAdapter(TaskChanges)
 _ROWS = TypeAdapter(list[LedgerRow])
 _ORDERS = TypeAdapter(list[OrderRecord])
 

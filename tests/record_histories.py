@@ -132,7 +132,9 @@ async def orders(incidents: Incidents, env: WorkflowEnvironment, incident: str) 
     addressee questions and the host State finds to infringe, its removed content reinstated;
     another clarified by its issuer after a pause long enough to alert; a scrutiny window
     that closes."""
-    await incidents.report(incident, a_report(), REGISTRY.public(), SlaSettings())
+    # the activation outlives the 72 hours watched here (activation_for from v7 on)
+    week = SlaSettings(activation_for=timedelta(days=7))
+    await incidents.report(incident, a_report(), REGISTRY.public(), week)
     iru = incidents.as_participant(incident, COORDINATOR)
     await iru.act(Action.assess, assessment=ALL_MET)
     await iru.act(Action.activate, reason="criteria met", identifiers=[url(1)])

@@ -32,7 +32,9 @@ from eucp.audit.reconstruct import reconstruct
 from eucp.audit.replay import replay_evidence
 from eucp.audit.timeline import build_timeline
 from eucp.protocol.actions import Action
+from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.decisions import Decision, DecisionKind, LedgerRow, canonical_json, row_hash
+from eucp.protocol.incident import Criterion
 from eucp.protocol.orders import ScrutinyStage
 from eucp.protocol.participants import SYSTEM, Actor
 from eucp.protocol.phases import Phase
@@ -732,6 +734,216 @@ def test_ledger_rows_round_trip_through_a_bundle(tmp_path: Path) -> None:
     write_bundle(bundle, INCIDENT, [], rows)
     evidence, _ = read_bundle(bundle)
     assert evidence.rows == rows
+
+
+# ---- the activation's period, the clocks in force and who takes part --------------------------
+
+
+def reported(exercise: bool = False, **clocks: timedelta) -> list[Decision]:
+    """Reported (with the clocks in force, as recorded now), assessed, and activated at minute 3
+    for platforms a and b on item 1, lapsing 48 hours later unless renewed."""
+    report = {"title": "Attack", "exercise": exercise}
+    return [
+        a_decision(
+            1,
+            DecisionKind.reported,
+            inputs={"report": report, "clocks": SlaSettings(**clocks).model_dump(mode="json")},
+        ),
+        a_decision(
+            2,
+            DecisionKind.assessed,
+            inputs={"assessment": ALL_MET.model_dump(mode="json"), "all_met": True},
+        ),
+        a_decision(
+            3,
+            DecisionKind.activated,
+            reason="met",
+            inputs={
+                "platforms": ["a", "b"],
+                "items": [ITEM],
+                "override": None,
+                "expires": (T0 + timedelta(minutes=3 + 48 * HOUR)).isoformat(),
+            },
+        ),
+    ]
+
+
+def lapse(n: int, **inputs: Any) -> Decision:
+    """eucp de-escalating when the activation lapses, as the crisis records it."""
+    reason = "the activation lapsed: 48 h without renewal"
+    inputs = {"lapsed": True, "withdraw_open_tasks": False} | inputs
+    return a_decision(n, DecisionKind.de_escalated, actor=SYSTEM, reason=reason, inputs=inputs)
+
+
+def test_a_lapse_before_its_time_is_reported() -> None:
+    """The activation lapses 48 hours after it (minute 3), or after a renewal's new expiry."""
+    expires = T0 + timedelta(minutes=3 + 48 * HOUR)
+    early = lapse(47 * HOUR)
+    result = reconstruct(INCIDENT, [*reported(), early])
+    [(decision_id, problem)] = result.problems
+    assert decision_id == early.decision_id
+    assert problem == (
+        f"de_escalated: at: the activation lapses at {expires.isoformat()} unless renewed: a"
+        " lapse recorded before its time, not after it expired"
+    )
+    assert result.state.phase is Phase.de_escalating  # recorded is recorded: followed
+    assert result.state.activation_expires is None
+
+    on_time = reconstruct(INCIDENT, [*reported(), lapse(48 * HOUR + 3)])
+    assert on_time.problems == [] and on_time.state.phase is Phase.de_escalating
+
+    renewed_until = T0 + timedelta(minutes=40 * HOUR + 48 * HOUR)
+    renewal = a_decision(
+        40 * HOUR,
+        DecisionKind.activation_renewed,
+        reason="still re-uploaded",
+        inputs={"expires": renewed_until.isoformat()},
+    )
+    reminder = a_decision(
+        82 * HOUR,
+        DecisionKind.activation_expiring,
+        actor=SYSTEM,
+        reason="lapses unless renewed",
+        inputs={"expires": renewed_until.isoformat()},
+    )
+    at_the_old_expiry = lapse(48 * HOUR + 3)
+    result = reconstruct(INCIDENT, [*reported(), renewal, at_the_old_expiry])
+    assert [d for d, _ in result.problems] == [at_the_old_expiry.decision_id]
+    assert renewed_until.isoformat() in result.problems[0][1]
+    state = reconstruct(INCIDENT, [*reported(), renewal], T0 + timedelta(minutes=41 * HOUR))
+    assert state.state.activation_expires == renewed_until
+    assert reconstruct(INCIDENT, [*reported(), renewal, reminder, lapse(88 * HOUR)]).problems == []
+
+    # no renewal once de-escalated; no lapse without `lapsed`, nor one by a coordinator
+    manual = a_decision(10, DecisionKind.de_escalated, reason="quiet")
+    late_renewal = a_decision(11, DecisionKind.activation_renewed, reason="more")
+    result = reconstruct(INCIDENT, [*reported(), manual, late_renewal])
+    assert [p.split(": ", 1)[1] for _, p in result.problems] == [
+        "phase: renew_activation is allowed in active, not in de_escalating"
+    ]
+    early_reminder = a_decision(
+        10 * HOUR, DecisionKind.activation_expiring, actor=SYSTEM, inputs={}
+    )
+    unsaid = lapse(49 * HOUR, lapsed=False)
+    by_hand = a_decision(50 * HOUR, DecisionKind.de_escalated, reason="x", inputs={"lapsed": True})
+    assert [
+        p for _, p in reconstruct(INCIDENT, [*reported(), early_reminder, unsaid]).problems
+    ] == [
+        "activation_expiring: at: due at "
+        f"{(expires - timedelta(hours=6)).isoformat()} by the clocks in force (renewal_reminder"
+        " 6 h before it lapses): recorded too early",
+        "de_escalated: inputs.lapsed: eucp de-escalates only when the activation lapses"
+        " unrenewed (lapsed)",
+    ]
+    [(_, problem)] = reconstruct(INCIDENT, [*reported(), by_hand]).problems
+    assert problem.endswith("only eucp records a lapse, not eu-iru (coordinator)")
+
+
+def test_an_activation_without_all_five_criteria_met_needs_its_override() -> None:
+    report, _, activated_ = reported()
+    unmet = ALL_MET.model_copy(update={"multi_platform_virality": Criterion()})
+    assessed = a_decision(2, DecisionKind.assessed, inputs={"assessment": unmet.model_dump()})
+    [(_, problem)] = reconstruct(INCIDENT, [report, assessed, activated_]).problems
+    assert problem.startswith("activated: override: activation needs all five criteria met")
+    assert "not met: multi_platform_virality" in problem
+    overridden = activated_.model_copy(
+        update={"inputs": activated_.inputs | {"override": "the stream is live"}}
+    )
+    assert reconstruct(INCIDENT, [report, assessed, overridden]).problems == []
+
+
+def test_clocks_changed_mid_crisis_are_the_ones_the_audit_judges_by() -> None:
+    """Acknowledge within 15 minutes at the report; 5 from minute 5, so the deadline of the
+    task assigned at minute 3 is minute 8. A reminder recorded then is on time, though by the
+    clocks of the start it would be 10 minutes early."""
+    shorter = a_decision(
+        5,
+        DecisionKind.clocks_set,
+        reason="night shift",
+        inputs={
+            "changes": {"acknowledge_within": "5 min"},
+            "clocks": SlaSettings(acknowledge_within=timedelta(minutes=5)).model_dump(mode="json"),
+        },
+    )
+    breach = a_decision(8, DecisionKind.sla_breached, "a", actor=SYSTEM, inputs=CLOCK)
+    backup = a_decision(23, DecisionKind.sla_backup_told, "a", actor=SYSTEM, inputs=CLOCK)
+    result = reconstruct(INCIDENT, [*reported(exercise=True), shorter, breach, backup])
+    assert result.problems == []
+    state = result.state
+    assert state.clocks is not None and state.clocks.acknowledge_within == timedelta(minutes=5)
+    assert state.exercise and [b.backup_told for b in state.open_breaches] == [True]
+    judged_by_the_start = reconstruct(INCIDENT, [*reported(), breach])
+    assert [p for _, p in judged_by_the_start.problems] == [
+        f"sla_breached: at: due at {(T0 + timedelta(minutes=18)).isoformat()} by the clocks in"
+        " force (acknowledge_within 15 min, for the acknowledge deadline of a-000001): recorded"
+        " too early"
+    ]
+
+    # 30 minutes from minute 5: a reminder at minute 20 is early by the clocks in force...
+    longer = shorter.model_copy(
+        update={
+            "inputs": {
+                "changes": {"acknowledge_within": "30 min"},
+                "clocks": SlaSettings(acknowledge_within=timedelta(minutes=30)).model_dump(
+                    mode="json"
+                ),
+            }
+        }
+    )
+    at_20 = a_decision(20, DecisionKind.sla_breached, "a", actor=SYSTEM, inputs=CLOCK)
+    [(_, problem)] = reconstruct(INCIDENT, [*reported(), longer, at_20]).problems
+    assert "(acknowledge_within 30 min, for the acknowledge deadline of a-000001)" in problem
+    # ... but not one the platform recorded on the old clocks before the new ones reached it
+    just_before = longer.model_copy(update={"at": T0 + timedelta(minutes=17, seconds=30)})
+    at_18 = a_decision(18, DecisionKind.sla_breached, "a", actor=SYSTEM, inputs=CLOCK)
+    assert reconstruct(INCIDENT, [*reported(), just_before, at_18]).problems == []
+    # the escalation rung: escalate_after (15 min) after the backup rung, itself 15 min late
+    escalated = a_decision(30, DecisionKind.sla_escalated, "a", actor=SYSTEM, inputs=CLOCK)
+    [(_, problem)] = reconstruct(
+        INCIDENT, [*reported(), shorter, breach, backup, escalated]
+    ).problems
+    assert problem.startswith(
+        f"sla_escalated: at: due at {(T0 + timedelta(minutes=38)).isoformat()} by the clocks in"
+        " force (acknowledge_within 5 min + 2 x escalate_after 15 min,"
+    )
+
+
+def test_a_platform_brought_in_suspended_and_brought_back_is_rebuilt() -> None:
+    """c joins at minute 10 and gets item 1; item 2 comes while it is suspended (minute 20-30),
+    so it has no task for it until it is back; its withdrawn item 1 is given anew then."""
+    item2 = ContentItem(no=2, identifier=url(2), source=COORDINATOR.id).model_dump(mode="json")
+    joined = a_decision(10, DecisionKind.platform_joined, inputs={"platform": "c", "back": False})
+    acknowledged = a_decision(
+        12, DecisionKind.task_acknowledged, "c", actor=CHOOSY, inputs={"task_id": "c-000001"}
+    )
+    suspended = a_decision(
+        20, DecisionKind.platform_suspended, reason="unresponsive", inputs={"platform": "c"}
+    )
+    withdrawn = a_decision(
+        20, DecisionKind.task_withdrawn, "c", reason="suspended", inputs={"task_id": "c-000001"}
+    )
+    added = a_decision(25, DecisionKind.content_added, inputs={"items": [item2]})
+    back = a_decision(30, DecisionKind.platform_joined, inputs={"platform": "c", "back": True})
+    removed = a_decision(
+        35, DecisionKind.task_removed, "c", actor=CHOOSY, inputs={"task_id": "c-000002"}
+    )
+    decisions = [*reported(), joined, acknowledged, suspended, withdrawn, added, back, removed]
+
+    while_out = reconstruct(INCIDENT, decisions, T0 + timedelta(minutes=26)).state
+    assert (while_out.platforms, while_out.suspended) == (["a", "b", "c"], ["c"])
+    assert while_out.tasks["c"] == {TaskState.withdrawn: 1}
+    assert while_out.tasks["a"] == {TaskState.assigned: 2}
+    result = reconstruct(INCIDENT, decisions)
+    assert result.problems == []
+    assert (result.state.platforms, result.state.suspended) == (["a", "b", "c"], [])
+    assert result.state.tasks["c"] == {TaskState.assigned: 1, TaskState.removed: 1}
+
+    twice = a_decision(11, DecisionKind.platform_joined, inputs={"platform": "c", "back": False})
+    not_in = a_decision(12, DecisionKind.platform_suspended, reason="x", inputs={"platform": "d"})
+    assert [p for _, p in reconstruct(INCIDENT, [*reported(), joined, twice, not_in]).problems] == [
+        "platform_joined: platform: c takes part already",
+        "platform_suspended: platform: d does not take part in this takedown",
+    ]
 
 
 # ---- removal orders after their issue, rebuilt from decisions alone -----------------------------

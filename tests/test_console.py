@@ -478,6 +478,91 @@ async def test_the_incident_page_shows_the_orders_and_withdraws_an_orders_items(
     await page.context.close()
 
 
+# ---- governance: the situation, who takes part, linked protocols ---------------------------
+
+
+async def test_a_coordinator_governs_a_running_exercise_from_the_console(site: Site) -> None:
+    """Updates, an imminent threat, a linked protocol, a platform brought in and another
+    suspended, each through its console form; the page shows them, and that it is an exercise."""
+    incident = await site.report(title="Exercise: attack livestream", exercise=True)
+    await site.act(incident, "assessment", {"assessment": ALL_MET.model_dump(mode="json")})
+    started = {"reason": "all five criteria met", "platforms": [FASTBOOK.id, SLOWTUBE.id]}
+    await site.act(incident, "activation", started)
+    page = await site.incident_page(COORDINATOR.id, incident)
+    await expect(page.locator("#exercise")).to_contain_text("Exercise")
+
+    await review_and_confirm(
+        page, "post_update", {"text": "The attacker is in custody; re-uploads continue."}
+    )
+    await expect_answer(page, "Accepted: Post a situational update", "decisions recorded: 1")
+
+    await review_and_confirm(
+        page,
+        "flag_threat",
+        {"text": "A second attack is announced for tonight in Lyon.", "member_states": "fr be"},
+        confirm=False,
+    )
+    await expect(page.locator("#submitted")).to_contain_text("FR, BE")
+    await page.click("#confirm")
+    await expect_answer(page, "Accepted: Flag an imminent threat to life")
+
+    # the link's activation time is read in UTC, as every time the console shows
+    link = {
+        "protocol": "gifct_cip",
+        "reference": "CIP-2026-014",
+        "activated_at": "2026-03-15T01:40",
+    }
+    await review_and_confirm(page, "link_protocol", link, confirm=False)
+    await expect(page.locator("#submitted")).to_contain_text("2026-03-15 01:40:00 UTC")
+    await page.click("#confirm")
+    await expect_answer(page, "Accepted: Link another protocol")
+
+    await review_and_confirm(page, "join_platform", {"platform": CHOOSY.id})
+    await expect_answer(page, "Accepted: Bring in a platform")
+
+    # a suspension is offered for the platforms taking part; any id may be typed
+    offered = page.locator("#action-suspend_platform datalist option")
+    await expect(offered).to_have_count(3)  # every platform taking part, none suspended yet
+    await review_and_confirm(
+        page,
+        "suspend_platform",
+        {"platform": SLOWTUBE.id, "reason": "its takedown service is compromised"},
+    )
+    await expect_answer(page, "Accepted: Suspend a platform")
+
+    situation = page.locator("[data-section=governance]")
+    for shown in (
+        "Situational update",
+        "The attacker is in custody",
+        "Imminent threat to life",
+        "Member States concerned: FR, BE",
+        "Platform brought in",
+        "Platform suspended",
+        "its takedown service is compromised",
+    ):
+        await expect(situation).to_contain_text(shown)
+    linked = page.locator("tr[data-linked='CIP-2026-014']")
+    await expect(linked).to_contain_text("GIFCT Content Incident Protocol")
+    await expect(linked).to_contain_text("2026-03-15 01:40:00 UTC")
+    await expect(platform_row(page, SLOWTUBE.id)).to_contain_text("suspended")
+    await expect(platform_row(page, SLOWTUBE.id)).to_contain_text(
+        "its takedown service is compromised"
+    )
+    await expect(platform_row(page, CHOOSY.id)).to_contain_text("joined later")
+    await expect(platform_row(page, FASTBOOK.id)).not_to_contain_text("suspended")
+    decisions = page.locator("[data-section=decisions]")
+    await expect(decisions).to_contain_text("situation_updated")
+    await expect(decisions).to_contain_text("A second attack is announced")
+    # the suspended platform is no longer offered; it may be brought back
+    await expect(page.locator("#action-suspend_platform datalist option")).to_have_count(2)
+    await expect(page.locator("#action-join_platform datalist option")).to_have_count(1)
+    await site.shot(page, "governance")
+
+    await page.click("text=Incidents")
+    await expect(page.locator(f"tr[data-incident='{incident}']")).to_contain_text("exercise")
+    await page.context.close()
+
+
 # ---- live updates, rejections, CSRF, auditors ----------------------------------------------
 
 

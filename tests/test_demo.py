@@ -37,6 +37,10 @@ async def test_the_demo_runs_a_crisis_end_to_end_over_http(
     assert "ORDER  OCLCTIC (Pharos) (FR): removal order FR-2019-0315-01 to facebook" in text
     # copied to the platform's host State, which scrutinises and upholds it (TCO Art. 4)
     assert "SCRUTINY Coimisiún na Meán (IE), the host State: order FR-2019-0315-01 upheld" in text
+    # JustPaste.it, not named at activation, is brought in once copies are found there
+    joined = re.search(r"JOIN   justpasteit brought in: (\d+) open items", text)
+    assert joined and int(joined.group(1)) > 0, text[-2000:]
+    assert "(copies found on JustPaste.it)" in text
     snap = re.search(r"TASKS  snap: (\d+) declined", text)
     assert snap and int(snap.group(1)) > 0, text[-2000:]
     assert re.search(r"TASKS  facebook: \d+ removed; 0 missed deadlines", text)

@@ -39,6 +39,7 @@ REVIEW = "eucp.review"  # the review report, computed from ledger rows: activiti
 SERVICE = "eucp.service"
 WIRE = "eucp.api.wire"
 CLIENT = "eucp.client"
+EXCHANGE = "eucp.exchange"  # installed into a platform's python-threatexchange: the client's
 BELOW_INTERFACES = (PROTOCOL, RUNTIME, REVIEW, "workflows", "activities", "worker", SERVICE)
 INTERFACES = (
     "eucp.api",
@@ -64,6 +65,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     **{interface: (*BELOW_INTERFACES, *INTERFACES) for interface in INTERFACES},
     CLIENT: (PROTOCOL, WIRE, CLIENT),
     WIRE: (PROTOCOL, WIRE),
+    EXCHANGE: (PROTOCOL, WIRE, CLIENT, EXCHANGE),
 }
 
 IO_LIBRARIES = ("temporalio", "fastapi", "httpx", "psycopg", "sqlite3", "click")
@@ -73,6 +75,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     PROTOCOL: IO_LIBRARIES,
     WIRE: SERVER_LIBRARIES,
     CLIENT: SERVER_LIBRARIES,
+    EXCHANGE: SERVER_LIBRARIES,
 }
 
 

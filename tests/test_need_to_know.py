@@ -185,6 +185,9 @@ async def every_route(api: Api, caller: Actor, incident: str) -> list[str]:
         ("GET", f"{path}/tasks?state=withdrawn", None),
         ("GET", f"{path}/decisions", None),
         ("GET", f"{path}/orders", None),
+        ("GET", "/v1/tasks", None),
+        ("GET", f"/v1/tasks?platform={CHOOSY.id}", None),
+        ("GET", f"{path}/timeline", None),
         ("POST", f"{path}/tasks/reports", {"reports": [report(ORDER_TASK)]}),
     ]
     for row in ACTIONS.values():  # each action's fields, aimed at the order's item and content

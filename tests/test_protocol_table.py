@@ -420,6 +420,9 @@ async def test_each_console_form_reaches_its_rows_update(eucp: Protocol, api: Ap
                 "items": "1",
                 "text": "lessons",
                 "changes": "act_within=45m",
+                "platform": CHOOSY.id,
+                "protocol": "gifct_cip",
+                "reference": "CIP-1",
             }
             answer = await browser.post(
                 f"/console/incidents/{incident}/actions/{action}", data=data

@@ -21,7 +21,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.report import ReportActivities, ReportFiles, WriteReport
 from eucp.protocol.actions import Action
-from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.clocks import SlaSettings, moment_in_words
 from eucp.protocol.decisions import GENESIS_HASH, Decision, DecisionKind, LedgerRow, row_hash
 from eucp.protocol.identifiers import HashAlgorithm, HashIdentifier
 from eucp.protocol.participants import SYSTEM, Actor
@@ -665,6 +665,388 @@ def test_a_declined_crisis_renders_without_takedown() -> None:
     assert f.activation.report_to_activation is None
     page = render.to_html(f)
     assert "not activated or has no tasks" in page and "No task was acknowledged" in page
+
+
+# ---- governance: the activation's life, participation, clocks, exercises ------------------
+
+DAY = timedelta(days=1)
+
+
+def reported_with_clocks(rows: Rows, exercise: bool = False, **clocks: timedelta) -> None:
+    """`reported` as the crisis records it now, with the clocks in force at the start."""
+    report = a_report(event_started_at=T0 - timedelta(minutes=7), exercise=exercise)
+    rows.add(
+        timedelta(0),
+        DecisionKind.reported,
+        COORDINATOR,
+        report=report.model_dump(mode="json"),
+        clocks=SlaSettings(**clocks).model_dump(mode="json"),
+    )
+    rows.add(timedelta(minutes=3), DecisionKind.assessed, COORDINATOR, all_met=True, assessment={})
+
+
+def test_an_activation_lapses_unrenewed_and_the_report_says_when() -> None:
+    """Activated on an override for 48 hours; renewed at hour 40 until hour 88; reminded at
+    hour 82; nobody renews again, and eucp lapses it at hour 88. Re-escalated later, then
+    de-escalated by hand: the one period lapsed, the other did not."""
+    r = Rows()
+    reported_with_clocks(r)
+    expires, renewed_until = T0 + START + 48 * HOUR, T0 + START + 88 * HOUR
+    r.add(
+        START,
+        DecisionKind.activated,
+        COORDINATOR,
+        "livestreamed, spreading",
+        platforms=[FASTBOOK.id],
+        items=_items(1),
+        override="virality not yet shown, but the stream is live",
+        expires=expires.isoformat(),
+    )
+    r.add(
+        START + 40 * HOUR,
+        DecisionKind.activation_renewed,
+        COORDINATOR,
+        "still re-uploaded",
+        expires=renewed_until.isoformat(),
+    )
+    r.add(
+        START + 82 * HOUR,
+        DecisionKind.activation_expiring,
+        SYSTEM,
+        "the activation lapses unless renewed",
+        expires=renewed_until.isoformat(),
+    )
+    r.add(
+        START + 88 * HOUR,
+        DecisionKind.de_escalated,
+        SYSTEM,
+        "the activation lapsed: 48 h without renewal",
+        lapsed=True,
+        withdraw_open_tasks=False,
+    )
+    r.add(
+        START + 90 * HOUR,
+        DecisionKind.re_escalated,
+        COORDINATOR,
+        "a new wave",
+        expires=(T0 + START + 138 * HOUR).isoformat(),
+    )
+    r.add(START + 91 * HOUR, DecisionKind.de_escalated, COORDINATOR, "quiet again")
+    f = compute(r.rows)
+
+    a = f.activation
+    lapsed, by_hand = a.periods
+    assert (lapsed.override, lapsed.expires, lapsed.lapses_at) == (
+        "virality not yet shown, but the stream is live", expires, renewed_until
+    )  # fmt: skip
+    assert [(x.at, x.by, x.reason, x.expires) for x in lapsed.renewals] == [
+        (T0 + START + 40 * HOUR, COORDINATOR.id, "still re-uploaded", renewed_until)
+    ]
+    assert [(x.at, x.expires) for x in lapsed.reminders] == [
+        (T0 + START + 82 * HOUR, renewed_until)
+    ]
+    assert (lapsed.end, lapsed.length, lapsed.lapsed, lapsed.ended_by) == (
+        renewed_until, 88 * HOUR, True, SYSTEM.id
+    )  # fmt: skip
+    assert (by_hand.lapsed, by_hand.ended_by, by_hand.end_reason, by_hand.length) == (
+        False, COORDINATOR.id, "quiet again", HOUR
+    )  # fmt: skip
+    assert (a.override, a.renewals, a.lapses, a.de_escalations) == (lapsed.override, 1, 1, 2)
+    assert a.time_active == 89 * HOUR
+
+    markdown = render.to_markdown(f)
+    at = render.moment
+    assert "| renewals / lapses | 1 / 1 |" in markdown
+    assert "| time active (all active periods) | 3d 17:00:00 |" in markdown
+    assert (
+        f"| {at(T0 + START)} | activated | eu-iru | livestreamed, spreading; override (not all"
+        f" five criteria met): virality not yet shown, but the stream is live; lapses at"
+        f" {at(expires)} unless renewed |"
+    ) in markdown
+    assert (
+        f"| {at(T0 + START + 40 * HOUR)} | renewed | eu-iru | still re-uploaded; lapses at"
+        f" {at(renewed_until)} unless renewed again |"
+    ) in markdown
+    assert (
+        f"| {at(T0 + START + 82 * HOUR)} | renewal reminder | eucp | lapses at"
+        f" {at(renewed_until)} unless renewed |"
+    ) in markdown
+    assert (
+        f"| {at(renewed_until)} | lapsed unrenewed | eucp | expired at {at(renewed_until)},"
+        " 3d 16:00:00 after it began |"
+    ) in markdown
+    assert f"| {at(T0 + START + 91 * HOUR)} | de-escalated | eu-iru | quiet again; 1:00:00" in (
+        markdown
+    )
+    assert f"| {at(renewed_until)} | lapsed unrenewed | 3d 16:00:00 |" in markdown  # periods
+    assert "| de-escalated by eu-iru | 1:00:00 |" in markdown
+    summaries = {e.kind: e.summary for e in f.timeline}
+    assert summaries[DecisionKind.activation_renewed] == (
+        f"renewed: lapses at {moment_in_words(renewed_until)} unless renewed again"
+    )
+    lapse = next(e for e in f.timeline if e.actor_id == SYSTEM.id and e.kind == "de_escalated")
+    assert lapse.summary == "the activation lapsed unrenewed; tasks keep running"
+    assert ReviewFigures.model_validate(json.loads(render.to_json(f))) == f
+
+
+def test_a_platform_brought_in_mid_crisis_appears_in_the_participation_section() -> None:
+    """Fastbook from the activation (items 1-3; item 3 withdrawn); slowtube brought in at 30
+    minutes gets the open items 1 and 2 from then, then fastbook's sighting (item 4). Suspended
+    at 50 minutes (its open tasks withdrawn), it gets no task for item 5; back at 60 it is given
+    every open item it has no live task for, from then."""
+    r = Rows()
+    reported_with_clocks(r)
+    r.add(
+        START,
+        DecisionKind.activated,
+        COORDINATOR,
+        "go",
+        platforms=[FASTBOOK.id],
+        items=_items(1, 2, 3),
+    )
+    r.add(START + 10 * MIN, DecisionKind.content_withdrawn, COORDINATOR, "news", items=[3])
+    r.add(
+        START + 30 * MIN,
+        DecisionKind.platform_joined,
+        COORDINATOR,
+        platform=SLOWTUBE.id,
+        back=False,
+    )
+    r.task(35 * MIN, DecisionKind.task_acknowledged, SLOWTUBE, 1)
+    r.add(
+        START + 40 * MIN,
+        DecisionKind.sighting_reported,
+        FASTBOOK,
+        items=_items(4, source=FASTBOOK.id),
+    )
+    ignored = "ignored every task for half an hour"
+    r.add(
+        START + 50 * MIN,
+        DecisionKind.platform_suspended,
+        COORDINATOR,
+        ignored,
+        platform=SLOWTUBE.id,
+    )
+    for no in (1, 2, 4):
+        tid = task_id(SLOWTUBE.id, no)
+        r.task(50 * MIN, DecisionKind.task_withdrawn, COORDINATOR, no, task=tid, reason=ignored)
+    r.add(START + 55 * MIN, DecisionKind.content_added, COORDINATOR, items=_items(5))
+    r.add(
+        START + 60 * MIN, DecisionKind.platform_joined, COORDINATOR, platform=SLOWTUBE.id, back=True
+    )
+    r.task(65 * MIN, DecisionKind.task_removed, SLOWTUBE, 5)
+    f = compute(r.rows)
+
+    assert f.named_at_activation == [FASTBOOK.id]
+    assert [(c.platform_id, c.change, c.at, c.reason) for c in f.participation] == [
+        (SLOWTUBE.id, "joined", T0 + START + 30 * MIN, None),
+        (SLOWTUBE.id, "suspended", T0 + START + 50 * MIN, ignored),
+        (SLOWTUBE.id, "back", T0 + START + 60 * MIN, None),
+    ]
+    st = _platform(f, SLOWTUBE.id)
+    started = {
+        t.item_no: t.started_at - T0 - START for t in f.tasks if t.platform_id == SLOWTUBE.id
+    }
+    assert started == {1: 60 * MIN, 2: 60 * MIN, 4: 60 * MIN, 5: 60 * MIN}  # none for item 3
+    assert (st.tasks, st.by_state) == (4, {"assigned": 3, "removed": 1})
+    assert st.acknowledge_times == [5 * MIN]  # item 5, removed 5 minutes after it came back
+    assert _platform(f, FASTBOOK.id).tasks == 4  # items 1-3 and 5; item 4 was its own find
+
+    markdown = render.to_markdown(f)
+    assert "Platforms named at the activation: fastbook." in markdown
+    assert "| platforms brought in / suspended mid-crisis | 1 / 1 |" in markdown
+    at = render.moment
+    for after, since, change, reason in [
+        (30 * MIN, "0:40:00.00025", "brought in mid-crisis", " "),
+        (50 * MIN, "1:00:00.00025", "suspended", ignored),
+        (60 * MIN, "1:10:00.00025", "back from its suspension", " "),
+    ]:
+        row = f"| {at(T0 + START + after)} | {since} | slowtube | {change} | eu-iru | {reason} |"
+        assert row in markdown
+    assert [e.summary for e in f.timeline if e.kind.startswith("platform_")] == [
+        "slowtube brought in mid-crisis",
+        "slowtube suspended",
+        "slowtube back from its suspension",
+    ]
+    nobody = Rows()
+    reported_with_clocks(nobody)
+    nobody.add(START, DecisionKind.activated, COORDINATOR, "go", platforms=[FASTBOOK.id], items=[])
+    assert "No platform was brought in or suspended after the activation." in (
+        render.to_markdown(compute(nobody.rows))
+    )
+
+
+def exercise(*, exercise: bool = True, **clocks: timedelta) -> Rows:
+    """Fastbook acknowledges its four tasks in 5 minutes and removes them in 30; slowtube
+    acknowledges item 3 in 10 minutes, items 1 and 2 in 20, never item 4, and acts on items
+    1, 3 and 2 at 50, 55 and 70 minutes. Targets: acknowledge 15 minutes, act 60."""
+    r = Rows()
+    reported_with_clocks(r, exercise=exercise, **clocks)
+    platforms = [FASTBOOK.id, SLOWTUBE.id]
+    r.add(
+        START,
+        DecisionKind.activated,
+        COORDINATOR,
+        "drill",
+        platforms=platforms,
+        items=_items(1, 2, 3, 4),
+    )
+    for no in (1, 2, 3, 4):
+        r.task(5 * MIN, DecisionKind.task_acknowledged, FASTBOOK, no)
+    r.task(10 * MIN, DecisionKind.task_acknowledged, SLOWTUBE, 3)
+    r.task(20 * MIN, DecisionKind.task_acknowledged, SLOWTUBE, 1)
+    r.task(20 * MIN, DecisionKind.task_acknowledged, SLOWTUBE, 2)
+    for no in (1, 2, 3, 4):
+        r.task(30 * MIN, DecisionKind.task_removed, FASTBOOK, no)
+    r.task(50 * MIN, DecisionKind.task_removed, SLOWTUBE, 1)
+    r.task(55 * MIN, DecisionKind.task_not_found, SLOWTUBE, 3)
+    r.task(70 * MIN, DecisionKind.task_removed, SLOWTUBE, 2)
+    r.add(START + 2 * HOUR, DecisionKind.de_escalated, COORDINATOR, "drill over")
+    return r
+
+
+def test_an_exercises_after_action_report_scores_each_platform_against_its_targets() -> None:
+    f = compute(exercise().rows)
+    assert f.exercise
+    fb, st = f.after_action
+    assert (fb.platform_id, fb.meets_targets) == (FASTBOOK.id, True)
+    assert (fb.acknowledge.within, fb.acknowledge.counted, fb.acknowledge.median) == (4, 4, 5 * MIN)
+    assert (fb.act.within, fb.act.counted, fb.act.median) == (4, 4, 30 * MIN)
+    # slowtube: 1 of 4 acknowledged within 15 minutes (item 4, never answered, counts late);
+    # 2 of 4 acted within the hour: half, so the act target alone is met
+    assert (st.acknowledge.target, st.acknowledge.within, st.acknowledge.counted) == (
+        15 * MIN, 1, 4
+    )  # fmt: skip
+    assert (st.acknowledge.median, st.acknowledge.met) == (20 * MIN, False)
+    assert (st.act.target, st.act.within, st.act.counted, st.act.median, st.act.met) == (
+        HOUR, 2, 4, 55 * MIN, True
+    )  # fmt: skip
+    assert st.meets_targets is False
+
+    markdown = render.to_markdown(f)
+    assert markdown.startswith("# Exercise \N{EM DASH} post-incident review: Livestreamed attack")
+    assert "> **EXERCISE**: This incident was an exercise" in markdown
+    assert "## After-action: each platform against its targets (exercise)" in markdown
+    assert (
+        "| fastbook | 0:15:00 | 4/4 (100%) | 0:05:00 | 1:00:00 | 4/4 (100%) | 0:30:00 |"
+        " meets its targets |"
+    ) in markdown
+    assert (
+        "| slowtube | 0:15:00 | 1/4 (25%) | 0:20:00 | 1:00:00 | 2/4 (50%) | 0:55:00 | falls short |"
+    ) in markdown
+    data = json.loads(render.to_json(f))
+    assert data["exercise"] is True
+    assert [(s["meets_targets"], s["acknowledge"]["share"]) for s in data["after_action"]] == [
+        (True, 1.0),
+        (False, 0.25),
+    ]
+    assert ReviewFigures.model_validate(data) == f
+    page = render.to_html(f)
+    assert '<p class="banner"><strong>EXERCISE</strong>' in page
+    assert "<title>Exercise \N{EM DASH} post-incident review" in page
+
+    # a real incident: the same figures, never called an exercise's
+    real = render.to_markdown(compute(exercise(exercise=False).rows))
+    assert real.startswith("# Post-incident review: ") and "EXERCISE" not in real
+    assert "## Response times against the targets" in real and "After-action" not in real
+    assert "| slowtube | 0:15:00 | 1/4 (25%) |" in real
+    # stricter clocks: item 3's 10 minutes to acknowledge now miss too, and no act is in time
+    strict = compute(exercise(acknowledge_within=5 * MIN, act_within=45 * MIN).rows)
+    st = strict.after_action[1]
+    assert (st.acknowledge.within, st.act.within, st.act.median) == (0, 0, 55 * MIN)
+
+
+def test_a_task_is_judged_by_the_clocks_in_force_when_answered_and_none_without_them() -> None:
+    """The acknowledge target goes from 15 to 5 minutes at minute 8: item 1, acknowledged at 7,
+    met the 15 in force then; item 2, acknowledged at 10, missed the 5 in force then."""
+    r = Rows()
+    reported_with_clocks(r)
+    r.add(
+        START,
+        DecisionKind.activated,
+        COORDINATOR,
+        "go",
+        platforms=[FASTBOOK.id],
+        items=_items(1, 2),
+    )
+    r.add(
+        START + 8 * MIN,
+        DecisionKind.clocks_set,
+        COORDINATOR,
+        "a drill of the night shift",
+        changes={"acknowledge_within": "5 min"},
+        clocks=SlaSettings(acknowledge_within=5 * MIN).model_dump(mode="json"),
+    )
+    r.task(7 * MIN, DecisionKind.task_acknowledged, FASTBOOK, 1)
+    r.task(10 * MIN, DecisionKind.task_acknowledged, FASTBOOK, 2)
+    f = compute(r.rows)
+    assert [(c.kind, c.changed, c.clocks["acknowledge_within"]) for c in f.clocks] == [
+        (DecisionKind.reported, [], 15 * MIN),
+        (DecisionKind.clocks_set, ["acknowledge_within"], 5 * MIN),
+    ]
+    [fb] = f.after_action
+    assert (fb.acknowledge.target, fb.acknowledge.within, fb.acknowledge.counted) == (
+        5 * MIN, 1, 2
+    )  # fmt: skip
+    markdown = render.to_markdown(f)
+    changed = render.moment(T0 + START + 8 * MIN)
+    assert f"| clock | at the report | from {changed} |" in markdown
+    assert "| acknowledge_within | 0:15:00 | 0:05:00 (changed) |" in markdown
+    assert f"| {changed} | eu-iru | acknowledge_within | a drill of the night shift |" in markdown
+    assert "each task is judged by the target in force when it was answered" in markdown
+    assert "clocks set: acknowledge_within 5 min" in [e.summary for e in f.timeline]
+
+    unrecorded = Rows()
+    reported(unrecorded)  # as incidents reported before the clocks were recorded
+    unrecorded.add(
+        START, DecisionKind.activated, COORDINATOR, "go", platforms=[FASTBOOK.id], items=_items(1)
+    )
+    unrecorded.task(20 * MIN, DecisionKind.task_acknowledged, FASTBOOK, 1)
+    f = compute(unrecorded.rows)
+    [fb] = f.after_action
+    assert (fb.acknowledge.target, fb.acknowledge.counted, fb.meets_targets) == (None, 0, None)
+    markdown = render.to_markdown(f)
+    assert "Not recorded: the incident was reported before its clocks were recorded" in markdown
+    assert "| fastbook | - | - | - | - | - | - | not scored |" in markdown
+
+
+def test_threats_updates_and_linked_protocols_are_on_the_one_timeline() -> None:
+    """A linked protocol shows where it was linked and at its own activation, here before the
+    report itself."""
+    r = Rows()
+    reported_with_clocks(r)
+    r.add(START, DecisionKind.activated, COORDINATOR, "go", platforms=[FASTBOOK.id], items=[])
+    cip = T0 - 2 * MIN
+    link = {"protocol": "gifct_cip", "reference": "CIP-2026-7", "activated_at": cip.isoformat()}
+    r.add(START + MIN, DecisionKind.protocol_linked, COORDINATOR, link=link | {"name": None})
+    r.add(
+        START + 2 * MIN,
+        DecisionKind.imminent_threat_flagged,
+        FASTBOOK,
+        member_states=["FR"],
+        text="the attacker announces a second target",
+    )
+    r.add(START + 3 * MIN, DecisionKind.situation_updated, COORDINATOR, text="CIP activated too")
+    f = compute(r.rows)
+    assert [(e.seq, e.kind, e.event, e.at) for e in f.timeline[:2]] == [
+        (4, DecisionKind.protocol_linked, "GIFCT Content Incident Protocol activated", cip),
+        (1, DecisionKind.reported, None, T0),
+    ]
+    assert [e.summary for e in f.timeline[4:]] == [
+        "GIFCT Content Incident Protocol linked: CIP-2026-7, activated " + moment_in_words(cip),
+        "imminent threat to life, for FR: the attacker announces a second target",
+        "situational update: CIP activated too",
+    ]
+    [linked] = f.linked_protocols
+    assert (linked.protocol, linked.reference, linked.activated_at) == (
+        "gifct_cip",
+        "CIP-2026-7",
+        cip,
+    )
+    markdown = render.to_markdown(f)
+    assert (
+        f"| 4 | {render.moment(cip)} | -0:02:00 | GIFCT Content Incident Protocol activated |"
+    ) in markdown
 
 
 # ---- removal orders: receipt to removal, scrutiny, clarification, reinstatement -------------

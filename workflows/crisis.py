@@ -835,6 +835,9 @@ class CrisisWorkflow:
             suspended=self.state.suspended,
             linked=self.state.linked,
             exercise=self.state.report.exercise,
+            activation_expires=self.state.activation_expires
+            if self.state.phase is Phase.active
+            else None,
         )
 
     @workflow.query

@@ -8,6 +8,7 @@ import hashlib
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Annotated
 
 import structlog
@@ -26,6 +27,8 @@ from eucp.api.wire import (
     PlatformView,
     Reported,
     ReportIncident,
+    TaskChange,
+    TaskChanges,
     TaskReports,
     TimelineEntry,
     body_of,
@@ -36,7 +39,7 @@ from eucp.protocol.orders import OrderRecord
 from eucp.protocol.participants import Actor, ParticipantKind
 from eucp.protocol.refusal import Refusal, RefusalKind
 from eucp.protocol.state import Answer, IncidentStatus, Listing, ReportAnswer, TaskPage, TaskQuery
-from eucp.protocol.tasks import TaskState
+from eucp.protocol.tasks import Task, TaskState
 from eucp.runtime.ledger import Ledger, open_ledger
 from eucp.runtime.registry import Registry, RegistryFile
 from eucp.runtime.settings import Settings
@@ -246,6 +249,19 @@ async def timeline(incident_id: str, actor: Caller, ctx: Ctx) -> list[TimelineEn
     ]
 
 
+def whose_tasks(actor: Actor, platform: str | None) -> str:
+    """The platform whose tasks a caller reads: a platform its own; coordinators and auditors
+    name it."""
+    if actor.kind is ParticipantKind.platform:
+        if platform not in (None, actor.id):
+            raise Refusal("platform", "a platform sees its own tasks only", FORBIDDEN)
+        return actor.id
+    require(actor, *STAFF)
+    if platform is None:
+        raise Refusal("platform", "name the platform whose tasks to list", RefusalKind.invalid)
+    return platform
+
+
 @router.get("/incidents/{incident_id}/tasks", response_model=TaskPage)
 async def tasks(
     incident_id: str,
@@ -257,15 +273,7 @@ async def tasks(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> TaskPage:
     """A platform lists its own tasks; coordinators and auditors name the platform."""
-    if actor.kind is ParticipantKind.platform:
-        if platform not in (None, actor.id):
-            raise Refusal("platform", "a platform sees its own tasks only", FORBIDDEN)
-        platform = actor.id
-    else:
-        require(actor, *STAFF)
-        if platform is None:
-            rule = "name the platform whose tasks to list"
-            raise Refusal("platform", rule, RefusalKind.invalid)
+    platform = whose_tasks(actor, platform)
     if not await ctx.incidents.took_part(incident_id, platform):
         if actor.kind is ParticipantKind.platform:  # as for no such incident: tell nothing
             raise errors.unknown_incident()
@@ -274,6 +282,60 @@ async def tasks(
         raise Refusal("platform", rule, RefusalKind.not_found)
     return await ctx.incidents.tasks(
         incident_id, platform, TaskQuery(state=state, offset=offset, limit=limit)
+    )
+
+
+@router.get("/tasks", response_model=TaskChanges)
+async def task_changes(
+    actor: Caller,
+    ctx: Ctx,
+    since: Annotated[str | None, Query(max_length=20_000)] = None,
+    platform: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> TaskChanges:
+    """A platform's tasks across its incidents that changed since the checkpoint `since`
+    (every one without it), oldest change first, and the checkpoint to continue from: a hash
+    matcher follows its tasks with it. A platform reads its own; coordinators and auditors
+    name the platform. A withdrawn task whose item had been reported as a false positive is
+    marked `false_positive`."""
+    platform = whose_tasks(actor, platform)
+    found = await ctx.incidents.task_changes(platform, since, limit)
+    withdrawn = {i for i, task, _ in found.tasks if task.state is TaskState.withdrawn}
+    reported = {i: false_positives(ctx.ledger, i) for i in sorted(withdrawn)}
+    return TaskChanges(
+        changes=[
+            TaskChange(
+                incident_id=incident_id,
+                task=task,
+                changed_at=at,
+                false_positive=confirmed_false_positive(task, reported.get(incident_id, {})),
+            )
+            for incident_id, task, at in found.tasks
+        ],
+        checkpoint=found.checkpoint,
+        as_of=found.as_of,
+        more=found.more,
+    )
+
+
+def false_positives(ledger: Ledger, incident_id: str) -> dict[int, datetime]:
+    """When each item of the incident was first reported as a false positive, from its ledger."""
+    first: dict[int, datetime] = {}
+    for row in ledger.rows(incident_id):
+        d = row.decision
+        if d.kind is DecisionKind.false_positive_reported:
+            first.setdefault(int(d.inputs["item"]), d.at)
+    return first
+
+
+def confirmed_false_positive(task: Task, reported: dict[int, datetime]) -> bool:
+    """A task withdrawn after its item was reported as a false positive."""
+    at = reported.get(task.item_no)
+    return (
+        task.state is TaskState.withdrawn
+        and at is not None
+        and task.resolved_at is not None
+        and at <= task.resolved_at
     )
 
 

@@ -75,7 +75,7 @@ class ApiMetrics:
 async def task_metrics(client: Client) -> bytes:
     """Tasks by platform and state, and open SLA breaches by platform, summed over the running
     platform workflows (the open incidents), read at scrape time: nothing is kept between
-    scrapes, so the figures are never stale."""
+    scrapes, so the figures are never stale. Exercises are left out: they are not real."""
     registry = CollectorRegistry()
     tasks = Gauge(
         "eucp_tasks",
@@ -97,7 +97,7 @@ async def task_metrics(client: Client) -> bytes:
     )
     summaries, missing = await _summaries(client)
     unanswered.set(missing)
-    for found in summaries:
+    for found in (s for s in summaries if not s.exercise):
         breaches.labels(found.platform_id).inc(len(found.open_breaches))
         for state, count in found.by_state.items():
             tasks.labels(found.platform_id, state.value).inc(count)

@@ -20,7 +20,7 @@ from eucp.protocol.incident import IncidentReport
 from eucp.protocol.participants import ID_PATTERN
 from eucp.protocol.phases import Phase
 from eucp.protocol.state import PlatformSummary
-from eucp.protocol.tasks import TaskReport
+from eucp.protocol.tasks import Task, TaskReport
 
 
 class ReportIncident(BaseModel):
@@ -59,6 +59,27 @@ class TimelineEntry(BaseModel):
     by: str
     reason: str | None = None
     text: str | None = Field(default=None, description="a situational update's text")
+
+
+class TaskChange(BaseModel):
+    """One task of the platform as it stands after its last change (`GET /v1/tasks`)."""
+
+    incident_id: str
+    task: Task
+    changed_at: datetime = Field(description="when the task last changed")
+    false_positive: bool = Field(
+        default=False,
+        description="withdrawn after its item was reported as a false positive: confirmed",
+    )
+
+
+class TaskChanges(BaseModel):
+    """A page of a platform's task changes across its incidents, oldest change first."""
+
+    changes: list[TaskChange]
+    checkpoint: str = Field(description="send as `since` to continue after these changes")
+    as_of: datetime = Field(description="changes up to this moment are in this page or before")
+    more: bool = Field(description="more changes are waiting: ask again at once")
 
 
 def _from_registry(extra: object) -> bool:

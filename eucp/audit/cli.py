@@ -40,6 +40,7 @@ from eucp.audit.replay import replay_evidence
 from eucp.audit.sources import gather
 from eucp.audit.timeline import build_timeline
 from eucp.audit.verify import verify_evidence
+from eucp.protocol.clocks import spoken
 from eucp.protocol.deadlines import MISSED
 from eucp.protocol.participants import ID_PATTERN
 from eucp.protocol.tasks import TaskState
@@ -298,6 +299,7 @@ def _list_text(report: ListReport) -> list[str]:
             f"{i.incident_id:24} {i.phase or '?':14} {i.reporter or '?':12} "
             f"{_time(i.reported_at):20} {_time(i.closed_at):20} "
             f"{(i.workflow_status or 'gone').lower():10} {i.ledger_rows}"
+            + (" exercise" if i.exercise else "")
         )
     return lines
 
@@ -336,12 +338,16 @@ def _timeline_text(report: TimelineReport) -> list[str]:
 def _state_text(state: IncidentState) -> list[str]:
     lines = [
         f"state at {_time(state.at)} after {state.decisions} decision(s): "
-        f"phase {state.phase or 'not reported yet'}, {state.items} item(s)"
+        + ("EXERCISE, " if state.exercise else "")
+        + f"phase {state.phase or 'not reported yet'}, {state.items} item(s)"
         + (", activation decision overdue" if state.assessment_overdue else "")
     ]
+    if state.activation_expires is not None:
+        lines.append(f"  the activation lapses at {_time(state.activation_expires)} unless renewed")
     for platform, counts in state.tasks.items():
         shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no tasks"
-        lines.append(f"  {platform}: {shown}")
+        suspended = " (suspended)" if platform in state.suspended else ""
+        lines.append(f"  {platform}{suspended}: {shown}")
     for b in state.open_breaches:
         lines.append(
             f"  open, {MISSED[b.deadline]}: {b.task_id} {b.clock} (due {b.due})"
@@ -354,6 +360,18 @@ def _state_text(state: IncidentState) -> list[str]:
             f"  order {o.reference} ({o.issuing_member_state}, {o.issuer}) to {o.platform} "
             f"({o.host_member_state}): scrutiny {o.stage}, {o.clarifications} clarification(s)"
             + (f", {done}/{len(o.reinstatements)} reinstated" if o.reinstatements else "")
+        )
+    for link in state.linked:
+        lines.append(
+            f"  linked: {link.name or link.protocol} {link.reference}, "
+            f"activated {_time(link.activated_at)}"
+        )
+    if state.clocks is not None:
+        clocks = state.clocks
+        lines.append(
+            f"  clocks in force: acknowledge within {spoken(clocks.acknowledge_within)}, "
+            f"act within {spoken(clocks.act_within)}, activation for "
+            f"{spoken(clocks.activation_for)}"
         )
     return lines
 

@@ -61,4 +61,5 @@ def listing(
         workflow_status=latest.status.name if latest is not None and latest.status else None,
         runs=len(runs),
         ledger_rows=ledger_rows,
+        exercise=state.exercise,
     )

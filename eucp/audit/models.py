@@ -10,8 +10,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 from temporalio.client import WorkflowHistory
 
+from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.deadlines import Deadline
 from eucp.protocol.decisions import DecisionKind, LedgerRow
+from eucp.protocol.incident import LinkedProtocol
 from eucp.protocol.orders import OrderRecord, ScrutinyStage
 from eucp.protocol.phases import Phase
 from eucp.protocol.state import PhaseChange
@@ -190,6 +192,25 @@ class IncidentState(BaseModel):
     orders: list[OrderState] = Field(
         default_factory=list, description="removal orders issued by authorities, in issue order"
     )
+    exercise: bool = Field(default=False, description="a rehearsal of the protocol, not a crisis")
+    platforms: list[str] = Field(
+        default_factory=list,
+        description="the platforms taking part: named at the activation, then brought in",
+    )
+    suspended: list[str] = Field(
+        default_factory=list, description="platforms whose participation is suspended"
+    )
+    clocks: SlaSettings | None = Field(
+        default=None,
+        description="the clocks in force, as recorded at the report and at each change; "
+        "None when the incident was reported before they were recorded",
+    )
+    activation_expires: datetime | None = Field(
+        default=None, description="when the activation lapses unless renewed"
+    )
+    linked: list[LinkedProtocol] = Field(
+        default_factory=list, description="other protocols' activations for the same event"
+    )
 
 
 class TimelineReport(Report):
@@ -230,6 +251,7 @@ class IncidentListing(BaseModel):
     )
     runs: int = 0
     ledger_rows: int = 0
+    exercise: bool = Field(default=False, description="a rehearsal of the protocol, not a crisis")
 
 
 class ListReport(BaseModel):

@@ -1,23 +1,26 @@
-"""The incident rebuilt from its decisions alone: phase, tasks by state per platform, open SLA
-breaches, removal orders with their scrutiny, as they stood at any moment. Pure, and built on
-the protocol's own rules (the phase machine, the task state machine, the rules of an order
-after its issue), so a decision those rules forbid is reported too."""
+"""The incident rebuilt from its decisions alone: phase, the platforms taking part, tasks by
+state per platform, open SLA breaches, removal orders with their scrutiny, the activation's
+expiry and the clocks in force, as they stood at any moment. Pure, and built on the protocol's
+own rules (the phase machine, the task state machine, the rules of an order after its issue),
+so a decision those rules forbid is reported too; so is a decision of eucp's own clocks taken
+before its time, by the clocks in force as the ledger recorded them."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from eucp.audit.models import Breach, IncidentState, OrderState
 from eucp.protocol.actions import ACTIONS, check
-from eucp.protocol.clocks import SlaSettings
+from eucp.protocol.clocks import SlaSettings, spoken
 from eucp.protocol.deadlines import recorded_deadline
 from eucp.protocol.decisions import Decision, DecisionKind
+from eucp.protocol.incident import Assessment, LinkedProtocol, check_grounds
 from eucp.protocol.orders import (
     SCRUTINY_WINDOW,
     OrderRecord,
@@ -42,6 +45,7 @@ from eucp.protocol.tasks import (
     TaskState,
     apply_report,
     clarify,
+    open_items,
     reinstatement,
     task_id,
     withdraw,
@@ -50,7 +54,19 @@ from eucp.protocol.tasks import (
 _ACTION_OF = {row.decision: action for action, row in ACTIONS.items()}
 _OUTCOME_OF = {kind: outcome for outcome, kind in DECISION_OF_OUTCOME.items()}
 _ANY_SLA = SlaSettings()
-"""Only whether a clock runs matters here, not when it is due, so any durations will do."""
+"""Whether a clock runs needs no durations, so any will do; when a clock is due is judged by
+the clocks in force, when the ledger records them."""
+_RUNGS = frozenset(
+    {DecisionKind.sla_breached, DecisionKind.sla_backup_told, DecisionKind.sla_escalated}
+)
+"""The rungs of a missed deadline's ladder, each recorded by the task's platform workflow."""
+SIGNAL_GRACE = timedelta(minutes=1)
+"""How long after a `clocks_set` a platform workflow may still run on the clocks it replaced:
+the new ones reach it by a signal, after the crisis recorded them."""
+_LASTING = frozenset(
+    {DecisionKind.activated, DecisionKind.re_escalated, DecisionKind.activation_renewed}
+)
+"""Decisions that start an activation's period: their `expires` says when it lapses."""
 _ORDER_KINDS = frozenset(
     {
         DecisionKind.removal_order_issued,
@@ -109,14 +125,25 @@ class _Fold:
         self.clarified_at: dict[str, datetime] = {}
         """each order's latest clarification"""
         self.problems: list[tuple[str, str]] = []
+        self.exercise = False
+        self.reported_at: datetime | None = None
+        self.clocks: SlaSettings | None = None
+        """in force: as the report recorded them, and each `clocks_set` after it"""
+        self.replaced: tuple[datetime, SlaSettings] | None = None
+        """the latest `clocks_set`'s time and the clocks in force before it"""
+        self.expires: datetime | None = None
+        """when the activation under way lapses unless renewed"""
+        self.suspended: list[str] = []
+        self.linked: list[LinkedProtocol] = []
+        self.course: list[Decision] = []
+        """the crisis's decisions so far: which content is still open"""
+        self.assessment: Assessment | None = None
 
     def apply(self, d: Decision) -> None:
         self.count += 1
         try:
             if d.kind is DecisionKind.reported:
-                report = d.inputs.get("report", {})
-                self.title, self.reporter = report.get("title"), d.actor.id
-                self._move(d, Phase.reported)
+                self._reported(d)
             elif d.kind in _ACTION_OF:
                 self._crisis_decision(d)
             elif d.kind in _ORDER_CLOCKS:
@@ -127,14 +154,12 @@ class _Fold:
                 self._pause_alert(d)
             elif d.kind in _OUTCOME_OF or d.kind is DecisionKind.task_withdrawn:
                 self._task_decision(d)
-            elif d.kind in (
-                DecisionKind.sla_breached,
-                DecisionKind.sla_backup_told,
-                DecisionKind.sla_escalated,
-            ):
+            elif d.kind in _RUNGS:
                 self._breach(d)
             elif d.kind in (DecisionKind.assessment_reminder, DecisionKind.assessment_escalated):
-                self.reminded = True
+                self._assessment_reminder(d)
+            elif d.kind is DecisionKind.activation_expiring:
+                self._expiring(d)
         except (Refusal, ValidationError, KeyError, TypeError, ValueError) as err:
             self.problems.append((d.decision_id, f"{d.kind}: {err}"))
 
@@ -155,6 +180,12 @@ class _Fold:
             },
             open_breaches=[b for key, b in self.breaches.items() if self._running(*key)],
             orders=[self._order_state(o) for o in self.orders.values()],
+            exercise=self.exercise,
+            platforms=list(self.platforms),
+            suspended=list(self.suspended),
+            clocks=self.clocks,
+            activation_expires=self.expires,
+            linked=list(self.linked),
         )
 
     def _order_state(self, order: OrderRecord) -> OrderState:
@@ -170,6 +201,17 @@ class _Fold:
 
     # ---- crisis ---------------------------------------------------------------------------
 
+    def _reported(self, d: Decision) -> None:
+        """The report: the incident's title, whether it is an exercise, and the clocks in force
+        from the start (recorded since the clocks were; None before)."""
+        report = d.inputs.get("report", {})
+        self.title, self.reporter = report.get("title"), d.actor.id
+        self.exercise = bool(report.get("exercise", False))
+        self.reported_at = d.at
+        recorded = d.inputs.get("clocks")
+        self.clocks = SlaSettings.model_validate(recorded) if recorded is not None else None
+        self._move(d, Phase.reported)
+
     def _crisis_decision(self, d: Decision) -> None:
         action = _ACTION_OF[d.kind]
         if self.phase is None:
@@ -178,9 +220,20 @@ class _Fold:
             check(self.phase, action, d.actor.kind, d.reason)
         except Refusal as refusal:  # recorded is recorded: follow it all the same
             self._problem(d, refusal)
+        self.course.append(d)
+        if d.kind is DecisionKind.assessed:
+            recorded = d.inputs.get("assessment")
+            self.assessment = Assessment.model_validate(recorded) if recorded else None
+        elif d.kind is DecisionKind.activated and "override" in d.inputs:
+            self._grounds(d)
+        if d.kind is DecisionKind.de_escalated:
+            self._de_escalation(d)  # judged by the activation's period before it ends
         self._move(d, ACTIONS[action].to or self.phase)
         if d.kind is DecisionKind.activated:
             self.platforms = list(d.inputs["platforms"])
+        if d.kind in _LASTING:
+            expires = d.inputs.get("expires")
+            self.expires = datetime.fromisoformat(expires) if expires else None
         if d.kind in (
             DecisionKind.activated,
             DecisionKind.content_added,
@@ -190,6 +243,127 @@ class _Fold:
             self._assign(d, d.inputs["items"])
         if d.kind in _ORDER_KINDS:
             self._order_decision(d)
+        if d.kind is DecisionKind.clocks_set:
+            clocks = SlaSettings.model_validate(d.inputs["clocks"])
+            self.replaced = (d.at, self.clocks) if self.clocks is not None else None
+            self.clocks = clocks
+        elif d.kind is DecisionKind.platform_joined:
+            self._join(d)
+        elif d.kind is DecisionKind.platform_suspended:
+            self._suspend(d)
+        elif d.kind is DecisionKind.protocol_linked:
+            self.linked.append(LinkedProtocol.model_validate(d.inputs["link"]))
+
+    # ---- the activation's period and eucp's own clocks ----------------------------------
+
+    def _grounds(self, d: Decision) -> None:
+        """An activation recorded with its grounds (`override`, since they were) rests on the
+        latest assessment with all five criteria met, or on the override it records."""
+        override = d.inputs["override"]
+        try:
+            check_grounds(self.assessment, str(override) if override is not None else None)
+        except Refusal as refusal:  # recorded is recorded: follow it all the same
+            self._problem(d, refusal)
+
+    def _de_escalation(self, d: Decision) -> None:
+        """A de-escalation ends the activation's period. eucp records one itself only when the
+        activation lapses (`lapsed`), and only once the period's `expires` has passed."""
+        lapsed = d.inputs.get("lapsed") is True
+        by_eucp = d.actor.kind is ParticipantKind.system
+        expires, self.expires = self.expires, None
+        if not by_eucp:
+            if lapsed:
+                rule = f"only eucp records a lapse, not {d.actor.id} ({d.actor.kind})"
+                self._problem(d, Refusal("inputs.lapsed", rule, RefusalKind.forbidden))
+            return
+        if not lapsed:
+            rule = "eucp de-escalates only when the activation lapses unrenewed (lapsed)"
+            self._problem(d, Refusal("inputs.lapsed", rule))
+        elif self.phase is not Phase.active:
+            pass  # the phase machine names it already
+        elif expires is None:
+            rule = "no activation or renewal before it recorded when the activation lapses"
+            self._problem(d, Refusal("at", rule))
+        elif d.at < expires:
+            rule = (
+                f"the activation lapses at {expires.isoformat()} unless renewed: "
+                "a lapse recorded before its time, not after it expired"
+            )
+            self._problem(d, Refusal("at", rule))
+
+    def _expiring(self, d: Decision) -> None:
+        """eucp's reminder that the activation lapses: while it is active, about the period in
+        force, no earlier than `renewal_reminder` before it lapses."""
+        if self.phase is not Phase.active or self.expires is None:
+            raise Refusal("phase", f"no activation under way to lapse (phase {self.phase})")
+        said = d.inputs.get("expires")
+        if said is not None and datetime.fromisoformat(said) != self.expires:
+            rule = f"the activation lapses at {self.expires.isoformat()}, not {said}"
+            raise Refusal("inputs.expires", rule)
+        if self.clocks is not None:
+            before = self.clocks.renewal_reminder
+            said = f"renewal_reminder {spoken(before)} before it lapses"
+            self._not_early(d, self.expires - before, said)
+
+    def _assessment_reminder(self, d: Decision) -> None:
+        """An activation decision overdue: reminded at `assessment_within` after the report,
+        escalated `escalate_after` after that, by the clocks in force."""
+        self.reminded = True
+        if self.clocks is None or self.reported_at is None:
+            return
+        due = self.reported_at + self.clocks.assessment_within
+        said = f"assessment_within {spoken(self.clocks.assessment_within)}"
+        if d.kind is DecisionKind.assessment_escalated:
+            due += self.clocks.escalate_after
+            said += f" + escalate_after {spoken(self.clocks.escalate_after)}"
+        self._not_early(d, due, said + " after the report")
+
+    def _not_early(self, d: Decision, due: datetime, said: str) -> None:
+        """A decision of eucp's own clocks is never recorded before it is due by the clocks in
+        force, which `said` names with their durations in words."""
+        if d.at < due:
+            rule = f"due at {due.isoformat()} by the clocks in force ({said}): recorded too early"
+            self._problem(d, Refusal("at", rule))
+
+    # ---- who takes part --------------------------------------------------------------------
+
+    def _join(self, d: Decision) -> None:
+        """A platform brought in mid-crisis, or back from its suspension: the content still
+        open is its tasks from now (its workflow reads it from the ledger); a task withdrawn
+        from it before is given anew."""
+        platform = str(d.inputs["platform"])
+        back = platform in self.suspended
+        if platform in self.platforms and not back:
+            self._problem(d, Refusal("platform", f"{platform} takes part already"))
+        elif d.inputs.get("back") is not None and bool(d.inputs["back"]) != back:
+            was = "was" if back else "was not"
+            rule = f"back is {d.inputs['back']}, but {platform} {was} suspended"
+            self._problem(d, Refusal("inputs.back", rule))
+        if back:
+            self.suspended.remove(platform)
+        elif platform not in self.platforms:
+            self.platforms.append(platform)
+        tasks = self.tasks.setdefault(platform, {})
+        for item in open_items(self.course):
+            if not item.addressed_to(platform):
+                continue
+            tid = task_id(platform, item.no)
+            old = tasks.get(tid)
+            if old is not None and old.state is not TaskState.withdrawn:
+                continue
+            for key in [k for k in self.breaches if k[:2] == (platform, tid)]:
+                del self.breaches[key]  # its clocks start again
+            tasks[tid] = self._task_of(item, platform, d.at)
+
+    def _suspend(self, d: Decision) -> None:
+        """A platform's participation suspended: given nothing until it is brought back (its
+        open tasks are withdrawn by its own workflow's decisions)."""
+        platform = str(d.inputs["platform"])
+        if platform not in self.platforms:
+            raise Refusal("platform", f"{platform} does not take part in this takedown")
+        if platform in self.suspended:
+            raise Refusal("platform", f"{platform} is suspended already")
+        self.suspended.append(platform)
 
     def _problem(self, d: Decision, refusal: Refusal) -> None:
         """A rule the decision breaks, though the fold follows it (recorded is recorded)."""
@@ -202,25 +376,27 @@ class _Fold:
 
     def _assign(self, d: Decision, items: list[Any]) -> None:
         """New items become tasks on the participating platforms they are addressed to (never
-        the one that found them)."""
+        the one that found them, nor one suspended)."""
         for raw in items:
             item = ContentItem.model_validate(raw)
             self.items = max(self.items, item.no)
             for platform in self.platforms:
-                if item.addressed_to(platform):
+                if item.addressed_to(platform) and platform not in self.suspended:
                     tasks = self.tasks.setdefault(platform, {})
                     tid = task_id(platform, item.no)
-                    tasks.setdefault(
-                        tid,
-                        Task(
-                            task_id=tid,
-                            item_no=item.no,
-                            platform_id=platform,
-                            identifier=item.identifier,
-                            basis=item.basis,
-                            assigned_at=d.at,
-                        ),
-                    )
+                    if tid not in tasks:
+                        tasks[tid] = self._task_of(item, platform, d.at)
+
+    @staticmethod
+    def _task_of(item: ContentItem, platform: str, at: datetime) -> Task:
+        return Task(
+            task_id=task_id(platform, item.no),
+            item_no=item.no,
+            platform_id=platform,
+            identifier=item.identifier,
+            basis=item.basis,
+            assigned_at=at,
+        )
 
     # ---- removal orders after their issue (TCO Art. 3(8), Art. 4) ----------------------------
 
@@ -402,18 +578,25 @@ class _Fold:
         self.tasks[platform][fresh.task_id] = fresh  # recorded is recorded: follow it
 
     def _pause_alert(self, d: Decision) -> None:
-        """A pause alerted: once per pause, while it lasts (how long it had lasted is the
-        incident's setting, which the decisions do not say)."""
+        """A pause alerted: once per pause, while it lasts, once it has lasted the clocks'
+        `pause_alert_after` (when the ledger records the clocks in force)."""
         task = self._task(d)
         if task.paused_since is None:
             raise Refusal("task_id", f"{task.task_id} is not paused")
         if task.pause_alerted:
             raise Refusal("task_id", f"the pause of {task.task_id} was alerted already")
+        if self.clocks is not None:
+            paused = task.paused_since
+            due = self._platform_due(d, lambda clocks: paused + clocks.pause_alert_after)
+            if due is not None:
+                said = f"pause_alert_after {spoken(self.clocks.pause_alert_after)} paused"
+                self._not_early(d, due, said)
         task.pause_alerted = True
 
     def _breach(self, d: Decision) -> None:
         task = self._task(d)
         key = (task.platform_id, task.task_id, str(d.inputs["clock"]))
+        self._rung_due(d, task, key)
         breach = self.breaches.setdefault(
             key,
             Breach(
@@ -426,6 +609,49 @@ class _Fold:
         )
         breach.backup_told |= d.kind is DecisionKind.sla_backup_told
         breach.escalated |= d.kind is DecisionKind.sla_escalated
+
+    def _rung_due(self, d: Decision, task: Task, key: tuple[str, str, str]) -> None:
+        """A rung of a missed deadline's ladder, never before its time by the clocks in force:
+        the reminder at the deadline, the backup contact `escalate_after` later, the
+        coordinators `escalate_after` after that (right after the reminder's in the first
+        ladder, which had no backup rung)."""
+        if self.clocks is None:
+            return
+        clock = key[2]
+        earlier = self.breaches.get(key)
+        steps = {
+            DecisionKind.sla_breached: 0,
+            DecisionKind.sla_backup_told: 1,
+            DecisionKind.sla_escalated: 2 if earlier is not None and earlier.backup_told else 1,
+        }[d.kind]
+
+        def rung(clocks: SlaSettings) -> datetime | None:
+            due = task.ack_due(clocks) if clock == "acknowledge" else task.act_due(clocks)
+            return None if due is None else due + steps * clocks.escalate_after
+
+        due = self._platform_due(d, rung)
+        if due is None or d.at >= due:
+            return  # on time; or the clock was not running, which the task decisions show
+        within = "acknowledge_within" if clock == "acknowledge" else "act_within"
+        length: timedelta = getattr(self.clocks, within)
+        after = f" + {steps} x escalate_after {spoken(self.clocks.escalate_after)}" if steps else ""
+        said = f"{within} {spoken(length)}{after}, for the {clock} deadline of {task.task_id}"
+        self._not_early(d, due, said)
+
+    def _platform_due(
+        self, d: Decision, due_by: Callable[[SlaSettings], datetime | None]
+    ) -> datetime | None:
+        """When a platform workflow's decision is due by the clocks in force; by the clocks a
+        change replaced, when those allow it and the change was recorded under `SIGNAL_GRACE`
+        before it (the workflow had not heard of it yet)."""
+        assert self.clocks is not None
+        due = due_by(self.clocks)
+        if due is None or d.at >= due or self.replaced is None:
+            return due
+        changed_at, before = self.replaced
+        earlier = due_by(before)
+        late_news = d.at - changed_at < SIGNAL_GRACE
+        return earlier if late_news and earlier is not None and d.at >= earlier else due
 
     def _running(self, platform: str, tid: str, clock: str) -> bool:
         """Whether the clock still runs: the protocol's own rule (a due time exists)."""

@@ -24,7 +24,7 @@ from eucp.runtime.tokens import TokenStore
 def participants() -> None:
     """The operator's participants registry (EUCP_REGISTRY_PATH) and API tokens
     (EUCP_TOKENS_PATH): local files, not over HTTP. A running API and worker read the registry
-    at start: restart them after adding a participant."""
+    again whenever the file changes: no restart after adding or changing a participant."""
 
 
 class Registered(BaseModel):

@@ -2,7 +2,7 @@
 
 Every read is one that exists elsewhere (`Incidents.status`, visibility, the ledger's rows, the
 review figures); the console only caches what cannot change any more: the status of a crisis
-run that has ended, and the figures of a ledger whose head has not moved.
+run that has ended, and the figures and course of a ledger whose head has not moved.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from eucp.audit.events import CRISIS_TYPE
 from eucp.audit.sources import read_rows
-from eucp.protocol.decisions import LedgerRow
+from eucp.protocol.decisions import COURSE, LedgerRow
 from eucp.protocol.state import IncidentStatus
 from eucp.review import figures, render
 from eucp.review.figures import ReviewFigures
 from eucp.runtime.ledger import Ledger
 from eucp.service.incidents import Incidents
+from workflows.crisis import EXERCISE
 
 QUERIES_AT_ONCE = 8
 QUERY_TIMEOUT = 5.0
@@ -45,13 +46,18 @@ class Listed:
     workflow_status: str
     started_at: datetime | None
     status: IncidentStatus | None
+    exercise: bool = False  # its run's memo says so, whether or not the status answered
 
 
 @dataclass(frozen=True)
-class _Computed:
+class Computed:
+    """What is read from an incident's whole ledger: the review figures and the decisions of
+    its course (`COURSE`: the phases, the situation, who takes part), oldest first."""
+
     seq: int  # the ledger head they were computed from
     at: float  # monotonic time they were last known current
     figures: ReviewFigures
+    course: list[LedgerRow]
 
 
 class Reader:
@@ -59,7 +65,7 @@ class Reader:
         self.incidents = incidents
         self.ledger = ledger
         self._ended: dict[tuple[str, str], IncidentStatus] = {}
-        self._figures: dict[str, _Computed] = {}
+        self._figures: dict[str, Computed] = {}
         self._computing = threading.Lock()
         self._queries = asyncio.Semaphore(QUERIES_AT_ONCE)
 
@@ -80,7 +86,8 @@ class Reader:
             found = await self._status_of(run)
         except (RPCError, WorkflowQueryFailedError, TimeoutError):
             found = None  # shown as unreadable; the page of the incident says why
-        return Listed(run.id, status, run.start_time, found)
+        memo = await run.memo() if run.raw_info.memo.fields else {}
+        return Listed(run.id, status, run.start_time, found, bool(memo.get(EXERCISE)))
 
     async def _status_of(self, run: WorkflowExecution) -> IncidentStatus:
         key = (run.id, run.run_id)
@@ -112,27 +119,34 @@ class Reader:
 
         return list(reversed(await asyncio.to_thread(read)))
 
-    async def figures(self, incident_id: str, max_age: float = 0.0) -> ReviewFigures | None:
-        """The review figures of the incident's ledger (None before its first row). Figures
-        computed less than `max_age` seconds ago do: a busy incident's ledger is then read once
-        per `max_age` however many pages follow it. Recomputed only when the head has moved."""
+    async def computed(self, incident_id: str, max_age: float = 0.0) -> Computed | None:
+        """The review figures and the course of the incident's ledger (None before its first
+        row). Those computed less than `max_age` seconds ago do: a busy incident's ledger is
+        then read once per `max_age` however many pages follow it. Recomputed only when the
+        head has moved."""
 
-        def compute() -> ReviewFigures | None:
+        def compute() -> Computed | None:
             with self._computing:
                 now = time.monotonic()
                 cached = self._figures.get(incident_id)
                 if cached is not None and now - cached.at < max_age:
-                    return cached.figures
+                    return cached
                 seq = self.ledger.head(incident_id).seq
                 if cached is None or cached.seq != seq:
                     rows, _ = read_rows(self.ledger, incident_id)
                     if not rows:
                         return None
-                    cached = _Computed(rows[-1].seq, now, figures.compute(rows))
+                    course = [r for r in rows if r.decision.kind in COURSE]
+                    cached = Computed(rows[-1].seq, now, figures.compute(rows), course)
                 self._figures[incident_id] = replace(cached, at=now)
-                return cached.figures
+                return cached
 
         return await asyncio.to_thread(compute)
+
+    async def figures(self, incident_id: str, max_age: float = 0.0) -> ReviewFigures | None:
+        """The review figures of the incident's ledger (None before its first row)."""
+        computed = await self.computed(incident_id, max_age)
+        return computed.figures if computed else None
 
     async def report_html(self, incident_id: str) -> str:
         """The review report as the audit renders it, from the ledger as it is now."""

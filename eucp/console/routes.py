@@ -35,9 +35,10 @@ from eucp.console.session import (
     new_cookie,
 )
 from eucp.protocol.actions import Action, allowed_actions
-from eucp.protocol.incident import CriterionStatus
+from eucp.protocol.incident import PROTOCOL_NAMES, CriterionStatus
 from eucp.protocol.phases import Phase
 from eucp.protocol.refusal import Refusal, RefusalKind
+from eucp.protocol.state import CrisisStatus
 from eucp.runtime.ledger import Ledger
 from eucp.runtime.registry import Registry
 from eucp.runtime.settings import Settings
@@ -52,6 +53,7 @@ FIGURES_MAX_AGE = 5.0  # s: times to acknowledge on a live page may lag the ledg
 LIVE_SECTIONS = (
     "summary",
     "timeline",
+    "governance",
     "criteria",
     "platforms",
     "orders",
@@ -286,28 +288,39 @@ async def incidents_live(v: Browser) -> Response:
 async def incident_context(v: Visit, incident_id: str) -> dict[str, Any]:
     session = v.signed_in()
     reader = v.reader
-    status, review, rows = await asyncio.gather(
+    status, computed, rows = await asyncio.gather(
         reader.status(incident_id),
-        reader.figures(incident_id, max_age=FIGURES_MAX_AGE),
+        reader.computed(incident_id, max_age=FIGURES_MAX_AGE),
         reader.decisions(incident_id, DECISIONS_SHOWN),
     )
     crisis = status.crisis
     allowed = allowed_actions(crisis.phase, session.actor.kind)
     forms = actions.offered(allowed) if session.may_act else []
+    review, course = (computed.figures, computed.course) if computed else (None, [])
     settings = v.backend.settings
     return {
         "incident_id": incident_id,
         "crisis": crisis,
         "criteria": views.criteria(crisis.assessment),
-        "platforms": views.platform_rows(status, review),
+        "platforms": views.platform_rows(status, review, course),
+        "situation": views.situation(course),
         "orders": views.order_rows(crisis.orders),
         # an order's items are withdrawn with the withdraw content form, prefilled
         "withdraw": next((f for f in forms if f.action is Action.withdraw_content), None),
         "decisions": views.decision_rows(rows),
+        **form_context(crisis),
         "forms": forms,
-        "criterion_states": list(CriterionStatus),
         "workflow_url": f"{settings.temporal_ui_url.rstrip('/')}/namespaces/"
         f"{quote(settings.temporal_namespace)}/workflows/{quote(incident_id)}",
+    }
+
+
+def form_context(crisis: CrisisStatus) -> dict[str, Any]:
+    """What the action forms' inputs show besides the values they are given (`_form.html`)."""
+    return {
+        "criterion_states": list(CriterionStatus),
+        "protocols": PROTOCOL_NAMES,
+        "platforms_offered": actions.platforms_offered(crisis),
     }
 
 
@@ -349,7 +362,7 @@ async def act(incident_id: str, action: str, v: Browser) -> Response:
         raise Refused(404, "No such action", f"The console has no action {action!r}.")
     if data.get("confirmed") != "yes":
         status = await v.reader.status(incident_id)
-        sub = actions.read(form, data, status.crisis.phase, session.actor.kind)
+        sub = actions.read(form, data, status.crisis.phase, session.actor)
         return page(
             v,
             "confirm.html",
@@ -357,10 +370,12 @@ async def act(incident_id: str, action: str, v: Browser) -> Response:
             incident_id=incident_id,
             crisis=status.crisis,
             sub=sub,
+            values=sub.echo(),
             nonce=secrets.token_urlsafe(16),
-            criteria=views.CRITERIA,
+            criteria=views.criteria(sub.assessment),
+            **form_context(status.crisis),
         )
-    sub = actions.read(form, data, None, session.actor.kind)
+    sub = actions.read(form, data, None, session.actor)
     session.notices[incident_id] = await answer_of(v, session, incident_id, sub, data.get("nonce"))
     return redirect(v, f"/incidents/{quote(incident_id)}#answer")
 

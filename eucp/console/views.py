@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eucp.console.reads import Listed
-from eucp.protocol.decisions import LedgerRow
-from eucp.protocol.incident import Assessment, Criterion
+from eucp.protocol.decisions import DecisionKind, LedgerRow, is_lapse
+from eucp.protocol.incident import PROTOCOL_NAMES, Assessment, Criterion, LinkedProtocol
 from eucp.protocol.orders import OrderRecord, ScrutinyStage, in_words
 from eucp.protocol.phases import Phase
 from eucp.protocol.state import IncidentStatus, PlatformSummary
@@ -36,6 +36,21 @@ BAR_ORDER = (
     TaskState.assigned,
 )
 """A platform's progress bar: resolved states first, then the open ones."""
+
+
+GOVERNANCE: dict[DecisionKind, str] = {
+    DecisionKind.situation_updated: "Situational update",
+    DecisionKind.imminent_threat_flagged: "Imminent threat to life",
+    DecisionKind.activation_renewed: "Activation renewed",
+    DecisionKind.activation_expiring: "Activation lapsing",
+    DecisionKind.clocks_set: "Clocks set",
+    DecisionKind.platform_joined: "Platform brought in",
+    DecisionKind.platform_suspended: "Platform suspended",
+    DecisionKind.protocol_linked: "Protocol linked",
+}
+"""The decisions of an incident's course that change no phase, as its situation log names
+them (the phase changes are its timeline); with `LAPSED`, the de-escalation of a lapse."""
+LAPSED = "Activation lapsed"
 
 SORTS: dict[str, Callable[[IncidentRow], Any]] = {
     "incident": lambda r: r.incident_id,
@@ -88,6 +103,7 @@ class IncidentRow:
     platforms: int
     open_tasks: int
     breached: int
+    exercise: bool = False
 
 
 def open_tasks(summary: PlatformSummary) -> int:
@@ -98,7 +114,16 @@ def incident_row(listed: Listed) -> IncidentRow:
     s = listed.status
     if s is None:
         return IncidentRow(
-            listed.incident_id, "", None, listed.workflow_status, listed.started_at, 0, 0, 0, 0
+            listed.incident_id,
+            "",
+            None,
+            listed.workflow_status,
+            listed.started_at,
+            0,
+            0,
+            0,
+            0,
+            listed.exercise,
         )
     c = s.crisis
     return IncidentRow(
@@ -111,6 +136,7 @@ def incident_row(listed: Listed) -> IncidentRow:
         platforms=len(c.platforms),
         open_tasks=sum(open_tasks(p) for p in s.platforms.values()),
         breached=sum(len(p.open_breaches) for p in s.platforms.values()),
+        exercise=c.exercise,
     )
 
 
@@ -192,14 +218,31 @@ class PlatformRow:
     legal_deadlines_missed: int
     targets_missed: int
     escalations: int
+    suspended: Happening | None = None
+    """its participation suspended now (the status), with the suspension as recorded"""
+    joined: Happening | None = None
+    """brought in after the activation, as recorded"""
 
 
-def platform_rows(status: IncidentStatus, review: ReviewFigures | None) -> list[PlatformRow]:
-    """Each participating platform's tasks by state (live, from its workflow) and its times to
-    acknowledge (from the ledger, as the review report defines them)."""
+def platform_rows(
+    status: IncidentStatus, review: ReviewFigures | None, course: Sequence[LedgerRow] = ()
+) -> list[PlatformRow]:
+    """Each participating platform's tasks by state (live, from its workflow), its times to
+    acknowledge (from the ledger, as the review report defines them) and how it takes part:
+    suspended now (the status says which, the ledger's course why) or brought in later."""
     measured: dict[str, PlatformFigures] = (
         {p.platform_id: p for p in review.platforms} if review else {}
     )
+    suspensions: dict[str, Happening] = {}
+    joins: dict[str, Happening] = {}
+    for row in course:
+        platform = str(row.decision.inputs.get("platform", ""))
+        if row.decision.kind is DecisionKind.platform_suspended:
+            suspensions[platform] = happening(row)  # the latest
+        elif row.decision.kind is DecisionKind.platform_joined and not row.decision.inputs.get(
+            "back"
+        ):
+            joins.setdefault(platform, happening(row))
     rows = []
     for platform_id in status.crisis.platforms:
         summary = status.platforms.get(platform_id, PlatformSummary(platform_id=platform_id))
@@ -222,6 +265,12 @@ def platform_rows(status: IncidentStatus, review: ReviewFigures | None) -> list[
                 legal_deadlines_missed=summary.legal_deadlines_missed,
                 targets_missed=summary.targets_missed,
                 escalations=summary.escalations,
+                suspended=(
+                    suspensions.get(platform_id, Happening.unrecorded(platform_id))
+                    if platform_id in status.crisis.suspended
+                    else None
+                ),
+                joined=joins.get(platform_id),
             )
         )
     return rows
@@ -245,6 +294,76 @@ def decision_rows(rows: Sequence[LedgerRow]) -> list[DecisionRow]:
         summary = str(d.inputs.get("task_id", "")) if d.kind in TASK_KINDS else summarise(row)
         out.append(DecisionRow(row.seq, d.at, d.kind, d.actor.id, d.reason or "", summary))
     return out
+
+
+# ---- governance: the situation, who takes part, the protocols linked -----------------------
+
+
+@dataclass(frozen=True)
+class Happening:
+    """A decision of the situation log: what happened, when, by whom, why."""
+
+    seq: int
+    at: datetime | None
+    kind: str
+    label: str
+    by: str
+    what: str
+    reason: str
+    member_states: tuple[str, ...] = ()
+
+    @classmethod
+    def unrecorded(cls, platform: str) -> Happening:
+        """A suspension the status tells of, its decision past what was read of the ledger."""
+        kind = DecisionKind.platform_suspended
+        return cls(0, None, kind, GOVERNANCE[kind], "", platform, "")
+
+
+def happening(row: LedgerRow) -> Happening:
+    d = row.decision
+    i = d.inputs
+    states: tuple[str, ...] = ()
+    match d.kind:
+        case DecisionKind.situation_updated:
+            what = str(i.get("text", ""))
+        case DecisionKind.imminent_threat_flagged:
+            what = str(i.get("text", ""))
+            states = tuple(str(s) for s in i.get("member_states", []))
+        case DecisionKind.activation_renewed:
+            expires = i.get("expires")
+            what = f"until {when(datetime.fromisoformat(expires))}" if expires else ""
+        case DecisionKind.clocks_set:
+            changes = i.get("changes") or {}
+            what = "; ".join(f"{n.replace('_', ' ')}: {t}" for n, t in changes.items())
+        case DecisionKind.platform_joined:
+            platform = str(i.get("platform", ""))
+            what = f"{platform}, back from a suspension" if i.get("back") else platform
+        case DecisionKind.platform_suspended:
+            what = str(i.get("platform", ""))
+        case DecisionKind.protocol_linked:
+            link = LinkedProtocol.model_validate(i["link"]) if "link" in i else None
+            what = linked_in_words(link) if link else ""
+        case DecisionKind.de_escalated:
+            what = "the crisis de-escalated by itself"
+        case _:  # activation_expiring: its reason says when
+            what = ""
+    label = LAPSED if is_lapse(row.decision) else GOVERNANCE.get(d.kind, str(d.kind))
+    return Happening(row.seq, d.at, d.kind, label, d.actor.id, what, d.reason or "", states)
+
+
+def situation(course: Sequence[LedgerRow]) -> list[Happening]:
+    """The situation log: updates, imminent threats, renewals and lapses, clocks, platforms in
+    and out, protocols linked; newest first."""
+    return [
+        happening(row)
+        for row in reversed(course)
+        if row.decision.kind in GOVERNANCE or is_lapse(row.decision)
+    ]
+
+
+def linked_in_words(link: LinkedProtocol) -> str:
+    name = f" ({link.name})" if link.name else ""
+    return f"{PROTOCOL_NAMES[link.protocol]}{name} {link.reference}"
 
 
 # ---- removal orders ------------------------------------------------------------------------

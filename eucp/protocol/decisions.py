@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from eucp.protocol.participants import Actor
+from eucp.protocol.participants import Actor, ParticipantKind
 
 
 class DecisionKind(StrEnum):
@@ -100,6 +100,16 @@ class Decision(BaseModel):
     reason: str | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
     at: datetime
+
+
+def is_lapse(d: Decision) -> bool:
+    """Whether a `de_escalated` decision is the activation lapsing unrenewed: recorded by eucp
+    itself with its `lapsed` input."""
+    return (
+        d.kind is DecisionKind.de_escalated
+        and d.actor.kind is ParticipantKind.system
+        and d.inputs.get("lapsed") is True
+    )
 
 
 class LedgerRow(BaseModel):

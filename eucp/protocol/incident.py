@@ -40,6 +40,14 @@ class LinkedProtocolKind(StrEnum):
     other = "other"
 
 
+PROTOCOL_NAMES: dict[LinkedProtocolKind, str] = {
+    LinkedProtocolKind.gifct_cip: "GIFCT Content Incident Protocol",
+    LinkedProtocolKind.christchurch_call: "Christchurch Call crisis response protocol",
+    LinkedProtocolKind.other: "another protocol",
+}
+"""The protocols that run beside the EUCP, as people name them (`other` by its own name)."""
+
+
 class LinkedProtocol(BaseModel):
     """An activation of another protocol for the same event, as the coordinator records it."""
 

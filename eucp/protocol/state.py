@@ -60,6 +60,7 @@ class PlatformSummary(BaseModel):
     targets_missed: int = Field(
         default=0, description="acknowledge-within and voluntary act-within times missed"
     )
+    exercise: bool = Field(default=False, description="an exercise's: out of real figures")
 
 
 class CrisisState(BaseModel):
@@ -152,6 +153,9 @@ class CrisisStatus(BaseModel):
     suspended: list[str] = Field(default_factory=list)
     linked: list[LinkedProtocol] = Field(default_factory=list)
     exercise: bool = False
+    activation_expires: datetime | None = Field(
+        default=None, description="while active: when the activation lapses unless renewed"
+    )
 
 
 class PlatformState(BaseModel):
@@ -197,6 +201,7 @@ class PlatformState(BaseModel):
             open_targets=overdue[Deadline.target],
             legal_deadlines_missed=missed[Deadline.legal],
             targets_missed=missed[Deadline.target],
+            exercise=self.exercise,
         )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -17,8 +17,10 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from eucp.protocol.clocks import SlaSettings, moment_in_words
 from eucp.protocol.deadlines import Deadline, recorded_deadline
-from eucp.protocol.decisions import DecisionKind, LedgerRow
+from eucp.protocol.decisions import Decision, DecisionKind, LedgerRow, is_lapse
+from eucp.protocol.incident import PROTOCOL_NAMES
 from eucp.protocol.orders import (
     OrderRecord,
     ScrutinyDecision,
@@ -26,7 +28,7 @@ from eucp.protocol.orders import (
     ScrutinyRequest,
     ScrutinyStage,
 )
-from eucp.protocol.tasks import ContentItem
+from eucp.protocol.tasks import ContentItem, open_items
 from eucp.protocol.tasks import task_id as make_task_id
 from eucp.runtime.ledger import verify_chain
 
@@ -97,6 +99,9 @@ PHASE_OF: dict[DecisionKind, str] = {
     DecisionKind.review_started: "review",
     DecisionKind.closed: "closed",
 }
+PARTICIPATION_KINDS = frozenset({DecisionKind.platform_joined, DecisionKind.platform_suspended})
+CLOCKS = tuple(SlaSettings.model_fields)
+"""The protocol's clocks, in the order the settings list them."""
 
 DEFINITIONS: dict[str, str] = {
     "times": (
@@ -113,6 +118,58 @@ DEFINITIONS: dict[str, str] = {
         " from `activated` or `re_escalated` to the next `de_escalated`; time active is their"
         " sum (none while a period is still open); re-escalations counts `re_escalated`."
     ),
+    "the activation's life": (
+        "each active period from the decision that started it, with the `override` an"
+        " `activated` decision records when the coordinator activated without all five"
+        " criteria met (its reason, as recorded), and `expires`: when the period lapses unless"
+        " renewed. Each `activation_renewed` decision (its reason required) sets a new"
+        " `expires`; `activation_expiring` is eucp's reminder to the coordinators before it. A"
+        " period ends at the next `de_escalated` decision: a lapse when eucp recorded it (actor"
+        " kind `system`, input `lapsed`) once the activation expired unrenewed, a de-escalation"
+        " by a coordinator otherwise. Renewals and lapses count those decisions."
+    ),
+    "participation": (
+        "the platforms named in the `activated` decision take part from the activation."
+        " `platform_joined` brings a platform in mid-crisis, or back from a suspension (`back`):"
+        " it is given a task for every item still open then (admitted, neither withdrawn nor"
+        " under an order found to infringe), each starting at that decision; a task of it"
+        " withdrawn before is given anew. `platform_suspended` (with its reason) suspends one:"
+        " its open tasks are withdrawn, and items added while it is suspended are no task for"
+        " it."
+    ),
+    "clocks in force": (
+        "the protocol's durations as the `reported` decision recorded them (`clocks`) and as"
+        " each `clocks_set` decision set them (`clocks`, all of them; `changes`, those the"
+        " coordinator changed), each in force from its decision on, for the crisis and for every"
+        " open task's deadlines. An incident reported before the clocks were recorded shows"
+        " none, and its after-action is not scored."
+    ),
+    "after-action": (
+        "each platform's takedown tasks against two targets of the clocks in force:"
+        " `acknowledge_within` for the time to acknowledge, `act_within` for the time to act"
+        " (both as defined above, pauses not subtracted). A task is judged by the target in"
+        " force when it was answered, and counted once it was answered or its target ran out"
+        " (start + target at or before the last recorded decision, and before any withdrawal);"
+        " a task counted unanswered missed its target. Within target is the share of the"
+        " counted tasks that met it; the median is by nearest rank over the counted tasks,"
+        " unanswered ones last. A platform meets its targets when, for both, at least half its"
+        " counted tasks met them (so its median task did), falls short when for either fewer"
+        " did, and is not scored while either has no counted task. For an exercise this is its"
+        " after-action review; the target shown is the one in force at the last decision."
+    ),
+    "exercise": (
+        "an incident reported with `exercise` set (in the report of its `reported` decision):"
+        " a rehearsal of the protocol, not a crisis. Its report says so at the top, and its"
+        " figures are an exercise's: no figure here adds incidents together, and none of an"
+        " exercise is to be counted with a real incident's."
+    ),
+    "linked protocols": (
+        "`protocol_linked` decisions: another protocol's activation for the same event (GIFCT's"
+        " Content Incident Protocol, the Christchurch Call's crisis response protocol, or"
+        " another, by its `name`), with its `reference` and its own activation time"
+        " (`activated_at`). The timeline shows it twice: when it was linked, and at that"
+        " activation time."
+    ),
     "items": (
         "content items numbered by the crisis (`items` in `activated`, `content_added`,"
         " `removal_order_issued` and `sighting_reported` inputs). Duplicates and low-quality"
@@ -121,12 +178,16 @@ DEFINITIONS: dict[str, str] = {
     ),
     "task": (
         "one per (item, platform), id `{platform}-{item_no:06d}`: items of `activated` and"
-        " `content_added` go to every participating platform (the `platforms` of `activated`),"
-        " items of `sighting_reported` to every participating platform except the reporter;"
-        " an item that names its `addressees` goes to those alone (a removal order's items to"
-        " its addressee platform)."
+        " `content_added` go to every participating platform (the `platforms` of `activated`,"
+        " and those brought in since, but none while suspended: see participation), items of"
+        " `sighting_reported` to every participating platform except the reporter; an item"
+        " that names its `addressees` goes to those alone (a removal order's items to its"
+        " addressee platform)."
     ),
-    "task start": "the time of the decision that created the task's item.",
+    "task start": (
+        "the time of the decision that created the task's item; for a task given to a platform"
+        " brought in (or back) later, the time of its `platform_joined` decision."
+    ),
     "time to acknowledge": (
         "from the task start to the platform's first answer: `task_acknowledged`, or an outcome"
         " (`task_removed`, `task_not_found`, `task_declined`, `task_cannot_comply`), which implies"
@@ -211,7 +272,12 @@ DEFINITIONS: dict[str, str] = {
         "`pause_alerted` decisions: a task paused for cannot-comply longer than the incident's"
         " `pause_alert_after`, alerted to the coordinators and the order's issuer once per pause."
     ),
-    "timeline": "every incident-level decision; task-level ones are summed up per platform.",
+    "timeline": (
+        "every incident-level decision in the order recorded (imminent-threat flags,"
+        " situational updates, clock and participation changes, renewals and lapses included),"
+        " and each linked protocol's own activation placed at its time; task-level decisions"
+        " are summed up per platform."
+    ),
 }
 
 
@@ -271,13 +337,48 @@ class LedgerFigures(Figures):
     problem: str | None = None
 
 
+class Renewal(Figures):
+    """An `activation_renewed` decision: the activation kept for another period."""
+
+    at: datetime
+    by: str
+    reason: str | None = None
+    expires: datetime | None = None
+
+
+class Reminder(Figures):
+    """An `activation_expiring` decision: eucp reminding the coordinators of the lapse."""
+
+    at: datetime
+    expires: datetime | None = None
+
+
 class ActivePeriod(Figures):
-    """From `activated` or `re_escalated` to the next `de_escalated` (None: still open)."""
+    """From `activated` or `re_escalated` to the next `de_escalated` (None: still open), with
+    its renewals, reminders and how it ended: lapsed unrenewed, or de-escalated."""
 
     started_by: DecisionKind
     start: datetime
     end: datetime | None = None
     length: timedelta | None = None
+    by: str | None = None
+    reason: str | None = None
+    override: str | None = None
+    """an activation's recorded override: why all five criteria were not needed"""
+    expires: datetime | None = None
+    """when it lapses unless renewed, as its start set it"""
+    renewals: list[Renewal] = []
+    reminders: list[Reminder] = []
+    ended_by: str | None = None
+    end_reason: str | None = None
+    lapsed: bool = False
+    """ended by eucp, the activation expired unrenewed"""
+
+    @property
+    def lapses_at(self) -> datetime | None:
+        """When it lapses (or lapsed) unless renewed: as its latest renewal, or its start,
+        set it."""
+        return next((r.expires for r in reversed(self.renewals) if r.expires), self.expires)
 
 
 class ActivationFigures(Figures):
@@ -299,6 +400,86 @@ class ActivationFigures(Figures):
     re_escalations: int = 0
     review_started_at: datetime | None = None
     closed_at: datetime | None = None
+    override: str | None = None
+    """the first activation's recorded override, if it had one"""
+    renewals: int = 0
+    lapses: int = 0
+
+
+class ParticipationChange(Figures):
+    """A platform brought in mid-crisis (`joined`), back from a suspension (`back`), or
+    suspended (`suspended`, with its reason)."""
+
+    seq: int
+    at: datetime
+    platform_id: str
+    change: str
+    by: str
+    reason: str | None = None
+
+
+class ClocksInForce(Figures):
+    """The clocks recorded at the report (`reported`) or set by a coordinator (`clocks_set`),
+    in force from `at`; `changed` names the clocks a `clocks_set` changed."""
+
+    seq: int
+    at: datetime
+    kind: DecisionKind
+    by: str
+    reason: str | None = None
+    changed: list[str] = []
+    clocks: dict[str, timedelta]
+
+
+class LinkedActivation(Figures):
+    """A `protocol_linked` decision: another protocol's activation for the same event."""
+
+    seq: int
+    linked_at: datetime
+    by: str
+    protocol: str
+    name: str
+    """what the report calls it"""
+    reference: str
+    activated_at: datetime | None = None
+
+
+class TargetScore(Figures):
+    """How a platform's tasks met one target of the clocks in force (see `after-action`)."""
+
+    clock: str
+    target: timedelta | None = None
+    """in force at the last recorded decision; None when no clocks were recorded"""
+    counted: int = 0
+    within: int = 0
+    median: timedelta | None = None
+    """None when nothing was counted, or when the median counted task was never answered"""
+
+    @property
+    def share(self) -> Fraction | None:
+        return Fraction(self.within, self.counted) if self.counted else None
+
+    @property
+    def met(self) -> bool | None:
+        """At least half the counted tasks within target (the median one was); None when
+        none is counted."""
+        return 2 * self.within >= self.counted if self.counted else None
+
+
+class PlatformScore(Figures):
+    """A platform's response times against the protocol's targets: the after-action."""
+
+    platform_id: str
+    acknowledge: TargetScore
+    act: TargetScore
+
+    @property
+    def meets_targets(self) -> bool | None:
+        """False when either target was missed, True when both were met, else None."""
+        marks = (self.acknowledge.met, self.act.met)
+        if False in marks:
+            return False
+        return None if None in marks else True
 
 
 class Sighting(Figures):
@@ -434,7 +615,8 @@ class ReviewInput(Figures):
 
 
 class TimelineEntry(Figures):
-    """An incident-level decision."""
+    """An incident-level decision, or (`event` set) what one recorded at its own time: a
+    linked protocol's activation, recorded by the decision of row `seq`."""
 
     seq: int
     at: datetime
@@ -444,6 +626,7 @@ class TimelineEntry(Figures):
     actor_kind: str
     reason: str | None
     summary: str
+    event: str | None = None
 
 
 class OrderTask(Figures):
@@ -556,6 +739,13 @@ class ReviewFigures(Figures):
     orders: list[OrderFigures] = []
     review_inputs: list[ReviewInput]
     timeline: list[TimelineEntry]
+    exercise: bool = False
+    named_at_activation: list[str] = []
+    """the platforms the activation named"""
+    participation: list[ParticipationChange] = []
+    clocks: list[ClocksInForce] = []
+    after_action: list[PlatformScore] = []
+    linked_protocols: list[LinkedActivation] = []
 
 
 @dataclass
@@ -599,19 +789,30 @@ def compute(rows: Sequence[LedgerRow]) -> ReviewFigures:
     as_of = max(r.decision.at for r in rows)
 
     platforms: list[str] = []
+    named: list[str] = []
+    suspended: set[str] = set()
     tasks: dict[str, _Task] = {}
-    for row in rows:
+    for n, row in enumerate(rows):
         d = row.decision
         if d.kind is DecisionKind.activated and not platforms:
             platforms = [str(p) for p in d.inputs.get("platforms", [])]
+            named = list(platforms)
         if d.kind in ITEM_KINDS:
             for item in d.inputs.get("items", []):
                 no, basis = int(item["no"]), _basis_kind(item)
                 admitted = ContentItem.model_validate(item)
                 for p in platforms:
-                    if admitted.addressed_to(p):
+                    if p not in suspended and admitted.addressed_to(p):
                         tid = make_task_id(p, no)
                         tasks.setdefault(tid, _Task(tid, p, no, d.at, basis))
+        elif d.kind is DecisionKind.platform_joined:
+            platform = str(d.inputs.get("platform", ""))
+            suspended.discard(platform)
+            if platform and platform not in platforms:
+                platforms.append(platform)
+            _join(tasks, platform, d.at, [r.decision for r in rows[:n]])
+        elif d.kind is DecisionKind.platform_suspended:
+            suspended.add(str(d.inputs.get("platform", "")))
         elif d.kind in TASK_KINDS:
             tid = str(d.inputs.get("task_id", ""))
             task = tasks.get(tid)
@@ -639,6 +840,8 @@ def compute(rows: Sequence[LedgerRow]) -> ReviewFigures:
         if r.decision.kind is DecisionKind.sighting_reported:
             sightings[r.decision.actor.id] += 1
             sighted[r.decision.actor.id] += len(_item_numbers(r.decision.inputs))
+    clocks = _clocks(rows)
+    linked = _linked(rows)
     return ReviewFigures(
         incident_id=incident_id,
         title=str(report.get("title", "")),
@@ -673,21 +876,225 @@ def compute(rows: Sequence[LedgerRow]) -> ReviewFigures:
             for r in rows
             if r.decision.kind is DecisionKind.review_input
         ],
-        timeline=[
-            TimelineEntry(
+        timeline=_timeline(rows, linked),
+        exercise=bool(report.get("exercise", False)),
+        named_at_activation=named,
+        participation=[
+            ParticipationChange(
                 seq=r.seq,
                 at=r.decision.at,
-                since_report=r.decision.at - first.at,
-                kind=r.decision.kind,
-                actor_id=r.decision.actor.id,
-                actor_kind=str(r.decision.actor.kind),
+                platform_id=str(r.decision.inputs.get("platform", "")),
+                change=(
+                    "suspended"
+                    if r.decision.kind is DecisionKind.platform_suspended
+                    else "back"
+                    if r.decision.inputs.get("back")
+                    else "joined"
+                ),
+                by=r.decision.actor.id,
                 reason=r.decision.reason,
-                summary=summarise(r),
             )
             for r in rows
-            if r.decision.kind not in TASK_KINDS
+            if r.decision.kind in PARTICIPATION_KINDS
         ],
+        clocks=clocks,
+        after_action=[
+            _score(p, [f for _, f in pairs], clocks, as_of) for p, pairs in by_platform.items()
+        ],
+        linked_protocols=linked,
     )
+
+
+def _join(tasks: dict[str, _Task], platform: str, at: datetime, before: list[Decision]) -> None:
+    """A platform brought in (or back): the items still open are its tasks from `at`, as its
+    workflow reads them from the ledger; one withdrawn from it before is given anew, with the
+    missed deadlines and notes it had."""
+    for item in open_items(before):
+        if not item.addressed_to(platform):
+            continue
+        tid = make_task_id(platform, item.no)
+        old = tasks.get(tid)
+        if old is not None and old.state != "withdrawn":
+            continue
+        fresh = _Task(tid, platform, item.no, at, item.basis.kind)
+        if old is not None:
+            fresh.notes, fresh.sla = old.notes, old.sla
+            fresh.resumed, fresh.pause_alerts = old.resumed, old.pause_alerts
+        tasks[tid] = fresh
+
+
+def _clocks(rows: Sequence[LedgerRow]) -> list[ClocksInForce]:
+    """The clocks recorded at the report and at each change, in the order recorded."""
+    found: list[ClocksInForce] = []
+    for r in rows:
+        d = r.decision
+        if d.kind not in (DecisionKind.reported, DecisionKind.clocks_set):
+            continue
+        recorded = d.inputs.get("clocks")
+        if isinstance(recorded, dict):
+            settings = SlaSettings.model_validate(recorded)
+            clocks = {name: getattr(settings, name) for name in CLOCKS}
+        elif found:  # a change without its clocks: those before stay in force
+            clocks = dict(found[-1].clocks)
+        else:
+            continue
+        changes = d.inputs.get("changes")
+        found.append(
+            ClocksInForce(
+                seq=r.seq,
+                at=d.at,
+                kind=d.kind,
+                by=d.actor.id,
+                reason=d.reason,
+                changed=[str(name) for name in changes] if isinstance(changes, dict) else [],
+                clocks=clocks,
+            )
+        )
+    return found
+
+
+def _in_force(clocks: Sequence[ClocksInForce], at: datetime) -> dict[str, timedelta] | None:
+    """The clocks in force at `at`: the latest recorded at or before it."""
+    current = None
+    for c in clocks:
+        if c.at > at:
+            break
+        current = c.clocks
+    return current
+
+
+def _score(
+    platform_id: str,
+    figures: Sequence[TaskFigures],
+    clocks: Sequence[ClocksInForce],
+    as_of: datetime,
+) -> PlatformScore:
+    return PlatformScore(
+        platform_id=platform_id,
+        acknowledge=_target_score(
+            figures, clocks, as_of, "acknowledge_within", lambda f: f.acknowledged_at
+        ),
+        act=_target_score(figures, clocks, as_of, "act_within", lambda f: f.acted_at),
+    )
+
+
+def _target_score(
+    figures: Sequence[TaskFigures],
+    clocks: Sequence[ClocksInForce],
+    as_of: datetime,
+    clock: str,
+    answered: Callable[[TaskFigures], datetime | None],
+) -> TargetScore:
+    """One target: each task judged by the target in force when it was answered (or, not
+    answered, at the last decision); counted once answered, or once its target ran out."""
+    final = _in_force(clocks, as_of)
+    times: list[timedelta] = []
+    late = within = 0
+    for f in figures:
+        at = answered(f)
+        in_force = _in_force(clocks, at or as_of)
+        if f.started_at is None or in_force is None:
+            continue
+        target = in_force[clock]
+        if at is not None:
+            times.append(at - f.started_at)
+            within += at - f.started_at <= target
+            continue
+        due = f.started_at + target
+        if due <= as_of and not (f.withdrawn_at is not None and f.withdrawn_at < due):
+            late += 1
+    counted = len(times) + late
+    rank = max(1, math.ceil(Fraction(counted, 2)))
+    ordered = sorted(times)
+    return TargetScore(
+        clock=clock,
+        target=final[clock] if final else None,
+        counted=counted,
+        within=within,
+        median=ordered[rank - 1] if counted and rank <= len(ordered) else None,
+    )
+
+
+def _said_at(value: object) -> str:
+    """A recorded time as people read it (`moment_in_words`); as recorded if not a time."""
+    at = _moment(value)
+    return moment_in_words(at) if at is not None else str(value or "")
+
+
+def _linked(rows: Sequence[LedgerRow]) -> list[LinkedActivation]:
+    found: list[LinkedActivation] = []
+    for r in rows:
+        d = r.decision
+        if d.kind is not DecisionKind.protocol_linked:
+            continue
+        link: dict[str, Any] = d.inputs.get("link") or {}
+        protocol = str(link.get("protocol", ""))
+        found.append(
+            LinkedActivation(
+                seq=r.seq,
+                linked_at=d.at,
+                by=d.actor.id,
+                protocol=protocol,
+                name=_protocol_name(link),
+                reference=str(link.get("reference", "")),
+                activated_at=_moment(link.get("activated_at")),
+            )
+        )
+    return found
+
+
+def _protocol_name(link: dict[str, Any]) -> str:
+    protocol = str(link.get("protocol", ""))
+    named = link.get("name")
+    if named:
+        return str(named)
+    known = {kind.value: name for kind, name in PROTOCOL_NAMES.items()}
+    return known.get(protocol, f"protocol {protocol}")
+
+
+def _timeline(rows: Sequence[LedgerRow], linked: Sequence[LinkedActivation]) -> list[TimelineEntry]:
+    """The incident-level decisions in the order recorded, and each linked protocol's own
+    activation placed before the first of them recorded later."""
+    reported_at = rows[0].decision.at
+    entries = [
+        TimelineEntry(
+            seq=r.seq,
+            at=r.decision.at,
+            since_report=r.decision.at - reported_at,
+            kind=r.decision.kind,
+            actor_id=r.decision.actor.id,
+            actor_kind=str(r.decision.actor.kind),
+            reason=r.decision.reason,
+            summary=summarise(r),
+        )
+        for r in rows
+        if r.decision.kind not in TASK_KINDS
+    ]
+    kinds = {r.seq: str(r.decision.actor.kind) for r in rows}
+    own = sorted(
+        (
+            TimelineEntry(
+                seq=x.seq,
+                at=x.activated_at,
+                since_report=x.activated_at - reported_at,
+                kind=DecisionKind.protocol_linked,
+                actor_id=x.by,
+                actor_kind=kinds[x.seq],
+                reason=None,
+                summary=f"{x.name} activated: {x.reference} (linked at row {x.seq})",
+                event=f"{x.name} activated",
+            )
+            for x in linked
+            if x.activated_at is not None
+        ),
+        key=lambda e: e.at,
+    )
+    merged: list[TimelineEntry] = []
+    for entry in entries:
+        while own and own[0].at < entry.at:
+            merged.append(own.pop(0))
+        merged.append(entry)
+    return merged + own
 
 
 def _item_numbers(inputs: dict[str, Any]) -> list[int]:
@@ -1083,10 +1490,34 @@ def _activation(rows: Sequence[LedgerRow], report: dict[str, Any]) -> Activation
         first.setdefault(d.kind, d.at)
         counts[d.kind] += 1
         if d.kind in (DecisionKind.activated, DecisionKind.re_escalated):
-            periods.append(ActivePeriod(started_by=d.kind, start=d.at))
-        elif d.kind is DecisionKind.de_escalated and periods and periods[-1].end is None:
+            override = d.inputs.get("override")
+            periods.append(
+                ActivePeriod(
+                    started_by=d.kind,
+                    start=d.at,
+                    by=d.actor.id,
+                    reason=d.reason,
+                    override=str(override) if override else None,
+                    expires=_moment(d.inputs.get("expires")),
+                )
+            )
+        elif not periods or periods[-1].end is not None:
+            continue
+        elif d.kind is DecisionKind.de_escalated:
             p = periods[-1]
-            periods[-1] = p.model_copy(update={"end": d.at, "length": d.at - p.start})
+            update = {"end": d.at, "length": d.at - p.start, "ended_by": d.actor.id}
+            update |= {"end_reason": d.reason, "lapsed": is_lapse(d)}
+            periods[-1] = p.model_copy(update=update)
+        elif d.kind is DecisionKind.activation_renewed:
+            p = periods[-1]
+            renewal = Renewal(
+                at=d.at, by=d.actor.id, reason=d.reason, expires=_moment(d.inputs.get("expires"))
+            )
+            periods[-1] = p.model_copy(update={"renewals": [*p.renewals, renewal]})
+        elif d.kind is DecisionKind.activation_expiring:
+            p = periods[-1]
+            reminder = Reminder(at=d.at, expires=_moment(d.inputs.get("expires")))
+            periods[-1] = p.model_copy(update={"reminders": [*p.reminders, reminder]})
     decision = next(
         (k for k in (DecisionKind.activated, DecisionKind.not_activated) if k in first), None
     )
@@ -1117,6 +1548,11 @@ def _activation(rows: Sequence[LedgerRow], report: dict[str, Any]) -> Activation
         re_escalations=counts[DecisionKind.re_escalated],
         review_started_at=first.get(DecisionKind.review_started),
         closed_at=first.get(DecisionKind.closed),
+        override=next(
+            (p.override for p in periods if p.started_by is DecisionKind.activated), None
+        ),
+        renewals=counts[DecisionKind.activation_renewed],
+        lapses=sum(p.lapsed for p in periods),
     )
 
 
@@ -1179,13 +1615,52 @@ def summarise(row: LedgerRow) -> str:
     match d.kind:
         case DecisionKind.reported:
             report = i.get("report") or {}
-            return f"reported: {report.get('title', '')} ({report.get('event_place', '')})"
+            exercise = " (exercise)" if report.get("exercise") else ""
+            return (
+                f"reported{exercise}: {report.get('title', '')} ({report.get('event_place', '')})"
+            )
         case DecisionKind.assessed:
             assessment = i.get("assessment") or {}
             met = sum(1 for c in assessment.values() if c.get("status") == "met")
             return f"{met} of {len(assessment)} criteria met"
         case DecisionKind.activated:
-            return f"{len(_item_numbers(i))} item(s) to {', '.join(i.get('platforms', []))}"
+            override = f"; override: {i['override']}" if i.get("override") else ""
+            lapses = (
+                f"; lapses at {_said_at(i['expires'])} unless renewed" if i.get("expires") else ""
+            )
+            items = f"{len(_item_numbers(i))} item(s) to {', '.join(i.get('platforms', []))}"
+            return items + override + lapses
+        case DecisionKind.activation_renewed:
+            return f"renewed: lapses at {_said_at(i.get('expires'))} unless renewed again"
+        case DecisionKind.activation_expiring:
+            return f"reminder: the activation lapses at {_said_at(i.get('expires'))} unless renewed"
+        case DecisionKind.re_escalated if i.get("expires"):
+            return f"active again; lapses at {_said_at(i['expires'])} unless renewed"
+        case DecisionKind.clocks_set:
+            changes = i.get("changes") or {}
+            return "clocks set: " + (
+                ", ".join(f"{name} {value}" for name, value in changes.items()) or "none changed"
+            )
+        case DecisionKind.platform_joined:
+            platform = i.get("platform", "")
+            return (
+                f"{platform} back from its suspension"
+                if i.get("back")
+                else (f"{platform} brought in mid-crisis")
+            )
+        case DecisionKind.platform_suspended:
+            return f"{i.get('platform', '')} suspended"
+        case DecisionKind.imminent_threat_flagged:
+            told = ", ".join(i.get("member_states", [])) or "no Member State named"
+            return f"imminent threat to life, for {told}: {i.get('text', '')}"
+        case DecisionKind.situation_updated:
+            return f"situational update: {i.get('text', '')}"
+        case DecisionKind.protocol_linked:
+            link = i.get("link") or {}
+            return (
+                f"{_protocol_name(link)} linked: {link.get('reference', '')}, activated"
+                f" {_said_at(link.get('activated_at'))}"
+            )
         case DecisionKind.content_added:
             return f"{len(_item_numbers(i))} item(s) added"
         case DecisionKind.removal_order_issued:
@@ -1216,7 +1691,8 @@ def summarise(row: LedgerRow) -> str:
         case DecisionKind.false_positive_reported:
             return f"item {i.get('item')} reported as a false positive"
         case DecisionKind.de_escalated:
-            return "open tasks withdrawn" if i.get("withdraw_open_tasks") else "tasks keep running"
+            tasks = "open tasks withdrawn" if i.get("withdraw_open_tasks") else "tasks keep running"
+            return f"the activation lapsed unrenewed; {tasks}" if is_lapse(d) else tasks
         case DecisionKind.review_started:
             return f"review due {i.get('review_due', '')}"
         case DecisionKind.review_input:

@@ -15,10 +15,19 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from eucp.protocol.deadlines import Deadline
-from eucp.review.figures import DEFINITIONS, OrderFigures, PlatformFigures, ReviewFigures
+from eucp.review.figures import (
+    CLOCKS,
+    DEFINITIONS,
+    ActivePeriod,
+    OrderFigures,
+    PlatformFigures,
+    ReviewFigures,
+    TargetScore,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -54,8 +63,24 @@ def share(platform: PlatformFigures) -> str:
     fraction = platform.share_within_hour
     if fraction is None:
         return "-"
-    percent = f"{float(fraction) * 100:.1f}".removesuffix(".0")
-    return f"{platform.acted_within_hour}/{platform.tasks_with_full_hour} ({percent}%)"
+    return f"{platform.acted_within_hour}/{platform.tasks_with_full_hour} ({percent(fraction)})"
+
+
+def percent(fraction: Fraction) -> str:
+    """`33.3%`: one decimal, a whole number without it."""
+    return f"{float(fraction) * 100:.1f}".removesuffix(".0") + "%"
+
+
+def within_target(score: TargetScore) -> str:
+    """`n/d (p%)` of the counted tasks within target, or `-` when none is counted."""
+    fraction = score.share
+    if fraction is None:
+        return "-"
+    return f"{score.within}/{score.counted} ({percent(fraction)})"
+
+
+def verdict(met: bool | None) -> str:
+    return {True: "meets its targets", False: "falls short", None: "not scored"}[met]
 
 
 def _by_clock(counts: dict[str, int]) -> str:
@@ -102,7 +127,25 @@ class Chart:
     caption: str
 
 
-Block = Heading | Para | Table | Quote | Terms | Chart
+@dataclass(frozen=True)
+class Banner:
+    """What must not be missed: set apart at the top of the report."""
+
+    title: str
+    text: str
+
+
+Block = Heading | Para | Table | Quote | Terms | Chart | Banner
+
+EXERCISE = (
+    "This incident was an exercise: a rehearsal of the protocol, not a crisis. Every figure"
+    " below is an exercise's, and none of them is to be read or counted as a real incident's."
+)
+
+
+def heading(f: ReviewFigures) -> str:
+    """The report's title: an exercise's says so first."""
+    return ("Exercise \N{EM DASH} p" if f.exercise else "P") + f"ost-incident review: {f.title}"
 
 
 def document(f: ReviewFigures) -> list[Block]:
@@ -110,7 +153,8 @@ def document(f: ReviewFigures) -> list[Block]:
     a, ids = f.activation, f.identifiers
     chain = "verified" if f.ledger.chain_ok else f"BROKEN: {f.ledger.problem}"
     blocks: list[Block] = [
-        Heading(1, f"Post-incident review: {f.title}"),
+        Heading(1, heading(f)),
+        *([Banner("EXERCISE", EXERCISE)] if f.exercise else []),
         Para(
             f"Incident {f.incident_id}, reported by {f.reporter}"
             + (f" ({f.event_place})" if f.event_place else "")
@@ -132,6 +176,12 @@ def document(f: ReviewFigures) -> list[Block]:
                 ["activation length (to first de-escalation)", duration(a.activation_length)],
                 ["time active (all active periods)", duration(a.time_active)],
                 ["de-escalations / re-escalations", f"{a.de_escalations} / {a.re_escalations}"],
+                ["renewals / lapses", f"{a.renewals} / {a.lapses}"],
+                [
+                    "platforms brought in / suspended mid-crisis",
+                    f"{sum(c.change == 'joined' for c in f.participation)}"
+                    f" / {sum(c.change == 'suspended' for c in f.participation)}",
+                ],
                 ["items added", str(ids.items)],
                 ["duplicates dropped", str(ids.duplicates)],
                 ["low-quality hashes dropped", str(ids.low_quality)],
@@ -171,18 +221,23 @@ def document(f: ReviewFigures) -> list[Block]:
             ],
         ),
         Table(
-            ["active period", "started by", "start", "end", "length"],
+            ["active period", "started by", "start", "renewals", "end", "ended", "length"],
             [
                 [
                     str(n),
                     str(p.started_by),
                     moment(p.start),
+                    str(len(p.renewals)),
                     moment(p.end) if p.end else "still active",
+                    _ending(p),
                     duration(p.length),
                 ]
                 for n, p in enumerate(a.periods, 1)
             ],
         ),
+        *_life_blocks(f),
+        *_participation_blocks(f),
+        *_clock_blocks(f),
         Heading(2, "Identifiers handled"),
         Table(
             ["identifiers", "count"],
@@ -233,6 +288,7 @@ def document(f: ReviewFigures) -> list[Block]:
             ),
         ]
     blocks += _platform_blocks(f)
+    blocks += _after_action_blocks(f)
     blocks += _order_blocks(f.orders)
     blocks += [Heading(2, "Review input")]
     blocks += [
@@ -241,7 +297,10 @@ def document(f: ReviewFigures) -> list[Block]:
     ] or [Para("No review input recorded.")]
     blocks += [
         Heading(2, "Timeline"),
-        Para("Incident-level decisions; task-level ones are summed up per platform above."),
+        Para(
+            "Incident-level decisions, and each linked protocol's own activation at its time;"
+            " task-level decisions are summed up per platform above."
+        ),
         Table(
             ["seq", "at", "since report", "decision", "by", "reason", "what"],
             [
@@ -249,7 +308,7 @@ def document(f: ReviewFigures) -> list[Block]:
                     str(t.seq),
                     moment(t.at),
                     duration(t.since_report),
-                    str(t.kind),
+                    t.event or str(t.kind),
                     f"{t.actor_id} ({t.actor_kind})",
                     t.reason or "",
                     t.summary,
@@ -261,6 +320,196 @@ def document(f: ReviewFigures) -> list[Block]:
         Terms(list(DEFINITIONS.items())),
     ]
     return blocks
+
+
+def _ending(p: ActivePeriod) -> str:
+    """How an active period ended: lapsed unrenewed, or de-escalated by whom."""
+    if p.end is None:
+        return "-"
+    if p.lapsed:
+        return "lapsed unrenewed"
+    return f"de-escalated by {p.ended_by}" if p.ended_by else "de-escalated"
+
+
+def _life_blocks(f: ReviewFigures) -> list[Block]:
+    """The activation's life: each period from its start to its lapse or de-escalation, with
+    the override it rested on, its renewals and the reminders before it lapsed."""
+    a = f.activation
+    if not a.periods:
+        return []
+    events: list[list[str]] = []
+    for p in a.periods:
+        started = "activated" if p.started_by == "activated" else "re-escalated"
+        detail = p.reason or ""
+        if p.override:
+            detail += f"; override (not all five criteria met): {p.override}"
+        if p.expires:
+            detail += f"; lapses at {moment(p.expires)} unless renewed"
+        events.append([moment(p.start), started, p.by or "-", detail.removeprefix("; ")])
+        between = [
+            (r.at, ["renewed", r.by, _lapsing(r.reason, r.expires, " again")]) for r in p.renewals
+        ]
+        between += [
+            (m.at, ["renewal reminder", "eucp", _lapsing(None, m.expires, "")]) for m in p.reminders
+        ]
+        events += [[moment(at), *row] for at, row in sorted(between, key=lambda x: x[0])]
+        if p.end is None:
+            continue
+        lasted = f"{duration(p.length)} after it began"
+        if p.lapsed:
+            expired = f"expired at {moment(p.lapses_at)}, " if p.lapses_at else ""
+            ended = [moment(p.end), "lapsed unrenewed", p.ended_by or "eucp", expired + lasted]
+        else:
+            said = f"{p.end_reason}; {lasted}" if p.end_reason else lasted
+            ended = [moment(p.end), "de-escalated", p.ended_by or "-", said]
+        events.append(ended)
+    still = a.periods[-1].end is None
+    return [
+        Heading(3, "The activation's life"),
+        Table(["at", "event", "by", "reasons, or what it set"], events),
+        Para(
+            f"Time active in all: {duration(a.time_active)}"
+            + (" (an active period is still open)." if still else ".")
+            + (f" Activated on an override of the criteria: {a.override}." if a.override else "")
+        ),
+    ]
+
+
+def _lapsing(reason: str | None, expires: datetime | None, again: str) -> str:
+    """`reason; lapses at TIME unless renewed[ again]`, leaving out what is not recorded."""
+    later = f"lapses at {moment(expires)} unless renewed{again}" if expires else ""
+    return "; ".join(t for t in (reason, later) if t)
+
+
+def _participation_blocks(f: ReviewFigures) -> list[Block]:
+    named = ", ".join(f.named_at_activation) or "none"
+    changes = {
+        "joined": "brought in mid-crisis",
+        "back": "back from its suspension",
+        "suspended": "suspended",
+    }
+    return [
+        Heading(2, "Participation"),
+        Para(f"Platforms named at the activation: {named}."),
+        Table(
+            ["at", "since report", "platform", "change", "by", "reason"],
+            [
+                [
+                    moment(c.at),
+                    duration(c.at - f.activation.reported_at),
+                    c.platform_id,
+                    changes.get(c.change, c.change),
+                    c.by,
+                    c.reason or "",
+                ]
+                for c in f.participation
+            ],
+        )
+        if f.participation
+        else Para("No platform was brought in or suspended after the activation."),
+    ]
+
+
+def _clock_blocks(f: ReviewFigures) -> list[Block]:
+    """The clocks in force: at the report, and after each change (a changed clock marked)."""
+    if not f.clocks:
+        return [
+            Heading(2, "Clocks in force"),
+            Para(
+                "Not recorded: the incident was reported before its clocks were recorded in the"
+                " ledger."
+            ),
+        ]
+    first = f.clocks[0]
+    headers = [
+        "clock",
+        *(
+            "at the report" if c is first and c.kind == "reported" else f"from {moment(c.at)}"
+            for c in f.clocks
+        ),
+    ]
+    names = [*CLOCKS, *sorted({n for c in f.clocks for n in c.clocks} - set(CLOCKS))]
+    rows = [
+        [
+            name,
+            *(
+                duration(c.clocks.get(name)) + (" (changed)" if name in c.changed else "")
+                for c in f.clocks
+            ),
+        ]
+        for name in names
+    ]
+    changes = [c for c in f.clocks if c.kind == "clocks_set"]
+    return [
+        Heading(2, "Clocks in force"),
+        Para(
+            "The protocol's durations, as recorded at the report and set at each change; each"
+            " holds from then on, for the crisis and for every open task's deadlines."
+        ),
+        Table(headers, rows),
+        Table(
+            ["at", "by", "changed", "reason"],
+            [[moment(c.at), c.by, ", ".join(c.changed), c.reason or ""] for c in changes],
+        )
+        if changes
+        else Para("The clocks did not change during the incident."),
+    ]
+
+
+def _after_action_blocks(f: ReviewFigures) -> list[Block]:
+    """Each platform's response against the targets of the clocks in force: an exercise's
+    after-action review; for a real incident the same figures, as a real incident's."""
+    if f.exercise:
+        head = "After-action: each platform against its targets (exercise)"
+        intro = (
+            "The exercise's after-action review: how fast each platform acknowledged and acted"
+            " on its tasks, against the protocol's targets in force. These scores rate a"
+            " rehearsal, not a response to a real crisis."
+        )
+    else:
+        head = "Response times against the targets"
+        intro = (
+            "How fast each platform acknowledged and acted on its tasks, against the"
+            " protocol's targets in force."
+        )
+    if not f.clocks:
+        intro += " Not scored: the clocks in force were not recorded for this incident."
+    elif len(f.clocks) > 1:
+        intro += (
+            " The clocks changed during the incident: each task is judged by the target in"
+            " force when it was answered; the target shown is the last one."
+        )
+    return [
+        Heading(2, head),
+        Para(intro),
+        Table(
+            [
+                *("platform", "acknowledge target", "acknowledged within", "ack median"),
+                *("act target", "acted within", "act median", "verdict"),
+            ],
+            [
+                [
+                    s.platform_id,
+                    duration(s.acknowledge.target),
+                    within_target(s.acknowledge),
+                    _median(s.acknowledge),
+                    duration(s.act.target),
+                    within_target(s.act),
+                    _median(s.act),
+                    verdict(s.meets_targets),
+                ]
+                for s in f.after_action
+            ],
+        )
+        if f.after_action
+        else Para("No platform took part."),
+    ]
+
+
+def _median(score: TargetScore) -> str:
+    if not score.counted:
+        return "-"
+    return duration(score.median) if score.median is not None else "not answered"
 
 
 def _platform_blocks(f: ReviewFigures) -> list[Block]:
@@ -496,6 +745,8 @@ def to_markdown(f: ReviewFigures) -> str:
                 out.append("\n".join(f"- **{term}**: {text}" for term, text in items))
             case Chart(_, caption):
                 out.append(f"*Chart in report.html: {caption}*")
+            case Banner(title, text):
+                out.append(f"> **{title}**: {text}")
     return "\n\n".join(out) + "\n"
 
 
@@ -508,6 +759,11 @@ def to_dict(f: ReviewFigures) -> dict[str, Any]:
     for p, out in zip(f.platforms, data["platforms"], strict=True):
         fraction = p.share_within_hour
         out["share_within_hour"] = None if fraction is None else float(fraction)
+    for s, out in zip(f.after_action, data["after_action"], strict=True):
+        out["meets_targets"] = s.meets_targets
+        for name, score in (("acknowledge", s.acknowledge), ("act", s.act)):
+            fraction = score.share
+            out[name] |= {"share": None if fraction is None else float(fraction), "met": score.met}
     return {
         "report": "eucp post-incident review",
         "units": {"durations": "seconds", "times": "ISO 8601"},
@@ -536,6 +792,8 @@ figure { margin: 1rem 0; }
 figure svg { max-width: 100%; height: auto; }
 figcaption { font-size: 0.85rem; color: #555; }
 dt { font-weight: 600; margin-top: 0.5rem; }
+.banner { border: 3px solid #b3261e; background: #fdecea; padding: 0.6rem 0.9rem;
+          font-size: 1.1rem; }
 """
 
 
@@ -565,7 +823,9 @@ def to_html(f: ReviewFigures) -> str:
                 out.append(f"<dl>{terms}</dl>")
             case Chart(name, caption):
                 out.append(f"<figure>{charts[name]}<figcaption>{e(caption)}</figcaption></figure>")
-    title = e(f"Post-incident review: {f.title} ({f.incident_id})")
+            case Banner(title, text):
+                out.append(f'<p class="banner"><strong>{e(title)}</strong>: {e(text)}</p>')
+    title = e(f"{heading(f)} ({f.incident_id})")
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{title}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"

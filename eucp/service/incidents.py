@@ -7,11 +7,15 @@ names; a refusal comes back as the protocol's `Refusal`, whatever layer refused 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -50,7 +54,7 @@ from eucp.protocol.state import (
     TaskPage,
     TaskQuery,
 )
-from eucp.protocol.tasks import TaskReport
+from eucp.protocol.tasks import Task, TaskReport
 from eucp.runtime.registry import RegistryFile
 from eucp.runtime.settings import Settings
 from eucp.service.merge import Merger
@@ -63,6 +67,13 @@ R = TypeVar("R", bound=BaseModel)
 CLOSED = "the incident is closed: it takes no more actions or reports"
 # pauses before sending an Update again to a workflow that is continuing as new (~30 s in all)
 MOVING_RETRIES = [0.02, 0.05, 0.1, 0.2] + [0.5] * 58
+# A platform's task changes across incidents (`Incidents.task_changes`): a change shows once
+# `SETTLE` has passed (the clocks of the API and of Temporal may differ by that much), and an
+# incident whose task workflow closed is remembered in the checkpoint for `KEEP_CLOSED`.
+SETTLE = timedelta(seconds=1)
+KEEP_CLOSED = timedelta(hours=1)
+FEED_READS = 16  # task workflows described and queried at once
+TASK_PAGE = 1000  # tasks per query of a task workflow (TaskQuery's most)
 
 
 class Incidents:
@@ -140,6 +151,125 @@ class Incidents:
                 return False
             raise
         return True
+
+    async def task_changes(
+        self, platform_id: str, since: str | None = None, limit: int = 500
+    ) -> ChangedTasks:
+        """The platform's tasks, across its incidents, that changed since the checkpoint `since`
+        (every task when None), oldest change first, at most `limit`; with the checkpoint that
+        continues after them.
+
+        A task's last change is `changed_at`, the moment its workflow applied it. A change
+        becomes visible when that workflow task completes, so the answer stops short of any
+        workflow task still pending at the moment of reading (and `SETTLE` before now): no
+        change is left behind a checkpoint unseen, and none comes twice. An incident seen for
+        the first time is read whole, so one that the visibility store listed late is not
+        missed either."""
+        mark = FeedMark.decode(since) if since else None
+        known = set(mark.known) if mark else set()
+        now = datetime.now(UTC)
+        runs = await self._task_runs(platform_id)
+        gate = asyncio.Semaphore(FEED_READS)
+        reads = await asyncio.gather(
+            *(
+                self._read_run(run, platform_id, gate)
+                for run in runs.values()
+                if not _settled(run, mark, known)
+            )
+        )
+        upto = min([now - SETTLE] + [r.pending - SETTLE for r in reads if r.pending is not None])
+        if mark is not None:
+            upto = max(upto, mark.at)  # a known incident's pending task is never older
+        found: list[tuple[datetime, str, Task]] = []
+        read_now: set[str] = set()
+        for read in reads:
+            if read.incident_id not in known and read.pending and read.pending - SETTLE < upto:
+                continue  # new to this feed and busy: read whole next time
+            read_now.add(read.incident_id)
+            delivered = mark if read.incident_id in known else None
+            for task in read.tasks:
+                at = changed_at(task)
+                if at > upto or (delivered and delivered.covers(at, read.incident_id, task)):
+                    continue
+                found.append((at, read.incident_id, task))
+        found.sort(key=lambda f: (f[0], f[1], f[2].task_id))
+        page, more = found[:limit], len(found) > limit
+        last = page[-1] if more else None
+        at = last[0] if last else upto
+        still = {i for i in (known & set(runs)) | read_now if _remembered(runs[i], at)}
+        next_mark = FeedMark(
+            at=at,
+            incident_id=last[1] if last else None,
+            task_id=last[2].task_id if last else None,
+            known=sorted(still),
+        )
+        return ChangedTasks(
+            tasks=[(incident_id, task, when) for when, incident_id, task in page],
+            checkpoint=next_mark.encode(),
+            as_of=at,
+            more=more,
+        )
+
+    async def _task_runs(self, platform_id: str) -> dict[str, _TaskRun]:
+        """The platform's task workflows by incident, from the visibility store: whether each
+        still runs (a run continued as new still runs) and when it closed. Those of this
+        deployment only (its task queue), which its workers answer."""
+        suffix = platform_workflow_id("", platform_id)
+        runs: dict[str, _TaskRun] = {}
+        query = (
+            f"WorkflowType = 'PlatformTasksWorkflow' AND TaskQueue = '{self.settings.task_queue}'"
+        )
+        async for found in self.client.list_workflows(query):
+            if not found.id.endswith(suffix):
+                continue
+            incident_id = found.id.removesuffix(suffix)
+            run = runs.setdefault(incident_id, _TaskRun(incident_id))
+            if found.status not in (
+                WorkflowExecutionStatus.RUNNING,
+                WorkflowExecutionStatus.CONTINUED_AS_NEW,
+            ):
+                run.closed_at = found.close_time or found.start_time
+        return runs
+
+    async def _read_run(
+        self, run: _TaskRun, platform_id: str, gate: asyncio.Semaphore
+    ) -> _TaskRead:
+        """Every task of a task workflow, and the earliest time at which a workflow task of
+        it still pending was scheduled (its changes are not visible yet): described first,
+        then queried, so that anything it does after the description comes later than that."""
+        async with gate:
+            pending: datetime | None = None
+            if run.closed_at is None:
+                described = await self.platform_handle(run.incident_id, platform_id).describe()
+                raw = described.raw_description
+                if described.status is not WorkflowExecutionStatus.RUNNING:
+                    run.closed_at = described.close_time or _now()
+                elif raw.HasField("pending_workflow_task"):
+                    task = raw.pending_workflow_task
+                    times = [
+                        stamp.ToDatetime(tzinfo=UTC)
+                        for name in ("scheduled_time", "original_scheduled_time", "started_time")
+                        if task.HasField(name) and (stamp := getattr(task, name)).ToNanoseconds()
+                    ]
+                    pending = min(times, default=_now())
+            for _ in range(3):  # a task moved while paging (a return after suspension): again
+                tasks = await self._every_task(run.incident_id, platform_id)
+                if len({t.task_id for t in tasks}) == len(tasks):
+                    break
+            unique = {t.task_id: t for t in tasks}
+            mine = [t for t in unique.values() if t.platform_id == platform_id]
+            return _TaskRead(run.incident_id, pending, mine)
+
+    async def _every_task(self, incident_id: str, platform_id: str) -> list[Task]:
+        tasks: list[Task] = []
+        offset: int | None = 0
+        while offset is not None:
+            page = await self.tasks(
+                incident_id, platform_id, TaskQuery(offset=offset, limit=TASK_PAGE)
+            )
+            tasks += page.tasks
+            offset = page.next_offset
+        return tasks
 
     async def listings(self, platform_id: str | None = None) -> list[Listing]:
         """Every incident, newest run first; with `platform_id`, those it was given tasks in
@@ -339,3 +469,100 @@ class Participation:
                 "actor.kind", "only a platform has tasks of its own", RefusalKind.forbidden
             )
         return await self.incidents.tasks(self.incident_id, self.actor.id, query)
+
+
+# ---- a platform's task changes across incidents ---------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def changed_at(task: Task) -> datetime:
+    """When the task last changed: each change of state sets one of these times to the moment
+    its workflow applied it (a reinstatement, or a task given again after a suspension, is
+    assigned anew). Only a resumption under the first version's rule sets none."""
+    times = (
+        task.assigned_at,
+        task.acknowledged_at,
+        task.resolved_at,
+        task.paused_since,
+        task.hour_restarted_at,
+    )
+    return max(t for t in times if t is not None)
+
+
+class FeedMark(BaseModel):
+    """Where a platform's feed of task changes stands, given to it as an opaque checkpoint:
+    of the `known` incidents, every change up to (`at`, `incident_id`, `task_id`) was
+    delivered (every change at `at` when `incident_id` is None); of any other incident,
+    nothing yet."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: datetime
+    incident_id: str | None = None
+    task_id: str | None = None
+    known: list[str] = Field(default_factory=list)
+
+    def covers(self, at: datetime, incident_id: str, task: Task) -> bool:
+        """Whether a change of a known incident at `at` was delivered already."""
+        if at != self.at:
+            return at < self.at
+        return self.incident_id is None or (incident_id, task.task_id) <= (
+            self.incident_id,
+            self.task_id or "",
+        )
+
+    def encode(self) -> str:
+        return base64.urlsafe_b64encode(self.model_dump_json().encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> FeedMark:
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            return cls.model_validate_json(raw)
+        except (binascii.Error, ValueError, ValidationError):
+            rule = "not a checkpoint this API gave: send the last `checkpoint`, or none"
+            raise Refusal("since", rule, RefusalKind.invalid) from None
+
+
+@dataclass(frozen=True)
+class ChangedTasks:
+    """A page of a platform's task changes: (incident, task, when it changed), oldest first;
+    the checkpoint after them; the moment up to which changes are complete; whether more are
+    waiting already."""
+
+    tasks: list[tuple[str, Task, datetime]]
+    checkpoint: str
+    as_of: datetime
+    more: bool
+
+
+@dataclass
+class _TaskRun:
+    incident_id: str
+    closed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class _TaskRead:
+    incident_id: str
+    pending: datetime | None
+    tasks: list[Task]
+
+
+def _remembered(run: _TaskRun, at: datetime) -> bool:
+    """Whether the checkpoint at `at` keeps the incident among those it knows."""
+    return run.closed_at is None or run.closed_at > at - KEEP_CLOSED
+
+
+def _settled(run: _TaskRun, mark: FeedMark | None, known: set[str]) -> bool:
+    """Whether a task workflow cannot hold a change the feed has not delivered: it closed
+    before the checkpoint and the feed knows it, or closed so long before that the feed has
+    forgotten it."""
+    if mark is None or run.closed_at is None:
+        return False
+    if run.incident_id in known:
+        return run.closed_at < mark.at
+    return run.closed_at <= mark.at - KEEP_CLOSED
