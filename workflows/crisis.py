@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Literal, TypeVar, cast
@@ -100,12 +100,42 @@ ON_EVIDENCE = "activation-on-evidence"  # met needs evidence; activation all met
 LAPSES = "activation-lapses"  # an activation lasts `activation_for` unless renewed
 CLOCKS_RECORDED = "clocks-recorded"  # the clocks in force are in the ledger
 PARTICIPANTS_ONLY = "told-are-the-incidents-participants"  # not every registered participant
+ANSWERS_ACROSS_RUNS = "answers-across-runs"  # an Update's answer kept by its request id
 # more items than this go to a platform by reference (the ledger), fewer in the signal itself
 INLINE_ITEMS = 100
 EXERCISE = "exercise"  # the memo key that marks an exercise's runs
 ANSWERS_KEPT = 1000  # request ids remembered across runs for retried merged calls
 FORBIDDEN, INVALID, NOT_FOUND = RefusalKind.forbidden, RefusalKind.invalid, RefusalKind.not_found
 Check = TypeVar("Check", bound=Callable[..., None])
+
+
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Answer]])
+
+
+def _request_key() -> str | None:
+    """The caller's request id for the Update under way, when it has one: the service names an
+    Update after the caller's Idempotency-Key (`participant:key`); one sent without a key has a
+    random id (no colon) and is not remembered."""
+    info = workflow.current_update_info()
+    return f"update/{info.id}" if info is not None and ":" in info.id else None
+
+
+def _answered_once(handler: Handler) -> Handler:
+    """Gives an Update retried with its request id the first answer again, with no second
+    effect, also when the retry reaches the next run: Temporal dedupes Update ids within one
+    run only, so the answers travel in the state (`answered`) across continue-as-new."""
+
+    @functools.wraps(handler)
+    async def answer(crisis: CrisisWorkflow, *arguments: Any) -> Answer:
+        key = _request_key()
+        if key is not None and key in crisis.state.answered:
+            return crisis.state.answered[key].model_copy()
+        given = await handler(crisis, *arguments)
+        if key is not None and workflow.patched(ANSWERS_ACROSS_RUNS):
+            crisis._remember(key, given)
+        return given
+
+    return cast(Handler, answer)
 
 
 def _as_validator(check: Check) -> Check:
@@ -116,6 +146,9 @@ def _as_validator(check: Check) -> Check:
 
     @functools.wraps(check)
     def validate(crisis: CrisisWorkflow, *arguments: Any) -> None:
+        key = _request_key()
+        if key is not None and key in crisis.state.answered:
+            return  # answered in an earlier run: its answer is given again, nothing checked
         with as_update_errors():
             crisis._open()
             check(crisis, *arguments)
@@ -168,6 +201,7 @@ class CrisisWorkflow:
     # ---- coordinator decisions -------------------------------------------------------------
 
     @workflow.update
+    @_answered_once
     async def assess(self, cmd: Assess) -> Answer:
         async with self._turn():
             self._check_assess(cmd, on_evidence=workflow.patched(ON_EVIDENCE))
@@ -191,6 +225,7 @@ class CrisisWorkflow:
             cmd.assessment.check_evidence()
 
     @workflow.update
+    @_answered_once
     async def activate(self, cmd: Activate) -> Answer:
         async with self._turn():
             self._check_activate(
@@ -264,6 +299,7 @@ class CrisisWorkflow:
             self._check_referral(cmd.basis)
 
     @workflow.update
+    @_answered_once
     async def decline(self, cmd: Command) -> Answer:
         async with self._turn():
             self._check(Action.decline, cmd)
@@ -275,6 +311,7 @@ class CrisisWorkflow:
         self._check(Action.decline, cmd)
 
     @workflow.update
+    @_answered_once
     async def add_content(self, cmd: AddContent) -> Answer:
         async with self._turn():
             self._check(Action.add_content, cmd)
@@ -301,6 +338,7 @@ class CrisisWorkflow:
         self._check_named(cmd.addressees, self.state.taking_part)
 
     @workflow.update
+    @_answered_once
     async def issue_order(self, cmd: IssueOrder) -> Answer:
         """A Member State authority's removal order: in its own name and State, a task for its
         addressee alone, with the one-hour clock of TCO Art. 3(3)."""
@@ -374,6 +412,7 @@ class CrisisWorkflow:
         return cmd.order.issued_by(country, cmd.actor.id)
 
     @workflow.update
+    @_answered_once
     async def withdraw_content(self, cmd: WithdrawContent) -> Answer:
         async with self._turn():
             self._check_withdraw(cmd)
@@ -395,6 +434,7 @@ class CrisisWorkflow:
     # ---- who takes part, and what they are told ---------------------------------------------
 
     @workflow.update
+    @_answered_once
     async def join_platform(self, cmd: JoinPlatform) -> Answer:
         """A platform brought in mid-crisis (or back from a suspension) is given the open
         content meant for it, and told from then on; nothing from before is sent to it."""
@@ -427,6 +467,7 @@ class CrisisWorkflow:
         return entry
 
     @workflow.update
+    @_answered_once
     async def suspend_platform(self, cmd: SuspendPlatform) -> Answer:
         """A platform's participation suspended: its open tasks withdrawn, nothing more given
         or told to it until a coordinator brings it in again."""
@@ -452,6 +493,7 @@ class CrisisWorkflow:
             raise Refusal("platform", f"{cmd.platform} is suspended already")
 
     @workflow.update
+    @_answered_once
     async def flag_threat(self, cmd: FlagThreat) -> Answer:
         """Information on an imminent threat to life goes at once to the authorities of the
         Member States concerned (the affected ones if none is named) and to the coordinators,
@@ -479,6 +521,7 @@ class CrisisWorkflow:
         self._check(Action.flag_threat, cmd)
 
     @workflow.update
+    @_answered_once
     async def post_update(self, cmd: PostUpdate) -> Answer:
         """A coordinator's situational update, recorded and sent to the participants."""
         async with self._turn():
@@ -498,6 +541,7 @@ class CrisisWorkflow:
         self._check(Action.post_update, cmd)
 
     @workflow.update
+    @_answered_once
     async def link_protocol(self, cmd: LinkProtocol) -> Answer:
         """Another protocol's activation for the same event, kept beside this one."""
         async with self._turn():
@@ -523,6 +567,7 @@ class CrisisWorkflow:
     # ---- removal orders after their issue ---------------------------------------------------
 
     @workflow.update
+    @_answered_once
     async def clarify_order(self, cmd: ClarifyOrder) -> Answer:
         """The issuing authority answers its addressee's Annex III request: the paused hour
         starts again, in full, as the clarification arrives (TCO Art. 3(8))."""
@@ -543,6 +588,7 @@ class CrisisWorkflow:
         return issued_order(self.state.orders, cmd.reference, cmd.actor.id)
 
     @workflow.update
+    @_answered_once
     async def request_scrutiny(self, cmd: RequestScrutiny) -> Answer:
         """The addressee asks the host Member State to scrutinise a cross-border order, which
         must then decide within 72 hours (TCO Art. 4(4))."""
@@ -580,6 +626,7 @@ class CrisisWorkflow:
         return order
 
     @workflow.update
+    @_answered_once
     async def decide_scrutiny(self, cmd: DecideScrutiny) -> Answer:
         """The host Member State's reasoned decision. An order found to infringe loses its
         effect: its open tasks are withdrawn and removed content is reinstated (Art. 4)."""
@@ -635,6 +682,7 @@ class CrisisWorkflow:
         return check_decision(order, cmd.reference, cmd.actor.id, country, workflow.now())
 
     @workflow.update
+    @_answered_once
     async def de_escalate(self, cmd: DeEscalate) -> Answer:
         async with self._turn():
             self._check(Action.de_escalate, cmd)
@@ -651,6 +699,7 @@ class CrisisWorkflow:
         self._check(Action.de_escalate, cmd)
 
     @workflow.update
+    @_answered_once
     async def re_escalate(self, cmd: Command) -> Answer:
         async with self._turn():
             self._check(Action.re_escalate, cmd)
@@ -662,6 +711,7 @@ class CrisisWorkflow:
         self._check(Action.re_escalate, cmd)
 
     @workflow.update
+    @_answered_once
     async def renew_activation(self, cmd: Command) -> Answer:
         """The coordinators keep the activation for another period, with a reason."""
         async with self._turn():
@@ -674,6 +724,7 @@ class CrisisWorkflow:
         self._check(Action.renew_activation, cmd)
 
     @workflow.update
+    @_answered_once
     async def set_clocks(self, cmd: SetClocks) -> Answer:
         """New clocks for the crisis and its platforms' tasks from now on, recorded in full."""
         async with self._turn():
@@ -698,6 +749,7 @@ class CrisisWorkflow:
         self._check(Action.set_clocks, cmd)
 
     @workflow.update
+    @_answered_once
     async def start_review(self, cmd: Command) -> Answer:
         async with self._turn():
             self._check(Action.start_review, cmd)
@@ -715,6 +767,7 @@ class CrisisWorkflow:
         self._check(Action.start_review, cmd)
 
     @workflow.update
+    @_answered_once
     async def close(self, cmd: Command) -> Answer:
         async with self._turn():
             self._check(Action.close, cmd)
@@ -728,6 +781,7 @@ class CrisisWorkflow:
     # ---- participant reports --------------------------------------------------------------
 
     @workflow.update
+    @_answered_once
     async def report_sightings(self, cmd: ReportSightings) -> Answer:
         async with self._turn():
             [outcome] = await self._sightings([SightingRequest(cmd=cmd)])
@@ -768,6 +822,7 @@ class CrisisWorkflow:
                 self._check_sightings(req.cmd)
 
     @workflow.update
+    @_answered_once
     async def report_false_positive(self, cmd: ReportFalsePositive) -> Answer:
         async with self._turn():
             self._check_false_positive(cmd, addressing=workflow.patched(TASKS_ADDRESSED))
@@ -798,6 +853,7 @@ class CrisisWorkflow:
             raise Refusal("item", f"no item {cmd.item} among your tasks", NOT_FOUND)
 
     @workflow.update
+    @_answered_once
     async def submit_review_input(self, cmd: SubmitReviewInput) -> Answer:
         async with self._turn():
             self._check(Action.submit_review_input, cmd)
