@@ -13,7 +13,7 @@ from __future__ import annotations
 import click
 
 from eucp.audit.cli import audit
-from eucp.cli import crisis, exercise, ledger, participants, stack, task
+from eucp.cli import crisis, exercise, identifiers, ledger, participants, stack, task
 from eucp.cli.framework import target_options
 from eucp.cli.hash import hash_files
 from eucp.demo.simulator import simulate_platform
@@ -35,6 +35,7 @@ for subcommand in (
     task.task,
     participants.participants,
     hash_files,  # identifiers computed locally from content (eucp.cli.hash)
+    identifiers.identifiers,  # hash lists out of and into an incident (csv, tx)
     exercise.exercise,  # a scenario played as an exercise on a running stack
     simulate_platform,  # a reference platform receiver (eucp.demo.simulator)
     audit,  # replay, timeline, verify, export (eucp.audit)

@@ -44,6 +44,9 @@ from eucp.api.wire import TaskChange, TaskChanges
 from eucp.client import ApiClient, ApiUnavailable
 from eucp.protocol.actions import Action
 from eucp.protocol.identifiers import (
+    TX_ALGORITHM_OF_SIGNAL,
+    TX_SIGNAL_OF_ALGORITHM,
+    TX_URL_SIGNAL,
     AnyIdentifier,
     HashIdentifier,
     Labels,
@@ -58,15 +61,6 @@ log = logging.getLogger(__name__)
 API_NAME = "eucp"
 # eucp's hash algorithm -> the library's signal type name (the library's video types take any
 # file's md5 and sha256, as NCMEC's exchange does)
-SIGNAL_OF_ALGORITHM = {
-    "pdq": "pdq",
-    "md5": "video_md5",
-    "sha256": "video_sha256",
-    "vpdq": "vpdq",
-    "tmk": "tmk_pdqf",
-}
-ALGORITHM_OF_SIGNAL = {name: algorithm for algorithm, name in SIGNAL_OF_ALGORITHM.items()}
-URL_SIGNAL = "url"
 FALSE_POSITIVE_LABELS = frozenset({"false_positive", "false-positive"})
 DEFAULT_REASON = "a false positive on our service, reported from python-threatexchange"
 
@@ -183,10 +177,10 @@ def signal_of(identifier: AnyIdentifier) -> tuple[str, str] | None:
     """The library's (signal type name, value) for an eucp identifier; None for a kind the
     library has no signal for (a platform's item id)."""
     if isinstance(identifier, HashIdentifier):
-        name = SIGNAL_OF_ALGORITHM.get(str(identifier.algorithm))
+        name = TX_SIGNAL_OF_ALGORITHM.get(str(identifier.algorithm))
         return None if name is None else (name, identifier.value)
     if isinstance(identifier, UrlIdentifier):
-        return URL_SIGNAL, identifier.value
+        return TX_URL_SIGNAL, identifier.value
     return None
 
 
@@ -478,8 +472,8 @@ def _sighting(
     be sent, the matching crisis identifiers."""
     labels = tags.labels or matched[0].labels
     wanted: list[dict[str, t.Any]] = []
-    algorithm = ALGORITHM_OF_SIGNAL.get(s_type.get_name())
-    if s_type.get_name() == URL_SIGNAL:
+    algorithm = TX_ALGORITHM_OF_SIGNAL.get(s_type.get_name())
+    if s_type.get_name() == TX_URL_SIGNAL:
         wanted.append({"kind": "url", "value": signal})
     elif algorithm is not None and (algorithm != "pdq" or tags.quality is not None):
         wanted.append(
@@ -511,11 +505,11 @@ def _sighting(
 
 def _crisis_identifier(task: EucpTask) -> dict[str, t.Any]:
     """A task's own identifier, as eucp gave it, with its labels."""
-    if task.signal_type == URL_SIGNAL:
+    if task.signal_type == TX_URL_SIGNAL:
         return {"kind": "url", "value": task.signal, "labels": task.labels}
     return {
         "kind": "hash",
-        "algorithm": ALGORITHM_OF_SIGNAL[task.signal_type],
+        "algorithm": TX_ALGORITHM_OF_SIGNAL[task.signal_type],
         "value": task.signal,
         "quality": task.quality,
         "labels": task.labels,

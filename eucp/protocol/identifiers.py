@@ -513,3 +513,17 @@ class IndexSnapshot(BaseModel):
     # each vPDQ video held for matching: its distinct frames over the quality floor, 32 bytes
     # each, in base64
     vpdq: list[str] = Field(default_factory=list)
+
+
+TX_SIGNAL_OF_ALGORITHM: dict[str, str] = {
+    "pdq": "pdq",
+    "md5": "video_md5",
+    "sha256": "video_sha256",
+    "vpdq": "vpdq",
+    "tmk": "tmk_pdqf",
+}
+"""eucp's hash algorithm -> python-threatexchange's signal type name: the library's video md5
+and sha256 types take any file's, as NCMEC's exchange does. The exchange (`eucp.exchange`) and
+the hash lists (`eucp identifiers`) both speak in these."""
+TX_ALGORITHM_OF_SIGNAL = {signal: algorithm for algorithm, signal in TX_SIGNAL_OF_ALGORITHM.items()}
+TX_URL_SIGNAL = "url"
