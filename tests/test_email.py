@@ -23,7 +23,6 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr, ValidationError
-from structlog.testing import capture_logs
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
@@ -31,7 +30,10 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
+    # structlog loads rich when it is installed, and rich draws a random number on import:
+    # this module defines a workflow, so the sandbox imports it again, passing these through
     import httpx
+    from structlog.testing import capture_logs
 
     from activities.notify import Mailer, NotifyActivities
     from eucp.protocol.notifications import Delivery, Notification, NotificationKind, Route

@@ -1,7 +1,9 @@
 """Hashing at the source (issue 14): `eucp hash` turns files into identifiers on this machine,
-with the hashers of Meta's tools (python-threatexchange's PDQ, from the `exchange` extra), on
-images the test draws with Pillow; and the video identifiers (vPDQ, TMK) are validated and
-deduplicated by their rules, through a real incident on the dev server."""
+with the hashers of Meta's tools (python-threatexchange's PDQ, from the `exchange` extra; vpdq
+and tmkpy, from the `video` extra), on images and animations the test draws with Pillow; and
+the video identifiers (vPDQ, TMK) are validated and deduplicated by their rules, through a
+real incident on the dev server. `make test` installs every hasher (make exchange, make
+video): a test whose hasher is missing fails, saying what to install, and never skips."""
 
 from __future__ import annotations
 
@@ -44,10 +46,6 @@ from eucp.protocol.identifiers import (
 from tests.conftest import COORDINATOR, Protocol
 from tests.protocol_steps import activated
 
-needs_pdq = pytest.mark.skipif(
-    importlib.util.find_spec("pdqhash") is None,
-    reason="needs the exchange extra (make exchange)",
-)
 LABELS = ["--entity", "Example Front", "--content-type", "video", "--behaviour", "attack"]
 UNREACHABLE = "http://127.0.0.1:9"  # discard port: nothing answers
 
@@ -108,7 +106,6 @@ def offline() -> Iterator[None]:
         yield
 
 
-@needs_pdq
 def test_a_copy_reencoded_or_resized_is_within_31_and_another_image_beyond(
     tmp_path: Path,
 ) -> None:
@@ -132,7 +129,6 @@ def test_a_copy_reencoded_or_resized_is_within_31_and_another_image_beyond(
     assert verdicts == [Verdict.new, Verdict.duplicate, Verdict.duplicate, Verdict.new]
 
 
-@needs_pdq
 def test_the_pdq_hash_is_the_one_threatexchange_computes(tmp_path: Path) -> None:
     from threatexchange.signal_type.pdq.pdq_hasher import pdq_from_file
 
@@ -143,7 +139,6 @@ def test_the_pdq_hash_is_the_one_threatexchange_computes(tmp_path: Path) -> None
         assert (pdq_of(found).value, pdq_of(found).quality) == (value, quality)
 
 
-@needs_pdq
 def test_a_flat_image_has_low_quality_and_eucp_refuses_it(tmp_path: Path) -> None:
     flat = saved(Image.new("RGB", (300, 300), (128, 128, 128)), tmp_path / "flat.png")
     found, said = run_hash(str(flat))
@@ -153,7 +148,6 @@ def test_a_flat_image_has_low_quality_and_eucp_refuses_it(tmp_path: Path) -> Non
     assert IdentifierIndex().classify(pdq) is Verdict.low_quality
 
 
-@needs_pdq
 def test_the_output_is_the_apis_json_with_labels_read_by_from(tmp_path: Path) -> None:
     photo = saved(an_image(3), tmp_path / "photo.jpg", quality=90)
     manifesto = tmp_path / "manifesto.pdf"
@@ -215,7 +209,14 @@ def test_without_the_hashers_it_says_what_to_install(
     assert "pdq is for images" in image_of_text.stderr
 
 
-# ---- videos, where their hashers build (not on a machine without FFmpeg's libraries) --------
+# ---- videos, by the hashers `make video` builds (FFmpeg's libraries, SWIG, ffmpeg) -----------
+
+
+def installed(module: str, program: str | None = None) -> None:
+    """A video hasher's library (and the program it runs) is here, or the test fails."""
+    how = "make video installs it (docs/platforms.md, Hashing at the source)"
+    assert importlib.util.find_spec(module) is not None, f"{module} is not installed: {how}"
+    assert program is None or shutil.which(program), f"no {program} program: {how}"
 
 
 def animated(path: Path, seed: int, size: int = 512) -> Path:
@@ -225,11 +226,8 @@ def animated(path: Path, seed: int, size: int = 512) -> Path:
     return path
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("vpdq") is None,
-    reason="vpdq builds only against FFmpeg's development files (docs/platforms.md)",
-)
 def test_a_video_and_its_copy_by_vpdq(tmp_path: Path) -> None:
+    installed("vpdq")
     from threatexchange.extensions.vpdq.vpdq import VPDQSignal
 
     files = [
@@ -248,11 +246,8 @@ def test_a_video_and_its_copy_by_vpdq(tmp_path: Path) -> None:
     assert not VPDQSignal.compare_hash(a, b).match
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("tmkpy") is None or shutil.which("ffmpeg") is None,
-    reason="tmkpy builds only with SWIG, and runs ffmpeg (docs/platforms.md)",
-)
 def test_a_video_by_tmk(tmp_path: Path) -> None:
+    installed("tmkpy", "ffmpeg")
     video = animated(tmp_path / "a video's name; with $(odd) 'characters'.gif", 30)
     with offline():
         found, _ = run_hash("-a", "tmk", str(video))
@@ -445,7 +440,6 @@ def test_what_stored_histories_hold_still_decodes() -> None:
 # ---- end to end: a real incident on the dev server -----------------------------------------
 
 
-@needs_pdq
 async def test_hashed_at_the_source_a_copy_is_dropped_as_a_duplicate(
     eucp: Protocol, tmp_path: Path
 ) -> None:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr, ValidationError
-from structlog.testing import capture_logs
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -27,7 +26,10 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
+    # structlog loads rich when it is installed, and rich draws a random number on import:
+    # this module defines a workflow, so the sandbox imports it again, passing these through
     import httpx
+    from structlog.testing import capture_logs
 
     from activities.notify import NotifyActivities
     from eucp.protocol.notifications import Delivery, Notification, NotificationKind

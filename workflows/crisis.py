@@ -90,6 +90,7 @@ from workflows.effects import Draft, Effects, sleep_until
 from workflows.errors import as_update_errors, moving
 from workflows.outbox import Outbox
 from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
+from workflows.search import changes
 
 REVIEW_REPORT = "review-report"
 FAN_OUT_BESIDE = "fan-out-beside-the-protocol"
@@ -101,6 +102,7 @@ LAPSES = "activation-lapses"  # an activation lasts `activation_for` unless rene
 CLOCKS_RECORDED = "clocks-recorded"  # the clocks in force are in the ledger
 PARTICIPANTS_ONLY = "told-are-the-incidents-participants"  # not every registered participant
 ANSWERS_ACROSS_RUNS = "answers-across-runs"  # an Update's answer kept by its request id
+SEARCHABLE = "search-attributes"  # phase, platforms, reporter and exercise kept in visibility
 # more items than this go to a platform by reference (the ledger), fewer in the signal itself
 INLINE_ITEMS = 100
 EXERCISE = "exercise"  # the memo key that marks an exercise's runs
@@ -932,8 +934,21 @@ class CrisisWorkflow:
                         else {}
                     ),
                 )
-            with as_update_errors():  # a refusal under the lock leaves the handler as it may
-                yield
+            try:
+                with as_update_errors():  # a refusal under the lock leaves the handler as it may
+                    yield
+            finally:
+                self._index()
+
+    def _index(self) -> None:
+        """Brings the run's search attributes up to date with its state, after each turn: the
+        list of incidents finds it by them (`workflows.search`). Nothing is written when they
+        agree, as they do from the start for a run the service started with them."""
+        if not workflow.patched(SEARCHABLE):
+            return
+        updates = changes(workflow.info().typed_search_attributes, self.state)
+        if updates:
+            workflow.upsert_search_attributes(updates)
 
     # ---- the rules ------------------------------------------------------------------------
 

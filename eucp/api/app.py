@@ -5,6 +5,7 @@ caller's identity comes from its bearer token, never from the body.
 """
 
 import hashlib
+import json
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from typing import Annotated
 import structlog
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -23,6 +25,7 @@ from eucp.api import errors
 from eucp.api.auth import Gatekeeper, require
 from eucp.api.limits import BodyLimit, RateLimiter
 from eucp.api.metrics import ApiMetrics, MeasureRequests
+from eucp.api.openapi import Api
 from eucp.api.wire import (
     PlatformView,
     Reported,
@@ -36,7 +39,8 @@ from eucp.api.wire import (
 from eucp.protocol.actions import ACTIONS, ActionRow
 from eucp.protocol.decisions import COURSE, DecisionKind, LedgerRow
 from eucp.protocol.orders import OrderRecord
-from eucp.protocol.participants import Actor, ParticipantKind
+from eucp.protocol.participants import ID_PATTERN, Actor, ParticipantKind
+from eucp.protocol.phases import Phase
 from eucp.protocol.refusal import Refusal, RefusalKind
 from eucp.protocol.state import Answer, IncidentStatus, Listing, ReportAnswer, TaskPage, TaskQuery
 from eucp.protocol.tasks import Task, TaskState
@@ -51,6 +55,10 @@ FORBIDDEN = RefusalKind.forbidden
 log = structlog.get_logger("eucp.api")
 STAFF = (ParticipantKind.coordinator, ParticipantKind.auditor)
 MAX_SEQ = 2**63 - 1  # the ledger's seq is a signed 64-bit integer in SQLite and PostgreSQL
+# a feed's checkpoint is base64url; the longest that fits a request's head, which uvicorn (h11)
+# takes up to 16 KiB, with the rest of the request line and the headers
+CHECKPOINT_PATTERN = r"^[A-Za-z0-9_-]*$"
+MAX_CHECKPOINT = 15_000
 
 
 class Context:
@@ -81,7 +89,19 @@ def context(request: Request) -> Context:
     return ctx
 
 
-def caller(request: Request, ctx: Annotated[Context, Depends(context)]) -> Actor:
+# declares the bearer token in the OpenAPI document; the gatekeeper reads the header itself
+BEARER = HTTPBearer(
+    scheme_name="bearer",
+    description="a participant's token (`eucp token issue`): it says who calls",
+    auto_error=False,
+)
+
+
+def caller(
+    request: Request,
+    ctx: Annotated[Context, Depends(context)],
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+) -> Actor:
     return ctx.gatekeeper.authenticate(request, ctx.registry)
 
 
@@ -102,15 +122,47 @@ def request_id(actor: Actor, key: str | None) -> str | None:
     return None if key is None else f"{actor.id}:{key}"
 
 
-router = APIRouter(prefix="/v1")
+def _number(text: str) -> float | int:
+    """A JSON number with a fraction: an integer when it has none, as JSON Schema reads it
+    (`2.0` is an `integer`)."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+def strictly(model: type[BaseModel], raw: bytes) -> None:
+    """The body checked against its JSON Schema's types, as the OpenAPI document states them:
+    FastAPI validates the parsed JSON in pydantic's lax mode, which takes `0` for `false`,
+    `false` for `0` and a number of seconds for a date-time. pydantic's strict JSON mode
+    takes JSON's own types only (and ISO 8601 text for dates and durations)."""
+    if not raw:
+        return
+    try:
+        typed = json.dumps(json.loads(raw, parse_float=_number))
+    except ValueError:  # not JSON, though FastAPI took it: no types to check
+        return
+    try:
+        model.model_validate_json(typed, strict=True)
+    except ValidationError as err:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in err.errors()]
+        ) from None
+
+
+router = APIRouter(prefix="/v1", responses=errors.REFUSALS)
 
 
 def _action_route(row: ActionRow) -> None:
-    body_model = body_of(row.command)
+    body_model = body_of(row.command, row.reason_required)
 
     async def act(
-        incident_id: str, body: BaseModel, actor: Caller, ctx: Ctx, key: IdempotencyKey = None
+        incident_id: str,
+        body: BaseModel,
+        actor: Caller,
+        ctx: Ctx,
+        request: Request,
+        key: IdempotencyKey = None,
     ) -> Answer:
+        strictly(body_model, await request.body())
         try:  # the body's shape is checked already; the command's own rules are checked here
             cmd = row.command.model_validate({**body.model_dump(), "actor": actor})
         except ValidationError as err:
@@ -136,6 +188,9 @@ def _action_route(row: ActionRow) -> None:
         Annotated[body_model, Body(default_factory=body_model)] if optional else body_model
     )
     act.__doc__ = f"{row.title}: the {row.update} Update; the phase machine decides who may."
+    # an action that needs a reason needs a body to give it in, though the protocol's own
+    # order of refusals (who, when, then why) is kept for a request without one
+    required = {"requestBody": {"required": True}} if optional and row.reason_required else None
     router.add_api_route(
         f"/incidents/{{incident_id}}/{row.path}",
         act,
@@ -143,6 +198,7 @@ def _action_route(row: ActionRow) -> None:
         response_model=Answer,
         name=row.path,
         summary=row.path.replace("-", " "),
+        openapi_extra=required,
     )
 
 
@@ -150,11 +206,22 @@ for _row in ACTIONS.values():
     _action_route(_row)
 
 
-@router.post("/incidents", status_code=201, response_model=Reported)
+@router.post(
+    "/incidents",
+    status_code=201,
+    response_model=Reported,
+    responses={200: {"model": Reported, "description": "the same `Idempotency-Key` again"}},
+)
 async def report_incident(
-    body: ReportIncident, actor: Caller, ctx: Ctx, response: Response, key: IdempotencyKey = None
+    body: ReportIncident,
+    actor: Caller,
+    ctx: Ctx,
+    request: Request,
+    response: Response,
+    key: IdempotencyKey = None,
 ) -> Reported:
     """A participant reports a potential crisis, under its own name."""
+    strictly(ReportIncident, await request.body())
     if actor.kind is ParticipantKind.auditor:
         raise Refusal("Authorization", "auditors read; they do not report", FORBIDDEN)
     if body.report.reporter != actor.id:
@@ -181,15 +248,31 @@ async def report_incident(
 
 
 @router.get("/incidents", response_model=list[Listing])
-async def list_incidents(actor: Caller, ctx: Ctx) -> list[Listing]:
-    """The incidents the caller may read with `GET /v1/incidents/{id}`, and no other:
-    coordinators and auditors every incident, a platform those it takes part in (read from
-    the visibility store alone: its own task workflows name them), anyone else none."""
-    if actor.kind in STAFF:
-        return await ctx.incidents.listings()
-    if actor.kind is ParticipantKind.platform:
-        return await ctx.incidents.listings(platform_id=actor.id)
-    return []
+async def list_incidents(
+    actor: Caller,
+    ctx: Ctx,
+    phase: Annotated[Phase | None, Query(description="only incidents in this phase")] = None,
+    platform: Annotated[
+        str | None,
+        Query(
+            pattern=ID_PATTERN,
+            description="only those this platform was given a part in (suspended since too)",
+        ),
+    ] = None,
+    reporter: Annotated[
+        str | None,
+        Query(pattern=ID_PATTERN, description="only those this participant reported"),
+    ] = None,
+    exercise: Annotated[
+        bool | None, Query(description="true: only exercises; false: no exercise")
+    ] = None,
+) -> list[Listing]:
+    """The incidents the caller may read with `GET /v1/incidents/{id}`, and no other, that the
+    filters find: coordinators and auditors any, a platform those it was given a part in, by
+    phase or exercise (403 naming another platform or a reporter), anyone else none. Read from
+    the visibility store alone, by the search attributes of each incident (422 for a phase or
+    an id that cannot be)."""
+    return await ctx.incidents.listings_for(actor, phase, platform, reporter, exercise)
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentStatus | PlatformView)
@@ -249,6 +332,16 @@ async def timeline(incident_id: str, actor: Caller, ctx: Ctx) -> list[TimelineEn
     ]
 
 
+Platform = Annotated[
+    str | None,
+    Query(
+        pattern=ID_PATTERN,
+        description="the platform whose tasks to read: coordinators and auditors must name one "
+        "(422 without it); a platform reads its own and may leave it out (403 for another's)",
+    ),
+]
+
+
 def whose_tasks(actor: Actor, platform: str | None) -> str:
     """The platform whose tasks a caller reads: a platform its own; coordinators and auditors
     name it."""
@@ -267,7 +360,7 @@ async def tasks(
     incident_id: str,
     actor: Caller,
     ctx: Ctx,
-    platform: str | None = None,
+    platform: Platform = None,
     state: TaskState | None = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -289,8 +382,15 @@ async def tasks(
 async def task_changes(
     actor: Caller,
     ctx: Ctx,
-    since: Annotated[str | None, Query(max_length=20_000)] = None,
-    platform: str | None = None,
+    since: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_CHECKPOINT,
+            pattern=CHECKPOINT_PATTERN,
+            description="the `checkpoint` of an earlier answer, as it came (422 for any other)",
+        ),
+    ] = None,
+    platform: Platform = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> TaskChanges:
     """A platform's tasks across its incidents that changed since the checkpoint `since`
@@ -354,9 +454,15 @@ async def orders(incident_id: str, actor: Caller, ctx: Ctx) -> list[OrderRecord]
 
 @router.post("/incidents/{incident_id}/tasks/reports", response_model=ReportAnswer)
 async def report_tasks(
-    incident_id: str, body: TaskReports, actor: Caller, ctx: Ctx, key: IdempotencyKey = None
+    incident_id: str,
+    body: TaskReports,
+    actor: Caller,
+    ctx: Ctx,
+    request: Request,
+    key: IdempotencyKey = None,
 ) -> ReportAnswer:
     """A platform reports on many of its tasks at once (acknowledged, removed, declined...)."""
+    strictly(TaskReports, await request.body())
     require(actor, ParticipantKind.platform)
     if not await ctx.incidents.took_part(incident_id, actor.id):
         raise errors.unknown_incident()
@@ -395,7 +501,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
             app.state.ctx = Context(settings, connected, ledger)
             yield
 
-    app = FastAPI(
+    app = Api(
         title="eucp",
         version="1",
         summary="The EU Crisis Protocol: coordinators steer, platforms answer, auditors read.",

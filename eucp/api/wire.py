@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -19,6 +19,7 @@ from eucp.protocol.decisions import DecisionKind
 from eucp.protocol.incident import IncidentReport
 from eucp.protocol.participants import ID_PATTERN
 from eucp.protocol.phases import Phase
+from eucp.protocol.refusal import RefusalKind
 from eucp.protocol.state import PlatformSummary
 from eucp.protocol.tasks import Task, TaskReport
 
@@ -82,17 +83,66 @@ class TaskChanges(BaseModel):
     more: bool = Field(description="more changes are waiting: ask again at once")
 
 
+class Problem(BaseModel):
+    """One invalid input of a refused request."""
+
+    field: str = Field(description="the input at fault: a body path, a parameter or a header")
+    rule: str = Field(description="the rule it breaks, in words")
+
+
+class RefusalDetails(Problem):
+    """Why a request was refused; it changed nothing."""
+
+    refusal: RefusalKind | Literal["unavailable"] = Field(
+        description="the kind of refusal, one per status: unauthenticated 401, forbidden 403, "
+        "not_found 404, conflict 409, too_large 413, invalid 422 (and 405), busy 429, "
+        "unavailable 503 (the workflow service did not answer)"
+    )
+
+
+class ErrorBody(BaseModel):
+    """Every refusal's body, whoever refused (`Refusal.body()`): the problem in `error`; for a
+    request refused for its form (422), every invalid input in `errors` too."""
+
+    error: RefusalDetails
+    errors: list[Problem] = Field(
+        default_factory=list, description="every invalid input of a request refused for its form"
+    )
+
+
 def _from_registry(extra: object) -> bool:
     return isinstance(extra, dict) and bool(extra.get(FROM_REGISTRY))
 
 
+REASON_REQUIRED = {
+    "type": "string",
+    "maxLength": 4000,
+    "pattern": r"\S",
+    "description": "why: this action needs a reason, not blank (422 without one, once the "
+    "caller may take the action in the incident's phase: 403, 404 and 409 come first)",
+}
+
+
+def _reason_required(schema: dict[str, Any]) -> None:
+    schema["properties"]["reason"] = dict(REASON_REQUIRED)
+    schema["required"] = ["reason", *schema.get("required", [])]
+
+
 @cache
-def body_of(command: type[Command]) -> type[BaseModel]:
+def body_of(command: type[Command], reason_required: bool = False) -> type[BaseModel]:
     """The request body of a command: its fields without `actor`, which the token supplies,
-    and without those the service fills from the registry (a body cannot say them)."""
+    and without those the service fills from the registry (a body cannot say them).
+
+    An action that needs a reason has its own body model (`...WithReasonBody`), whose schema
+    says so; it validates as the other does, so that the protocol's order of refusals holds
+    (who may, then when, then why: `eucp.protocol.actions.check`)."""
     fields: Any = {
         name: (info.annotation, info)
         for name, info in command.model_fields.items()
         if name != "actor" and not _from_registry(info.json_schema_extra)
     }
-    return create_model(f"{command.__name__}Body", __config__=ConfigDict(extra="forbid"), **fields)
+    config = ConfigDict(extra="forbid")
+    if reason_required:
+        config["json_schema_extra"] = _reason_required
+    name = f"{command.__name__}{'WithReason' if reason_required else ''}Body"
+    return create_model(name, __config__=config, **fields)

@@ -36,6 +36,7 @@ from eucp.protocol.actions import ACTIONS, Action
 from eucp.protocol.identifiers import AnyIdentifier, describe_invalid
 from eucp.protocol.incident import Assessment, IncidentReport, LinkedProtocolKind
 from eucp.protocol.orders import ScrutinyOutcome
+from eucp.protocol.phases import Phase
 from eucp.protocol.tasks import OrderDetails
 
 
@@ -93,9 +94,15 @@ def crisis_report(
 
 
 @command(crisis, "list", show_listings, incident=False)
-def crisis_list() -> Call:
-    """The incidents you may see."""
-    return lambda api: api.incidents()
+@click.option("--phase", type=click.Choice([p.value for p in Phase]), help="in this phase")
+@click.option("--platform", help="this platform was given a part (staff)")
+@click.option("--reporter", help="reported by this participant (staff)")
+@click.option("--exercise/--real", default=None, help="exercises only, or none")
+def crisis_list(
+    phase: str | None, platform: str | None, reporter: str | None, exercise: bool | None
+) -> Call:
+    """The incidents you may see, found by what they are (every filter given must hold)."""
+    return lambda api: api.incidents(phase, platform, reporter, exercise)
 
 
 @command(crisis, "status", show_status)

@@ -11,7 +11,7 @@ import uvicorn
 
 from eucp.demo.run import main as demo_main
 from eucp.demo.run import registry as starter_registry
-from eucp.runtime import logs
+from eucp.runtime import logs, visibility
 from eucp.runtime.devserver import embedded_temporal
 from eucp.runtime.settings import get_settings
 from worker import main as worker_main
@@ -43,7 +43,10 @@ def up() -> None:
             )
             await serve(settings)
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except visibility.Unregistered as err:  # a server it found running, started without them
+        raise click.ClickException(str(err)) from None
 
 
 @click.command()

@@ -16,15 +16,14 @@ from datetime import datetime
 from temporalio.client import WorkflowExecution, WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from eucp.audit.events import CRISIS_TYPE
 from eucp.audit.sources import read_rows
 from eucp.protocol.decisions import COURSE, LedgerRow
+from eucp.protocol.search import IncidentSearch
 from eucp.protocol.state import IncidentStatus
 from eucp.review import figures, render
 from eucp.review.figures import ReviewFigures
 from eucp.runtime.ledger import Ledger
-from eucp.service.incidents import Incidents
-from workflows.crisis import EXERCISE
+from eucp.service.incidents import Incidents, is_exercise
 
 QUERIES_AT_ONCE = 8
 QUERY_TIMEOUT = 5.0
@@ -69,16 +68,18 @@ class Reader:
         self._computing = threading.Lock()
         self._queries = asyncio.Semaphore(QUERIES_AT_ONCE)
 
-    async def listing(self) -> list[Listed]:
-        """Every crisis on this deployment's task queue, each with its latest run's status."""
-        runs: dict[str, WorkflowExecution] = {}
-        query = (
-            f"WorkflowType = '{CRISIS_TYPE}' AND TaskQueue = '{self.incidents.settings.task_queue}'"
-        )
-        async for run in self.incidents.client.list_workflows(query):
-            if run.id not in runs or run.start_time > runs[run.id].start_time:
-                runs[run.id] = run
-        return list(await asyncio.gather(*(self._listed(run) for run in runs.values())))
+    async def listing(self, search: IncidentSearch | None = None) -> list[Listed]:
+        """The crises on this deployment's task queue that the search finds by their search
+        attributes (every one without a search), each with its latest run's status: only
+        those found are queried."""
+        query = self.incidents.search_query(search)
+        runs = [run async for run in self.incidents.client.list_workflows(query)]
+        return list(await asyncio.gather(*(self._listed(run) for run in runs)))
+
+    async def count(self) -> int:
+        """How many crises this deployment has, found or not."""
+        query = self.incidents.search_query()
+        return (await self.incidents.client.count_workflows(query)).count
 
     async def _listed(self, run: WorkflowExecution) -> Listed:
         status = run.status.name.lower() if run.status else "unknown"
@@ -86,8 +87,7 @@ class Reader:
             found = await self._status_of(run)
         except (RPCError, WorkflowQueryFailedError, TimeoutError):
             found = None  # shown as unreadable; the page of the incident says why
-        memo = await run.memo() if run.raw_info.memo.fields else {}
-        return Listed(run.id, status, run.start_time, found, bool(memo.get(EXERCISE)))
+        return Listed(run.id, status, run.start_time, found, await is_exercise(run))
 
     async def _status_of(self, run: WorkflowExecution) -> IncidentStatus:
         key = (run.id, run.run_id)

@@ -252,16 +252,20 @@ def list_query(request: Request) -> views.ListQuery:
         breached_only=q.get("breached") == "1",
         sort=q.get("sort", "age") if q.get("sort") in views.SORTS else "age",
         descending=q.get("order") == "desc",
+        exercise=q.get("exercise", "") if q.get("exercise") in views.EXERCISES else "",
     )
 
 
 async def list_context(v: Visit) -> dict[str, Any]:
     query = list_query(v.request)
-    listed = await v.reader.listing()
+    search = query.search()
+    listed = await v.reader.listing(search)
+    rows = views.select((views.incident_row(x) for x in listed), query)
+    narrowed = bool(search.conditions()) and not rows  # "none matches": of how many in all?
     return {
         "query": query,
-        "rows": views.select((views.incident_row(x) for x in listed), query),
-        "total": len(listed),
+        "rows": rows,
+        "total": await v.reader.count() if narrowed else len(listed),
         "phases": [*Phase, "unreadable"],
         "urlencode": urlencode,
     }

