@@ -120,13 +120,14 @@ class Crisis:
             self.desks[participant_id] = Desk(self.rig.client(participant_id), self.book)
         return self.desks[participant_id]
 
-    async def report(self, sla: SlaSettings = CALM_SLA) -> str:
+    async def report(self, sla: SlaSettings = CALM_SLA, affected: Sequence[str] = ()) -> str:
         iru = self.coordinator
         report = IncidentReport(
             title="Livestreamed attack (chaos)",
             event_started_at=datetime.now(UTC) - timedelta(minutes=30),
             event_place="outside the EU",
             reporter=COORDINATOR,
+            affected_member_states=list(affected),
         )
         reported = await iru.call(lambda key: iru.api.report(report, sla=sla, idempotency_key=key))
         self.incident_id = reported.incident_id
