@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -23,6 +24,7 @@ from eucp.runtime.settings import Settings
 from eucp.service.incidents import Incidents
 from worker import running_worker
 
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"  # the machine's server (make postgres)
 COORDINATOR = Actor(id=presets.COORDINATOR, kind=ParticipantKind.coordinator)
 MEMBER_STATE = Actor(id="fr-pharos", kind=ParticipantKind.member_state)
 # the competent authority of the host Member State of choosy and fastbook (TCO Art. 4)
@@ -100,8 +102,24 @@ def settings_in(folder: Path) -> Settings:
         registry_path=registry,
         tokens_path=folder / "tokens.json",
         reports_dir=folder / "reports",
+        var_dir=folder,  # the API's shared state too: its limits are the test's own
         log_json=False,
     )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, empty database: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'eucp.sqlite3'}"
+        return
+    schema = f"eucp_test_{uuid.uuid4().hex}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+        try:
+            yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+        finally:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture

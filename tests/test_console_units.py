@@ -21,10 +21,10 @@ from eucp.console.actions import (
     read_identifiers,
     read_time,
 )
-from eucp.console.csrf import Csrf, CsrfRefused
+from eucp.console.csrf import CsrfRefused
 from eucp.console.reads import Listed
-from eucp.console.routes import PREFIX, form_context, set_cookie, templates
-from eucp.console.session import Sessions, SignInRefused, authenticate
+from eucp.console.routes import PREFIX, Console, form_context, set_cookie, templates
+from eucp.console.session import Notice, Sessions, SignInRefused, authenticate
 from eucp.console.views import (
     BAR_ORDER,
     CRITERIA,
@@ -53,6 +53,7 @@ from eucp.protocol.phases import Phase
 from eucp.protocol.state import CrisisStatus, IncidentStatus, PhaseChange, PlatformSummary
 from eucp.protocol.tasks import TaskState
 from eucp.review.figures import PHASE_OF
+from eucp.runtime.shared import SharedState
 from eucp.runtime.tokens import TokenStore
 from tests.conftest import AUDITOR, COORDINATOR, FASTBOOK, MEMBER_STATE, REGISTRY
 
@@ -63,21 +64,24 @@ def a_request(scheme: str = "http") -> Request:
 
 
 def a_gatekeeper(tmp_path: Path) -> Gatekeeper:
+    state = SharedState(f"sqlite:///{tmp_path / 'api-state.sqlite3'}")
     return Gatekeeper(
         TokenStore(tmp_path / "tokens.json"),
-        failures=RateLimiter(rate=1, burst=100),
-        requests=RateLimiter(rate=100, burst=100),
+        failures=RateLimiter(state, "failed-sign-ins", rate=1, burst=100),
+        requests=RateLimiter(state, "requests", rate=100, burst=100),
     )
 
 
-def test_a_csrf_token_belongs_to_one_cookie() -> None:
-    csrf = Csrf()
+def test_a_csrf_token_belongs_to_one_cookie_whichever_process_checks_it(tmp_path: Path) -> None:
+    shared = f"sqlite:///{tmp_path / 'api-state.sqlite3'}"
+    csrf = Console(SharedState(shared)).csrf
     token = csrf.token("cookie-a")
-    csrf.check("cookie-a", token)
+    Console(SharedState(shared)).csrf.check("cookie-a", token)  # another API process
     for cookie, sent in (("cookie-b", token), ("cookie-a", ""), (None, token), ("cookie-a", None)):
         with pytest.raises(CsrfRefused):
             csrf.check(cookie, sent)
-    assert Csrf().token("cookie-a") != token, "each process has a key of its own"
+    elsewhere = Console(SharedState(f"sqlite:///{tmp_path / 'other.sqlite3'}"))
+    assert elsewhere.csrf.token("cookie-a") != token, "each deployment has a key of its own"
 
 
 def test_sign_in_takes_staff_only(tmp_path: Path) -> None:
@@ -99,7 +103,10 @@ def test_a_session_ends_when_idle_too_long_past_its_lifetime_or_when_its_token_r
     token = gate.tokens.issue(COORDINATOR.id)
     now = [0.0]
     sessions = Sessions(
-        clock=lambda: now[0], idle=timedelta(minutes=30), lifetime=timedelta(hours=1)
+        gate.requests.state,
+        clock=lambda: now[0],
+        idle=timedelta(minutes=30),
+        lifetime=timedelta(hours=1),
     )
 
     def alive(cookie: str) -> bool:
@@ -122,6 +129,21 @@ def test_a_session_ends_when_idle_too_long_past_its_lifetime_or_when_its_token_r
     gate.tokens.issue(COORDINATOR.id)  # rotation
     assert not alive(cookie)
     assert not alive("a-cookie-nobody-was-given")
+
+
+def test_a_session_and_its_notices_are_the_same_in_every_api_process(tmp_path: Path) -> None:
+    gate = a_gatekeeper(tmp_path)
+    token = gate.tokens.issue(COORDINATOR.id)
+    shared = f"sqlite:///{tmp_path / 'api-state.sqlite3'}"
+    first, second = Sessions(SharedState(shared)), Sessions(SharedState(shared))
+    cookie = first.open(COORDINATOR, token)
+    session = second.find(a_request(), cookie, gate, REGISTRY)
+    assert session is not None and session.actor == COORDINATOR
+    first.keep_notice(session, "inc-1", Notice(True, "Activated", ("2 platforms told",)))
+    assert second.take_notice(session, "inc-1") == Notice(True, "Activated", ("2 platforms told",))
+    assert first.take_notice(session, "inc-1") is None, "a notice is shown once"
+    second.close(cookie)
+    assert first.find(a_request(), cookie, gate, REGISTRY) is None, "signed out everywhere"
 
 
 def test_the_cookie_is_secure_over_https_and_never_readable_by_scripts() -> None:

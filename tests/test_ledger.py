@@ -38,7 +38,6 @@ from eucp.protocol.decisions import (
 from eucp.protocol.participants import SYSTEM, Actor, ParticipantKind
 from eucp.runtime.ledger import Ledger, open_ledger, verify_chain
 
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 INCIDENT = "inc-2025-001"
 COORDINATOR = Actor(id="coord-1", kind=ParticipantKind.coordinator)
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -76,18 +75,9 @@ class Database:
         )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        yield Database(f"sqlite:///{tmp_path}/ledger.sqlite3")
-        return
-    schema = f"ledger_test_{uuid.uuid4().hex}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-        try:
-            yield Database(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
-        finally:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+@pytest.fixture
+def database(database_url: str) -> Database:
+    return Database(database_url)
 
 
 @pytest.fixture
@@ -300,7 +290,7 @@ def test_concurrent_writers_keep_one_contiguous_chain(database: Database) -> Non
     assert len(set(ids)) == len(ids)
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_dropped_postgres_connection_is_restored(database: Database) -> None:
     # Name the connection so that only it is cut: other suites may share the server.
     name = f"ledger-drop-{uuid.uuid4().hex}"

@@ -16,14 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import uuid
-from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import psycopg
-import pytest
 
 from eucp.protocol.decisions import (
     GENESIS_HASH,
@@ -36,7 +32,6 @@ from eucp.protocol.decisions import (
 from eucp.protocol.participants import SYSTEM, Actor, ParticipantKind
 from eucp.runtime.ledger import open_ledger, verify_chain
 
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 # part of every hash below, so fixed; each PostgreSQL test gets a schema of its own instead
 INCIDENT = "inc-kat-2026-0315"
 IRU = Actor(id="eu-iru", kind=ParticipantKind.coordinator)
@@ -184,21 +179,6 @@ def test_the_pinned_chain_verifies_and_one_changed_byte_does_not() -> None:
 # ---- through the real ledgers ----------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A new, empty ledger database: a SQLite file, or a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
-        return
-    schema = f"ledger_format_{uuid.uuid4().hex}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-        try:
-            yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-        finally:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
 def stored(url: str) -> list[tuple[int, str, str, str]]:
     """(seq, prev_hash, hash, payload) of every stored row, straight from the database."""
     query = "SELECT seq, prev_hash, hash, payload FROM decisions WHERE incident_id = ? ORDER BY seq"
@@ -209,10 +189,10 @@ def stored(url: str) -> list[tuple[int, str, str, str]]:
         return [tuple(r) for r in conn.execute(query.replace("?", "%s"), [INCIDENT]).fetchall()]
 
 
-def test_the_ledger_writes_the_pinned_chain(ledger_url: str) -> None:
+def test_the_ledger_writes_the_pinned_chain(database_url: str) -> None:
     """Recorded in two transactions (the second reads the head the first left), the rows are
     stored with the pinned payloads and hashes, read back as the same decisions, and verify."""
-    with open_ledger(ledger_url) as ledger:
+    with open_ledger(database_url) as ledger:
         first = ledger.record(VECTOR[:2])
         second = ledger.record(VECTOR[2:])
         assert (first.new, second.new) == (2, 2)
@@ -231,6 +211,6 @@ def test_the_ledger_writes_the_pinned_chain(ledger_url: str) -> None:
         assert again.new == 0
         assert [(r.seq, r.prev_hash, r.hash) for r in again.rows] == CHAIN
 
-    assert stored(ledger_url) == [
+    assert stored(database_url) == [
         (seq, prev, own, payload) for (seq, prev, own), payload in zip(CHAIN, PAYLOADS, strict=True)
     ]

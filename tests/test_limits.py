@@ -8,25 +8,32 @@ from collections.abc import AsyncIterator
 import pytest
 
 from eucp.api.limits import RateLimiter
+from eucp.runtime.shared import SharedState
 from tests.conftest import COORDINATOR, FASTBOOK, Protocol
 from tests.http_steps import Api, issue_tokens, serving
 from tests.test_api import api  # noqa: F401  (the fixture)
 
 
-def test_a_burst_is_allowed_then_the_rate_holds() -> None:
-    limiter = RateLimiter(rate=2.0, burst=3)
+def test_a_burst_is_allowed_then_the_rate_holds(database_url: str) -> None:
+    limiter = RateLimiter(SharedState(database_url), "requests", rate=2.0, burst=3)
     assert [limiter.take("p", now=0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
     assert limiter.take("p", now=0.0) == pytest.approx(0.5)  # one token every half second
     assert limiter.take("p", now=0.5) == 0.0
     assert limiter.take("other", now=0.5) == 0.0  # each key has its own bucket
 
 
-def test_the_limiter_forgets_the_least_recent_keys_first() -> None:
-    limiter = RateLimiter(rate=1.0, burst=1, max_keys=2)
-    for key in ("a", "b", "c"):
-        limiter.take(key, now=0.0)
-    assert limiter.take("a", now=0.0) == 0.0  # "a" was forgotten: a fresh bucket
-    assert limiter.take("c", now=0.0) > 0  # "c" is remembered and spent
+def test_api_processes_spend_from_one_bucket(database_url: str) -> None:
+    """Three processes, each with its own connection to the shared state, allow together
+    what one process would: a participant's burst, then its rate."""
+    processes = [
+        RateLimiter(SharedState(database_url), "requests", rate=1.0, burst=4) for _ in range(3)
+    ]
+    allowed = [p.take("fastbook", now=10.0) == 0.0 for _ in range(3) for p in processes]
+    assert allowed.count(True) == 4
+    assert processes[2].take("fastbook", now=11.0) == 0.0, "a second later: one more"
+    assert processes[0].take("fastbook", now=11.0) == pytest.approx(1.0)
+    other_limit = RateLimiter(processes[0].state, "failed-sign-ins", rate=1.0, burst=1)
+    assert other_limit.take("fastbook", now=11.0) == 0.0, "each limit has its own buckets"
 
 
 async def test_guessing_tokens_is_slowed_down_and_never_logged(

@@ -1,8 +1,11 @@
 """One structured log line per API request: who (the participant the token resolved to), which
-incident, which route, the status and how long it took, so that a crisis's requests can be
-followed by incident id in the JSON logs. Never the token, the query string or the body."""
+incident, which route, the status, how long it took and which API process answered, so that a
+crisis's requests can be followed by incident id in the JSON logs. Never the token, the query
+string or the body."""
 
 from __future__ import annotations
+
+import os
 
 import structlog
 from starlette.types import Scope
@@ -22,4 +25,5 @@ def log_request(scope: Scope, route: str, status: int, seconds: float) -> None:
         ms=round(seconds * 1000, 1),
         participant=scope.get("state", {}).get(PARTICIPANT),
         incident_id=(scope.get("path_params") or {}).get("incident_id"),
+        process=os.getpid(),
     )

@@ -23,7 +23,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from eucp import console
 from eucp.api import errors
 from eucp.api.auth import Gatekeeper, require
-from eucp.api.limits import BodyLimit, RateLimiter
+from eucp.api.limits import FAILED_SIGN_IN_BURST, BodyLimit, RateLimiter
 from eucp.api.metrics import ApiMetrics, MeasureRequests
 from eucp.api.openapi import Api
 from eucp.api.wire import (
@@ -44,9 +44,11 @@ from eucp.protocol.phases import Phase
 from eucp.protocol.refusal import Refusal, RefusalKind
 from eucp.protocol.state import Answer, IncidentStatus, Listing, ReportAnswer, TaskPage, TaskQuery
 from eucp.protocol.tasks import Task, TaskState
+from eucp.runtime import logs
 from eucp.runtime.ledger import Ledger, open_ledger
 from eucp.runtime.registry import Registry, RegistryFile
 from eucp.runtime.settings import Settings
+from eucp.runtime.shared import SharedState
 from eucp.runtime.temporal import connect
 from eucp.runtime.tokens import TokenStore
 from eucp.service.incidents import Incidents
@@ -64,15 +66,26 @@ MAX_CHECKPOINT = 15_000
 class Context:
     """What every request needs, opened once per process."""
 
-    def __init__(self, settings: Settings, client: Client, ledger: Ledger) -> None:
+    def __init__(
+        self, settings: Settings, client: Client, ledger: Ledger, shared: SharedState
+    ) -> None:
         self.settings = settings
-        self.incidents = Incidents(client, settings)
+        self.shared = shared
+        self.incidents = Incidents(client, settings, shared)
         self._registry_file = RegistryFile(settings.registry_path)
         self.gatekeeper = Gatekeeper(
             TokenStore(settings.tokens_path),
-            failures=RateLimiter(rate=settings.api_failed_auth_per_minute / 60, burst=10),
+            failures=RateLimiter(
+                shared,
+                "failed-sign-ins",
+                rate=settings.api_failed_auth_per_minute / 60,
+                burst=FAILED_SIGN_IN_BURST,
+            ),
             requests=RateLimiter(
-                rate=settings.api_requests_per_second, burst=settings.api_request_burst
+                shared,
+                "requests",
+                rate=settings.api_requests_per_second,
+                burst=settings.api_request_burst,
             ),
         )
         self.ledger = ledger
@@ -491,15 +504,23 @@ async def decisions(
     return ctx.ledger.rows(incident_id, after_seq=after, limit=limit)
 
 
+def from_environment() -> FastAPI:
+    """The API as each process of `eucp api` serves it: its settings from EUCP_*."""
+    return create_app(logs.configured_settings())
+
+
 def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     """The API over a Temporal client (connected at start-up when not given)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         connected = client or await connect(settings)
+        shared = SharedState(settings.shared_state_url)
         with open_ledger(settings.ledger_url) as ledger:
-            app.state.ctx = Context(settings, connected, ledger)
+            app.state.ctx = Context(settings, connected, ledger, shared)
+            app.state.console = console.Console(shared)
             yield
+        shared.close()
 
     app = Api(
         title="eucp",

@@ -13,7 +13,7 @@ from eucp.api.limits import RateLimiter
 from eucp.protocol.participants import Actor, ParticipantKind
 from eucp.protocol.refusal import Refusal, RefusalKind
 from eucp.runtime.registry import Registry
-from eucp.runtime.tokens import TokenStore
+from eucp.runtime.tokens import TokenStore, digest
 
 UNAUTHENTICATED = RefusalKind.unauthenticated
 
@@ -30,25 +30,25 @@ class Gatekeeper:
         self.requests = requests
 
     def authenticate(self, request: Request, registry: Registry) -> Actor:
-        client = request.client.host if request.client else "unknown"
-        now = time.monotonic()
-        try:
-            actor = _resolve(request, self.tokens, registry)
-        except Refusal as refusal:
-            log.warning(
-                "authentication failed", client=client, path=request.url.path, why=refusal.rule
+        """The caller of a request with a bearer token."""
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            refusal = Refusal(
+                "Authorization", "send 'Authorization: Bearer <token>'", UNAUTHENTICATED
             )
-            wait = self.failures.take(f"failed:{client}", now)
-            if wait:
-                raise Refusal(
-                    "Authorization",
-                    "too many failed sign-ins",
-                    RefusalKind.busy,
-                    retry_after=math.ceil(wait),
-                ) from None
-            raise
+            raise self._failed(request, refusal)
+        return self.admit(request, digest(token.strip()), registry)
+
+    def admit(self, request: Request, token_digest: str, registry: Registry) -> Actor:
+        """The participant holding the token of `token_digest` (the console keeps digests
+        only), within its request rate."""
+        try:
+            actor = _resolve(token_digest, self.tokens, registry)
+        except Refusal as refusal:
+            raise self._failed(request, refusal) from None
         setattr(request.state, PARTICIPANT, actor.id)  # for the request's log line
-        wait = self.requests.take(actor.id, now)
+        wait = self.requests.take(actor.id, time.time())
         if wait:
             raise Refusal(
                 "rate",
@@ -58,13 +58,24 @@ class Gatekeeper:
             )
         return actor
 
+    def _failed(self, request: Request, refusal: Refusal) -> Refusal:
+        """The refusal of a failed sign-in, logged; 429 once the client address failed too
+        often."""
+        client = request.client.host if request.client else "unknown"
+        log.warning("authentication failed", client=client, path=request.url.path, why=refusal.rule)
+        wait = self.failures.take(client, time.time())
+        if wait:
+            return Refusal(
+                "Authorization",
+                "too many failed sign-ins",
+                RefusalKind.busy,
+                retry_after=math.ceil(wait),
+            )
+        return refusal
 
-def _resolve(request: Request, tokens: TokenStore, registry: Registry) -> Actor:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Refusal("Authorization", "send 'Authorization: Bearer <token>'", UNAUTHENTICATED)
-    participant_id = tokens.who(token.strip())
+
+def _resolve(token_digest: str, tokens: TokenStore, registry: Registry) -> Actor:
+    participant_id = tokens.owner(token_digest)
     if participant_id is None:
         raise Refusal("Authorization", "unknown or rotated token", UNAUTHENTICATED)
     try:

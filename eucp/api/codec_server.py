@@ -34,11 +34,12 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from temporalio.api.common.v1 import Payload, Payloads
 
-from eucp.api.limits import RateLimiter
+from eucp.api.limits import FAILED_SIGN_IN_BURST, RateLimiter
 from eucp.protocol.participants import ParticipantKind
 from eucp.runtime.codec import CodecError, EncryptionCodec
 from eucp.runtime.registry import RegistryFile
 from eucp.runtime.settings import Settings
+from eucp.runtime.shared import SharedState
 from eucp.runtime.tokens import TokenStore
 
 log = structlog.get_logger("eucp.codec")
@@ -86,7 +87,12 @@ class CodecAccess:
         self._operator = operator.get_secret_value().encode() if operator else None
         self._tokens = TokenStore(settings.tokens_path)
         self._registry_file = RegistryFile(settings.registry_path)
-        self._failures = RateLimiter(rate=settings.api_failed_auth_per_minute / 60, burst=10)
+        self._failures = RateLimiter(
+            SharedState(settings.shared_state_url),
+            "codec-failed-sign-ins",
+            rate=settings.api_failed_auth_per_minute / 60,
+            burst=FAILED_SIGN_IN_BURST,
+        )
         self._sessions: dict[str, tuple[str, float]] = {}  # session id -> (token, expiry)
 
     def caller(self, request: Request) -> Caller:
@@ -148,7 +154,7 @@ class CodecAccess:
             why=error.message,
         )
         if error.status == 401:
-            wait = self._failures.take(f"failed:{client}", time.monotonic())
+            wait = self._failures.take(client, time.time())
             if wait:
                 raise CodecHttpError(429, "too many failed sign-ins", retry_after=math.ceil(wait))
 

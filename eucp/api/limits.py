@@ -1,51 +1,34 @@
 """The API's limits: request rates as token buckets per key (a participant, or a client address
-for failed sign-ins; pure, the clock is passed in, so the rules are tested without waiting),
-and the size of request bodies."""
+for failed sign-ins) kept in the state all API processes share, so N processes allow what one
+would (the clock is passed in, so the rules are tested without waiting), and the size of
+request bodies."""
 
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eucp.api.middleware import HttpMiddleware
 from eucp.protocol.refusal import Refusal, RefusalKind
+from eucp.runtime.shared import SharedState
 
-
-@dataclass
-class _Bucket:
-    tokens: float
-    at: float
+FAILED_SIGN_IN_BURST = 10  # failed sign-ins a client address may make at once
 
 
 class RateLimiter:
-    """Allows `rate` events a second per key with bursts of `burst`; remembers at most
-    `max_keys` keys (the least recently seen are forgotten first)."""
+    """Allows `rate` events a second per key with bursts of `burst`, counted in `state` under
+    `name` (each limit its own buckets)."""
 
-    def __init__(self, rate: float, burst: int, max_keys: int = 10_000) -> None:
+    def __init__(self, state: SharedState, name: str, rate: float, burst: int) -> None:
+        self.state = state
+        self.name = name
         self.rate = rate
         self.burst = burst
-        self.max_keys = max_keys
-        self._buckets: dict[str, _Bucket] = {}
 
     def take(self, key: str, now: float) -> float:
         """Spends one token; returns 0 when allowed, else the seconds until one is available."""
-        bucket = self._buckets.pop(key, None) or _Bucket(tokens=float(self.burst), at=now)
-        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)
-        bucket.at = now
-        self._buckets[key] = bucket  # most recent last
-        if len(self._buckets) > self.max_keys:
-            del self._buckets[next(iter(self._buckets))]
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-            return 0.0
-        return (1 - bucket.tokens) / self.rate
-
-    def retry_after(self, key: str, now: float) -> int:
-        """Whole seconds a refused caller should wait (for a Retry-After header)."""
-        return max(1, math.ceil(self.take(key, now)))
+        return self.state.take(f"{self.name}:{key}", self.rate, self.burst, now)
 
 
 class BodyLimit(HttpMiddleware):

@@ -50,13 +50,22 @@ def up() -> None:
 
 
 @click.command()
-def api() -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="API processes sharing the port (default EUCP_API_WORKERS, 1); they share their "
+    "limits and console sessions in the database (docs/operations.md, Scaling out)",
+)
+def api(workers: int | None) -> None:
     """Serve the HTTP API (EUCP_API_HOST:EUCP_API_PORT) until Ctrl-C."""
-    from eucp.api.app import create_app  # here, so that other commands do not load fastapi
-
     settings = logs.configured_settings()
     uvicorn.run(
-        create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None
+        "eucp.api.app:from_environment",  # each process builds its own app from EUCP_*
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        workers=workers or settings.api_workers,
+        log_config=None,
     )
 
 

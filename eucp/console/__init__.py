@@ -15,10 +15,12 @@ from eucp.console.csrf import CsrfRefused
 from eucp.console.reads import NoSuchIncident, Unanswered
 from eucp.console.routes import HERE, PREFIX, Console, Refused, SignInNeeded, page, router, visit
 
+__all__ = ["Console", "install"]
+
 
 def install(app: FastAPI) -> None:
-    """Adds the console's pages, its static files and its refusal pages to the API app."""
-    app.state.console = Console()
+    """Adds the console's pages, its static files and its refusal pages to the API app; its
+    lifespan opens the `Console` (`app.state.console`) over the processes' shared state."""
     app.include_router(router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="console-static")
 

@@ -42,6 +42,7 @@ from eucp.protocol.state import CrisisStatus
 from eucp.runtime.ledger import Ledger
 from eucp.runtime.registry import Registry
 from eucp.runtime.settings import Settings
+from eucp.runtime.shared import SharedState
 from eucp.service.incidents import Incidents
 
 PREFIX = "/console"
@@ -89,9 +90,9 @@ class Backend(Protocol):
 class Console:
     """The console's own state in the API process: sessions, the CSRF key, the read caches."""
 
-    def __init__(self) -> None:
-        self.sessions = Sessions()
-        self.csrf = Csrf()
+    def __init__(self, state: SharedState) -> None:
+        self.sessions = Sessions(state)
+        self.csrf = Csrf(state.secret("console-csrf"))
         self._reader: Reader | None = None
 
     def reader(self, backend: Backend) -> Reader:
@@ -331,7 +332,7 @@ def form_context(crisis: CrisisStatus) -> dict[str, Any]:
 @router.get("/incidents/{incident_id}")
 async def incident(incident_id: str, v: Browser) -> Response:
     context = await incident_context(v, incident_id)
-    notice = v.signed_in().notices.pop(incident_id, None)
+    notice = v.console.sessions.take_notice(v.signed_in(), incident_id)
     live = f"{PREFIX}/incidents/{quote(incident_id)}/live"
     return page(v, "incident.html", live=live, poll_ms=POLL_MS, notice=notice, **context)
 
@@ -380,7 +381,8 @@ async def act(incident_id: str, action: str, v: Browser) -> Response:
             **form_context(status.crisis),
         )
     sub = actions.read(form, data, None, session.actor)
-    session.notices[incident_id] = await answer_of(v, session, incident_id, sub, data.get("nonce"))
+    notice = await answer_of(v, session, incident_id, sub, data.get("nonce"))
+    v.console.sessions.keep_notice(session, incident_id, notice)
     return redirect(v, f"/incidents/{quote(incident_id)}#answer")
 
 

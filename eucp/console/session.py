@@ -1,9 +1,11 @@
-"""Who is signed in to the console: sessions kept in the API process's memory.
+"""Who is signed in to the console: sessions kept in the state all API processes share
+(`eucp.runtime.shared`), so a session works whichever process answers.
 
-The cookie holds an opaque random id, never the token. The token stays in server memory so that
-each request passes the API's own Gatekeeper again: a rotated token or a participant removed
-from the registry ends the session at once, and the API's rate limits apply to the console too.
-Sessions end after `IDLE` without a request or `LIFETIME` after sign-in, and with the process.
+The cookie holds an opaque random id, never the token; the store keeps digests of both. Each
+request passes the API's own Gatekeeper again with the token's digest: a rotated token or a
+participant removed from the registry ends the session at once, and the API's rate limits
+apply to the console too. Sessions end after `IDLE` without a request or `LIFETIME` after
+sign-in.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
 from fastapi import Request
@@ -20,11 +22,13 @@ from eucp.api.auth import Gatekeeper
 from eucp.protocol.participants import Actor, ParticipantKind
 from eucp.protocol.refusal import Refusal, RefusalKind
 from eucp.runtime.registry import Registry
+from eucp.runtime.shared import SharedState, StoredSession
+from eucp.runtime.tokens import digest
 
 COOKIE = "eucp_console"
 IDLE = timedelta(minutes=30)
 LIFETIME = timedelta(hours=12)
-CAPACITY = 10_000
+SWEEP_EVERY = 100  # sign-ins between two deletions of ended sessions, per process
 STAFF = frozenset({ParticipantKind.coordinator, ParticipantKind.auditor})
 
 
@@ -37,13 +41,12 @@ class Notice:
     lines: tuple[str, ...] = ()
 
 
-@dataclass
+@dataclass(frozen=True)
 class ConsoleSession:
+    """A live session: who signed in, under which cookie."""
+
     actor: Actor
-    token: str = field(repr=False)
-    started: float
-    seen: float
-    notices: dict[str, Notice] = field(default_factory=dict)
+    cookie: str = field(repr=False)
 
     @property
     def may_act(self) -> bool:
@@ -66,11 +69,15 @@ def new_cookie() -> str:
 
 def authenticate(request: Request, token: str, gatekeeper: Gatekeeper, registry: Registry) -> Actor:
     """The coordinator or auditor holding `token`, checked by the API's Gatekeeper (its logs,
-    its failed sign-in limit per client address) as if sent as a bearer token."""
-    scope = dict(request.scope)
-    scope["headers"] = [(b"authorization", f"Bearer {token}".encode())]
+    its failed sign-in limit per client address) as a bearer token would be."""
+    return _staff(request, digest(token), gatekeeper, registry)
+
+
+def _staff(
+    request: Request, token_digest: str, gatekeeper: Gatekeeper, registry: Registry
+) -> Actor:
     try:
-        actor = gatekeeper.authenticate(Request(scope), registry)
+        actor = gatekeeper.admit(request, token_digest, registry)
     except Refusal as refusal:
         unknown = refusal.kind is RefusalKind.unauthenticated
         message = "Unknown or rotated token." if unknown else f"{refusal.rule}."
@@ -85,52 +92,63 @@ def authenticate(request: Request, token: str, gatekeeper: Gatekeeper, registry:
 
 
 class Sessions:
-    """Signed-in sessions by cookie value; at most `capacity`, the least recently used go first."""
+    """Signed-in sessions by cookie value, in `state`."""
 
     def __init__(
         self,
-        clock: Callable[[], float] = time.monotonic,
+        state: SharedState,
+        clock: Callable[[], float] = time.time,
         idle: timedelta = IDLE,
         lifetime: timedelta = LIFETIME,
-        capacity: int = CAPACITY,
     ) -> None:
+        self._state = state
         self._clock = clock
         self._idle = idle.total_seconds()
         self._lifetime = lifetime.total_seconds()
-        self._capacity = capacity
-        self._by_cookie: dict[str, ConsoleSession] = {}
+        self._opened = 0
 
     def open(self, actor: Actor, token: str) -> str:
         """A new session under a new cookie value (never the one used before sign-in)."""
         now = self._clock()
         cookie = new_cookie()
-        self._by_cookie[cookie] = ConsoleSession(actor=actor, token=token, started=now, seen=now)
-        while len(self._by_cookie) > self._capacity:
-            del self._by_cookie[next(iter(self._by_cookie))]
+        self._state.open_session(cookie, StoredSession(actor.id, digest(token), now, now))
+        self._opened += 1
+        if self._opened % SWEEP_EVERY == 0:
+            self._state.forget_sessions(now - self._idle, now - self._lifetime)
         return cookie
 
     def find(
         self, request: Request, cookie: str, gatekeeper: Gatekeeper, registry: Registry
     ) -> ConsoleSession | None:
         """The live session of `cookie`, its token and role checked again; None if it ended."""
-        session = self._by_cookie.pop(cookie, None)
+        stored = self._state.session(cookie)
         now = self._clock()
-        if session is None or now - session.seen > self._idle:
+        if stored is None:
             return None
-        if now - session.started > self._lifetime:
+        if now - stored.seen > self._idle or now - stored.started > self._lifetime:
+            self._state.close_session(cookie)
             return None
         try:
-            actor = authenticate(request, session.token, gatekeeper, registry)
+            actor = _staff(request, stored.token_digest, gatekeeper, registry)
         except SignInRefused as refused:
             if refused.status == 429:
-                self._by_cookie[cookie] = session
                 raise
+            self._state.close_session(cookie)
             return None
-        if actor != session.actor:
+        if actor.id != stored.participant_id:
             return None
-        session.seen = now
-        self._by_cookie[cookie] = session  # most recently used last
-        return session
+        self._state.touch_session(cookie, now)
+        return ConsoleSession(actor, cookie)
 
     def close(self, cookie: str) -> None:
-        self._by_cookie.pop(cookie, None)
+        self._state.close_session(cookie)
+
+    def keep_notice(self, session: ConsoleSession, incident_id: str, notice: Notice) -> None:
+        """The answer to show once on the incident's page, whichever process serves it."""
+        self._state.set_notice(session.cookie, incident_id, asdict(notice))
+
+    def take_notice(self, session: ConsoleSession, incident_id: str) -> Notice | None:
+        held = self._state.set_notice(session.cookie, incident_id, None)
+        if held is None:
+            return None
+        return Notice(held["accepted"], held["title"], tuple(held["lines"]))

@@ -9,22 +9,16 @@ writes each decision exactly once.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
+from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, NamedTuple, Protocol, Self, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, NamedTuple, Self
 
-import psycopg
 from pydantic import BaseModel, ConfigDict
 
 from eucp.protocol.decisions import GENESIS_HASH, Decision, LedgerRow, canonical_json, row_hash
-
-_T = TypeVar("_T")
+from eucp.runtime.sql import Cursor, Dialect, SqliteDialect, SqlStore, dialect_of
 
 
 class ChainReport(BaseModel):
@@ -163,38 +157,6 @@ class Ledger(ABC):
         self.close()
 
 
-class _Cursor(Protocol):
-    """The DB-API cursor subset that sqlite3 and psycopg share."""
-
-    def execute(self, query: str, params: Sequence[Any] = ..., /) -> object: ...
-
-    def executemany(self, query: str, params_seq: Iterable[Sequence[Any]], /) -> object: ...
-
-    def fetchall(self) -> list[Any]: ...
-
-
-class _Dialect(ABC):
-    """What differs between SQL databases; everything else is shared in `SqlLedger`."""
-
-    placeholder: str
-
-    @abstractmethod
-    def read(self) -> AbstractContextManager[_Cursor]:
-        """A cursor for reads outside any explicit transaction."""
-
-    @abstractmethod
-    def write(self, lock_names: Sequence[str]) -> AbstractContextManager[_Cursor]:
-        """A cursor in a transaction that serialises with every other writer of `lock_names`."""
-
-    @abstractmethod
-    def reconnect_if_dropped(self) -> bool:
-        """Replace a dropped connection; True if it did, so the failed work may be retried."""
-
-    @abstractmethod
-    def close(self) -> None:
-        """Close the connection."""
-
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (
     incident_id TEXT NOT NULL,
@@ -252,15 +214,14 @@ def _decode(record: Sequence[Any]) -> LedgerRow:
     )
 
 
-class SqlLedger(Ledger):
+class SqlLedger(SqlStore, Ledger):
     """The ledger over a SQL database; `dialect` supplies what differs between databases.
 
     `lock` serialises the use of its one connection across threads.
     """
 
-    def __init__(self, dialect: _Dialect, lock: threading.Lock) -> None:
-        self._dialect = dialect
-        self._lock = lock
+    def __init__(self, dialect: Dialect, lock: threading.Lock) -> None:
+        super().__init__(dialect, lock)
         self._run(lambda cur: cur.execute(_SCHEMA), write_locks=[_SCHEMA_LOCK])
 
     def record(self, decisions: Sequence[Decision]) -> Appended:
@@ -288,7 +249,7 @@ class SqlLedger(Ledger):
         return self._run(lambda cur: self._head(cur, incident_id))
 
     def incidents(self) -> list[str]:
-        def query(cur: _Cursor) -> list[str]:
+        def query(cur: Cursor) -> list[str]:
             cur.execute("SELECT DISTINCT incident_id FROM decisions ORDER BY incident_id")
             return [incident_id for (incident_id,) in cur.fetchall()]
 
@@ -314,11 +275,7 @@ class SqlLedger(Ledger):
                 )
         return verify_chain(incident_id, rows)
 
-    def close(self) -> None:
-        with self._lock:
-            self._dialect.close()
-
-    def _record(self, cur: _Cursor, decisions: Sequence[Decision]) -> Appended:
+    def _record(self, cur: Cursor, decisions: Sequence[Decision]) -> Appended:
         """Inside the write transaction: reuse stored rows, chain and insert the new ones."""
         ids = list(dict.fromkeys(d.decision_id for d in decisions))
         by_id = {row.decision.decision_id: row for row in map(_decode, self._select_ids(cur, ids))}
@@ -348,7 +305,7 @@ class SqlLedger(Ledger):
             cur.executemany(self._sql(_INSERT), new)
         return Appended(rows=rows, new=len(new))
 
-    def _head(self, cur: _Cursor, incident_id: str) -> Head:
+    def _head(self, cur: Cursor, incident_id: str) -> Head:
         self._execute(
             cur,
             "SELECT seq, hash FROM decisions WHERE incident_id = ? ORDER BY seq DESC LIMIT 1",
@@ -358,7 +315,7 @@ class SqlLedger(Ledger):
         return Head(*found[0]) if found else Head(0, GENESIS_HASH)
 
     def _select(
-        self, cur: _Cursor, incident_id: str, after_seq: int = 0, limit: int | None = None
+        self, cur: Cursor, incident_id: str, after_seq: int = 0, limit: int | None = None
     ) -> list[Any]:
         """An incident's stored records (raw columns) in seq order."""
         query = f"SELECT {_COLUMNS} FROM decisions WHERE incident_id = ? AND seq > ? ORDER BY seq"
@@ -369,157 +326,21 @@ class SqlLedger(Ledger):
         self._execute(cur, query, params)
         return cur.fetchall()
 
-    def _select_ids(self, cur: _Cursor, decision_ids: list[str]) -> list[Any]:
+    def _select_ids(self, cur: Cursor, decision_ids: list[str]) -> list[Any]:
         """The stored records (raw columns) of these decision ids, in no particular order."""
         marks = ", ".join("?" * len(decision_ids))
         query = f"SELECT {_COLUMNS} FROM decisions WHERE decision_id IN ({marks})"
         self._execute(cur, query, decision_ids)
         return cur.fetchall()
 
-    def _execute(self, cur: _Cursor, query: str, params: Sequence[Any]) -> None:
-        cur.execute(self._sql(query), params)
-
-    def _sql(self, query: str) -> str:
-        """The query with `?` placeholders turned into the dialect's."""
-        return query.replace("?", self._dialect.placeholder)
-
-    def _run(self, work: Callable[[_Cursor], _T], write_locks: Sequence[str] | None = None) -> _T:
-        """Run `work` on a cursor, in a write transaction holding `write_locks` if given.
-
-        After a dropped connection it reconnects and runs `work` once more: safe, since every
-        operation is a read or an append that is idempotent by decision id.
-        """
-        with self._lock:
-            try:
-                return self._attempt(work, write_locks)
-            except Exception:
-                if not self._dialect.reconnect_if_dropped():
-                    raise
-            return self._attempt(work, write_locks)
-
-    def _attempt(self, work: Callable[[_Cursor], _T], write_locks: Sequence[str] | None) -> _T:
-        scope = self._dialect.read() if write_locks is None else self._dialect.write(write_locks)
-        with scope as cur:
-            return work(cur)
-
-
-class _SqliteDialect(_Dialect):
-    """SQLite: WAL journal, and `BEGIN IMMEDIATE` so a writer holds the database's write lock
-    from its first read, which keeps each incident's head stable until it commits."""
-
-    placeholder = "?"
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: no implicit transactions, `write` issues its own BEGIN.
-        self._conn = sqlite3.connect(
-            path, timeout=30, isolation_level=None, check_same_thread=False
-        )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-
-    @contextmanager
-    def read(self) -> Iterator[_Cursor]:
-        cur = self._conn.cursor()
-        try:
-            yield cur
-        finally:
-            cur.close()
-
-    @contextmanager
-    def write(self, lock_names: Sequence[str]) -> Iterator[_Cursor]:
-        cur = self._conn.cursor()
-        try:
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                yield cur
-                cur.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    cur.execute("ROLLBACK")
-                raise
-        finally:
-            cur.close()
-
-    def reconnect_if_dropped(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        self._conn.close()
-
-
-class _PostgresDialect(_Dialect):
-    """PostgreSQL: a transaction-scoped advisory lock per incident, so writers in several
-    processes take turns at each incident's head; reconnects when the server dropped us."""
-
-    placeholder = "%s"
-
-    def __init__(self, url: str) -> None:
-        self._url = url
-        self._conn = self._connect()
-
-    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
-        return psycopg.connect(self._url, autocommit=True)
-
-    @contextmanager
-    def read(self) -> Iterator[_Cursor]:
-        with self._conn.cursor() as cur:
-            yield cur
-
-    @contextmanager
-    def write(self, lock_names: Sequence[str]) -> Iterator[_Cursor]:
-        with self._conn.transaction(), self._conn.cursor() as cur:
-            # Locks in one global order (by key, not name: names may share a key) avoid deadlocks.
-            cur.execute(
-                "SELECT DISTINCT hashtext(name) FROM unnest(%s::text[]) AS name ORDER BY 1",
-                [list(lock_names)],
-            )
-            for (key,) in cur.fetchall():
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", [key])
-            yield cur
-
-    def reconnect_if_dropped(self) -> bool:
-        if not self._conn.broken:  # alive, or closed on purpose
-            return False
-        self._conn = self._connect()
-        return True
-
-    def close(self) -> None:
-        self._conn.close()
-
 
 _SQLITE_LOCK = threading.Lock()
 """Shared by every SQLite ledger in the process: writers here queue instead of busy-waiting."""
 
 
-class SqliteLedger(SqlLedger):
-    """The ledger in a SQLite file: one host, any number of threads and processes."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(_SqliteDialect(path), _SQLITE_LOCK)
-
-
-class PostgresLedger(SqlLedger):
-    """The ledger in PostgreSQL: any number of writer processes on any hosts."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(_PostgresDialect(url), threading.Lock())
-
-
-_SCHEMES = ("sqlite", "postgresql", "postgres")
-
-
 def open_ledger(url: str) -> Ledger:
-    """Open the ledger at `url`: `sqlite:///relative/path`, `sqlite:////absolute/path` or
-    `postgresql://user@host:port/db` (`postgres://` too). Creates the schema if missing."""
-    parts = urlsplit(url)
-    if parts.scheme == "sqlite":
-        if parts.netloc or not parts.path.startswith("/") or len(parts.path) < 2:
-            raise ValueError("a sqlite ledger url looks like sqlite:///relative/path.sqlite3")
-        return SqliteLedger(Path(parts.path[1:]))
-    if parts.scheme in ("postgresql", "postgres"):
-        return PostgresLedger(url)
-    # Name only the scheme: a PostgreSQL url may carry a password.
-    raise ValueError(
-        f"unsupported ledger url scheme {parts.scheme!r}; use one of: {', '.join(_SCHEMES)}"
-    )
+    """Open the ledger at `url` (see `eucp.runtime.sql.dialect_of`); creates the schema if
+    missing."""
+    dialect = dialect_of(url, "ledger")
+    lock = _SQLITE_LOCK if isinstance(dialect, SqliteDialect) else threading.Lock()
+    return SqlLedger(dialect, lock)

@@ -129,6 +129,14 @@ class Settings(BaseSettings):
     api_requests_per_second: float = Field(default=200.0, gt=0)
     api_request_burst: int = Field(default=400, ge=1)
     api_failed_auth_per_minute: int = Field(default=30, ge=1)
+    api_workers: int = Field(
+        default=1, ge=1, le=64, description="API processes serving the one port (`eucp api`)"
+    )
+    api_state_url: str | None = Field(
+        default=None,
+        description="where the API processes share rate limits, Update slots and console "
+        "sessions; unset: the ledger's PostgreSQL, or var/api-state.sqlite3 by a SQLite ledger",
+    )
     var_dir: Path = Path("var")
 
     pdq_match_distance: int = Field(default=31, ge=0, le=256)
@@ -168,6 +176,15 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8233,http://localhost:8233",
         description="comma-separated Web UI origins allowed to call the codec endpoint (CORS)",
     )
+
+    @property
+    def shared_state_url(self) -> str:
+        """The database of the API processes' shared state (`eucp.runtime.shared`)."""
+        if self.api_state_url is not None:
+            return self.api_state_url
+        if self.ledger_url.startswith("sqlite:"):
+            return f"sqlite:///{self.var_dir / 'api-state.sqlite3'}"
+        return self.ledger_url
 
     @model_validator(mode="after")
     def _smtp_credentials_in_pairs(self) -> Self:

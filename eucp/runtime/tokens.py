@@ -37,10 +37,14 @@ class TokenStore:
         return token
 
     def who(self, token: str) -> str | None:
-        """The participant holding this token, or None. A dict lookup by digest: the time it
-        takes does not depend on how much of a guessed token is right."""
+        """The participant holding this token, or None."""
+        return self.owner(digest(token))
+
+    def owner(self, token_digest: str) -> str | None:
+        """The participant holding the token of this digest, or None. A dict lookup by digest:
+        the time it takes does not depend on how much of a guessed token is right."""
         with self._lock:
-            return self._current().get(digest(token))
+            return self._current().get(token_digest)
 
     def _current(self) -> dict[str, str]:
         try:

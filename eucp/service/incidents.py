@@ -60,6 +60,7 @@ from eucp.protocol.state import (
 from eucp.protocol.tasks import Task, TaskReport
 from eucp.runtime.registry import RegistryFile
 from eucp.runtime.settings import Settings
+from eucp.runtime.shared import SharedState
 from eucp.service.merge import Merger
 from eucp.service.update_queue import UpdateQueue
 from workflows.crisis import EXERCISE, CrisisWorkflow
@@ -82,10 +83,15 @@ TASK_PAGE = 1000  # tasks per query of a task workflow (TaskQuery's most)
 
 
 class Incidents:
-    def __init__(self, client: Client, settings: Settings) -> None:
+    def __init__(
+        self, client: Client, settings: Settings, shared: SharedState | None = None
+    ) -> None:
+        """`shared`: the state shared with other API processes; opened from the settings
+        when not given."""
         self.client = client
         self.settings = settings
-        self.update_queue = UpdateQueue()
+        self.shared = shared or SharedState(settings.shared_state_url)
+        self.update_queue = UpdateQueue(self.shared)
         self.registry = RegistryFile(settings.registry_path)
         self.sightings: Merger[SightingRequest, Answer] = Merger(
             self._send_sightings, lambda r: len(r.cmd.identifiers), MAX_BATCH
