@@ -1,33 +1,34 @@
 """A crisis driven over the real HTTP API the way a careful client drives it under faults: every
 request carries an idempotency key and is sent again, with the same key, when no answer came
 back (a 5xx, a timeout, a refused connection), so it is applied once. Every accepted answer is
-booked; at the end the ledger is read and the auditor's tools are run.
+booked; at the end every task is read back, the ledger is read and the auditor's tools are run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from chaos.results import Result
 from chaos.rig import Rig
-from chaos.tally import Accepted, tally
+from chaos.tally import Accepted, Tally, keys_of, tally
 from eucp.client import ApiClient, ApiUnavailable
 from eucp.demo.presets import AUDITOR as AUDITOR  # re-exported for the scenarios
 from eucp.demo.presets import COORDINATOR as COORDINATOR  # re-exported for the scenarios
 from eucp.demo.presets import SignedWebhook, compressed_clocks, contact, on_call_desk
 from eucp.protocol.actions import Action
 from eucp.protocol.clocks import SlaSettings
-from eucp.protocol.decisions import LedgerRow
+from eucp.protocol.decisions import DecisionKind, LedgerRow
 from eucp.protocol.identifiers import UrlIdentifier
 from eucp.protocol.incident import Assessment, Criterion, CriterionStatus, IncidentReport
 from eucp.protocol.participants import Backup, Contact, ParticipantKind
-from eucp.protocol.refusal import Refusal
-from eucp.protocol.state import Answer, ReportAnswer
-from eucp.protocol.tasks import Outcome, TaskReport
+from eucp.protocol.refusal import Refusal, RefusalKind
+from eucp.protocol.state import Answer, IncidentStatus, ReportAnswer
+from eucp.protocol.tasks import Outcome, Task, TaskReport, TaskState
 from eucp.runtime.ledger import open_ledger, verify_chain
 
 T = TypeVar("T")
@@ -35,6 +36,8 @@ PATIENCE = 120.0  # seconds a client keeps resending one request
 BATCH = 100  # task reports per request
 # SLA clocks long enough that they fire only where a scenario wants them to
 CALM_SLA = compressed_clocks(acknowledge=300, act=600, assessment=600, review=600, deliver=30)
+TAKEDOWN = (DecisionKind.task_acknowledged, DecisionKind.task_removed)
+FINAL = TaskState.removed  # where every scenario's platforms leave every task in the end
 MET = Criterion(status=CriterionStatus.met, evidence="chaos suite")
 ALL_MET = Assessment(**dict.fromkeys(Assessment.model_fields, MET))
 
@@ -68,7 +71,8 @@ def platform(
 class Desk:
     """One participant's client: resends what got no answer, books what was accepted."""
 
-    def __init__(self, api: ApiClient, book: Accepted) -> None:
+    def __init__(self, participant_id: str, api: ApiClient, book: Accepted) -> None:
+        self.participant_id = participant_id
         self.api = api
         self.book = book
         self.resent = 0
@@ -93,7 +97,7 @@ class Desk:
 
     async def act(self, request: Callable[[str], Awaitable[Answer]]) -> Answer:
         answer = await self.call(request)
-        self.book.answer(answer)
+        self.book.answer(answer, self.participant_id)
         return answer
 
     async def report(self, incident_id: str, reports: Sequence[TaskReport]) -> ReportAnswer:
@@ -117,7 +121,9 @@ class Crisis:
 
     def desk(self, participant_id: str) -> Desk:
         if participant_id not in self.desks:
-            self.desks[participant_id] = Desk(self.rig.client(participant_id), self.book)
+            self.desks[participant_id] = Desk(
+                participant_id, self.rig.client(participant_id), self.book
+            )
         return self.desks[participant_id]
 
     async def report(self, sla: SlaSettings = CALM_SLA, affected: Sequence[str] = ()) -> str:
@@ -241,12 +247,72 @@ class Crisis:
 
         return await asyncio.to_thread(read)
 
+    def unanswered(self, *kinds: DecisionKind) -> Callable[[LedgerRow], bool]:
+        """A row of one of `kinds` that no answer has told a client of yet: recorded, its
+        request still in flight."""
+        return lambda row: row.decision.kind in kinds and not set(keys_of(row)) & self.book.keys
+
+    async def tasks_of(self, platform_id: str) -> list[Task]:
+        """Every task of the platform, as the coordinator reads it (none if it has no part)."""
+        iru = self.coordinator
+
+        async def listed(_: str) -> list[Task]:
+            try:
+                return [t async for t in iru.api.iter_tasks(self.incident_id, platform_id)]
+            except Refusal as refused:
+                if refused.kind is not RefusalKind.not_found:
+                    raise
+                return []
+
+        return await iru.call(listed)
+
+    def items_for(self, platform_id: str) -> set[int]:
+        """The accepted items that are the platform's tasks: all but those it sighted."""
+        return {i for i, by in self.book.items.items() if by != platform_id}
+
+    async def final_tasks(self) -> list[str]:
+        """Every task of every platform read back once the crisis is over: exactly one per
+        item the clients were told was accepted (but those it sighted itself), each `FINAL`.
+        Returns the problems."""
+        problems = []
+        for platform_id in self.platforms:
+            tasks = await self.tasks_of(platform_id)
+            items = Counter(t.item_no for t in tasks)
+            wanted = self.items_for(platform_id)
+            missing = sorted(wanted - set(items))
+            extra = sorted(set(items) - wanted)
+            doubled = sorted(i for i, n in items.items() if n > 1)
+            astray = [f"{t.task_id} {t.state}" for t in tasks if t.state is not FINAL]
+            for what, found in (
+                ("no task for items", missing),
+                ("tasks for items never accepted", extra),
+                ("several tasks for items", doubled),
+                (f"tasks not {FINAL}", astray),
+            ):
+                if found:
+                    problems.append(f"{platform_id}: {len(found)} {what}: {found[:5]}")
+        return problems
+
+    async def made(self) -> dict[str, int]:
+        """Decisions the crisis workflow says it made, by scope (its own count, so that a lost
+        last decision is a gap too)."""
+        iru = self.coordinator
+        status = await iru.call(lambda _: iru.api.status(self.incident_id))
+        if not isinstance(status, IncidentStatus):
+            raise TypeError(f"the coordinator was shown {type(status).__name__}")
+        return {f"{self.incident_id}/crisis": status.crisis.decisions}
+
+    async def tally(self) -> Tally:
+        return tally(self.book, await self.rows(), await self.made())
+
     async def checked(self) -> list[str]:
-        """The end of every scenario: the crisis completed, the chain verifies, the audit
-        tools find nothing, no process died unasked. Returns the problems."""
+        """The end of every scenario: the crisis completed, every task ended `FINAL`, the
+        chain verifies, the audit tools find nothing, no process died unasked. Returns the
+        problems."""
         problems = list(self.rig.dead())
         if not await self.completed():
             problems.append(f"{self.incident_id} did not complete")
+        problems += await self.final_tasks()
         chain = verify_chain(self.incident_id, await self.rows())
         if not chain.ok:
             problems.append(f"chain of {self.incident_id}: {chain.problem}")
@@ -260,10 +326,41 @@ class Crisis:
         resent = sum(d.resent for d in self.desks.values())
         return Result(
             scenario,
-            tally(self.book, await self.rows()),
+            await self.tally(),
             found,
-            [*notes, f"requests resent: {resent}"],
+            [
+                *notes,
+                f"requests resent: {resent}",
+                f"{sum(len(self.items_for(p)) for p in self.platforms)} tasks of "
+                f"{len(self.platforms)} platforms read back at the end, each {FINAL}",
+            ],
         )
+
+
+Fault = Callable[[], Awaitable[str]]  # strikes; returns the evidence that it struck
+
+
+class Strike:
+    """Runs some work and strikes it with a fault the moment a wanted row is in the ledger,
+    then lets the work finish (requests that got no answer resent with their keys)."""
+
+    def __init__(self, crisis: Crisis) -> None:
+        self.crisis = crisis
+        self.row: LedgerRow | None = None  # the row that set the fault off
+        self.answers_before = 0  # answers the clients had when it struck
+        self.evidence = ""  # what the fault returned: the killed pid gone, say
+
+    async def when(
+        self, wanted: Callable[[LedgerRow], bool], work: Awaitable[object], fault: Fault
+    ) -> None:
+        running = asyncio.ensure_future(work)
+        try:
+            self.row = await in_ledger(self.crisis.rig.ledger_url, self.crisis.incident_id, wanted)
+            self.answers_before = self.crisis.book.answers
+            self.evidence = await fault()
+            await running
+        finally:
+            running.cancel()
 
 
 async def in_ledger(

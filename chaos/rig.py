@@ -7,12 +7,14 @@ everything started is stopped on exit, whatever happened.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import shutil
 import signal
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from types import TracebackType
 
@@ -70,8 +72,11 @@ class Rig:
     async def start(self) -> None:
         """The dev server, one worker and the API."""
         await self.start_temporal()
+        await asyncio.gather(self.start_api(), self.start_worker())
+
+    async def start_api(self) -> None:
+        """An `eucp api` process on the rig's port: new, or in place of a killed one."""
         self.stack.start("api", [EUCP, "api"])
-        await self.start_worker()
         await wait_for_port("127.0.0.1", self.api_port, STARTUP)
 
     async def start_temporal(self) -> None:
@@ -89,16 +94,32 @@ class Rig:
         await self.logged(name, "worker started")
         return name
 
+    async def replace_worker(self) -> str:
+        """The latest worker SIGKILLed and a new one started; returns the evidence."""
+        killed = self.kill(f"worker-{self.workers}")
+        return f"{killed}; {await self.start_worker()} started"
+
+    async def replace_api(self) -> str:
+        """The API SIGKILLed and started again on its port; returns the evidence."""
+        killed = self.kill("api")
+        await self.start_api()
+        return f"{killed}; api started again as pid {self.process('api').pid}"
+
     def process(self, name: str) -> subprocess.Popen[bytes]:
         """The latest process started under `name`."""
         return next(p for n, p in reversed(self.stack.procs) if n == name)
 
-    def kill(self, name: str) -> None:
-        """SIGKILL, by pid: no graceful shutdown, nothing in flight gets to finish."""
+    def kill(self, name: str) -> str:
+        """SIGKILL, by pid: no graceful shutdown, nothing in flight gets to finish. Returns the
+        evidence that the fault happened; raises if the process was not running, or survived."""
         proc = self.process(name)
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} (pid {proc.pid}) had exited with {proc.returncode}")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if proc.returncode != -signal.SIGKILL or Path(f"/proc/{proc.pid}").exists():
+            raise RuntimeError(f"{name} (pid {proc.pid}) survived SIGKILL: {proc.returncode}")
+        return f"{name} (pid {proc.pid}) SIGKILLed: exit {proc.returncode}, pid gone"
 
     def dead(self) -> list[str]:
         """Processes that died without being killed on purpose (their latest run)."""
@@ -108,6 +129,19 @@ class Rig:
             for name, proc in latest.items()
             if proc.returncode not in (None, -signal.SIGKILL)
         ]
+
+    def answered(self, name: str, route: str) -> dict[int, int]:
+        """How many requests to `route` (a route template) each run of API process `name`
+        answered, by pid: from its JSON access log, one line per answer with its pid."""
+        counts = Counter({proc.pid: 0 for n, proc in self.stack.procs if n == name})
+        for line in (self.stack.logs / f"{name}.log").read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:  # another line, or the one a killed process left half-written
+                continue
+            if entry.get("event") == "request" and entry.get("route") == route:
+                counts[entry["process"]] += 1
+        return dict(counts)
 
     async def logged(self, name: str, text: str, within: float = STARTUP) -> None:
         """Waits until process `name`'s log holds `text`; raises if it dies or takes too long."""

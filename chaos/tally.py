@@ -3,13 +3,16 @@
 A coordinator's or participant's accepted action answers with its decision ids; a platform's
 bulk report answers with the tasks it changed, so each changed task counts as the logical
 decision (task, kind) its outcome records. A decision is lost when it was accepted but has no
-row; it is duplicated when its id, or the logical decision it stands for, has more than one.
+row, wherever it stands in its scope (the last one of a scope included); it is duplicated when
+its id, or the logical decision it stands for, has more than one. A decision no client was told
+of is missed by its number: below its scope's highest row, or below the count the workflow
+itself reports having made, when the caller knows it (the last of a scope included).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from eucp.protocol.decisions import DecisionKind, LedgerRow
@@ -61,14 +64,19 @@ def logical_key(row: LedgerRow) -> str | None:
 
 @dataclass
 class Accepted:
-    """Every decision an answer told a client was accepted, as keys a ledger row can match."""
+    """Every decision an answer told a client was accepted, as keys a ledger row can match,
+    and the content items the answers numbered, each with who brought it in (it is a task for
+    every platform but the one that sighted it)."""
 
     keys: set[str] = field(default_factory=set)
+    items: dict[int, str] = field(default_factory=dict)
     answers: int = 0
 
-    def answer(self, answer: Answer) -> None:
+    def answer(self, answer: Answer, by: str) -> None:
+        """`answer` given to participant `by`."""
         self.answers += 1
         self.keys.update(answer.decisions)
+        self.items.update(dict.fromkeys(answer.accepted_items, by))
 
     def reports(self, reports: Sequence[TaskReport], answer: ReportAnswer) -> None:
         self.answers += 1
@@ -85,8 +93,8 @@ class Tally:
     lost: list[str]
     duplicated: list[str]
     gaps: list[str]
-    """Decision numbers missing inside a workflow's run 1, 2, 3, ...: a decision lost before
-    any client heard of it (the workflow numbers each one before the ledger write)."""
+    """Decision numbers missing from a workflow's 1, 2, 3, ...: a decision lost before any
+    client heard of it (the workflow numbers each one before the ledger write)."""
     unanswered: list[str]
     """Participants' decisions in the ledger that no answer accepted: a refused or lost
     request that was recorded all the same."""
@@ -100,7 +108,11 @@ def keys_of(row: LedgerRow) -> list[str]:
     return keys
 
 
-def tally(accepted: Accepted, rows: Iterable[LedgerRow]) -> Tally:
+def tally(
+    accepted: Accepted, rows: Iterable[LedgerRow], made: Mapping[str, int] | None = None
+) -> Tally:
+    """`made`: decisions each scope (`incident/scope`) says it made, where known: a missing
+    number up to it is a gap even past the scope's highest row."""
     rows = list(rows)
     stored = {key for row in rows for key in keys_of(row)}
     ids = Counter(row.decision.decision_id for row in rows)
@@ -115,7 +127,7 @@ def tally(accepted: Accepted, rows: Iterable[LedgerRow]) -> Tally:
         in_ledger=len(rows),
         lost=sorted(accepted.keys - stored),
         duplicated=duplicated,
-        gaps=gaps(ids),
+        gaps=gaps(ids, made or {}),
         unanswered=[
             row.decision.decision_id
             for row in rows
@@ -135,25 +147,29 @@ def _answerable(row: LedgerRow) -> bool:
     return scope == "crisis" or d.actor.kind is ParticipantKind.platform
 
 
-def gaps(decision_ids: Iterable[str]) -> list[str]:
-    """`incident/scope/n` ids whose number is missing between 1 and the scope's highest."""
+def gaps(decision_ids: Iterable[str], made: Mapping[str, int]) -> list[str]:
+    """`incident/scope/n` ids whose number is missing between 1 and the scope's highest, or
+    the number of decisions `made` says the scope made if that is higher."""
     numbered = []
     for decision_id in decision_ids:
         scope, _, number = decision_id.rpartition("/")
         if number.isdigit():
             numbered.append((scope, int(number)))
-    return [f"{scope}/{n}" for scope, n in holes(numbered)]
+    return [f"{scope}/{n}" for scope, n in holes(numbered, made)]
 
 
-def holes(numbered: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
-    """(scope, n) for every n missing between 1 and the highest number seen in its scope."""
-    numbers: dict[str, set[int]] = {}
+def holes(
+    numbered: Iterable[tuple[str, int]], made: Mapping[str, int] | None = None
+) -> list[tuple[str, int]]:
+    """(scope, n) for every n missing between 1 and the highest number seen in its scope, or
+    the scope's count in `made` if that is higher (a scope in `made` with nothing seen too)."""
+    numbers: dict[str, set[int]] = {scope: set() for scope in made or {}}
     for scope, n in numbered:
         numbers.setdefault(scope, set()).add(n)
     return [
         (scope, n)
         for scope, seen in sorted(numbers.items())
-        for n in range(1, max(seen) + 1)
+        for n in range(1, max(seen | {(made or {}).get(scope, 0)}) + 1)
         if n not in seen
     ]
 

@@ -50,8 +50,10 @@ def row(
 
 def test_a_tally_finds_lost_duplicated_unanswered_and_missing_decisions() -> None:
     accepted = Accepted()
-    accepted.answer(Answer(phase="assessing", decisions=[f"{INCIDENT}/crisis/2"]))
-    accepted.answer(Answer(phase="active", decisions=[f"{INCIDENT}/crisis/3"]))  # never stored
+    accepted.answer(Answer(phase="assessing", decisions=[f"{INCIDENT}/crisis/2"]), IRU.id)
+    accepted.answer(
+        Answer(phase="active", decisions=[f"{INCIDENT}/crisis/3"]), IRU.id
+    )  # never stored
     reports = [TaskReport(task_id=t, outcome=Outcome.removed) for t in ("fb-1", "fb-2")]
     accepted.reports(reports, ReportAnswer(changed=["fb-1", "fb-2"]))
     rows = [
@@ -80,8 +82,8 @@ def test_a_tally_finds_lost_duplicated_unanswered_and_missing_decisions() -> Non
 def test_a_clean_tally_passes_and_a_resent_id_counts_once() -> None:
     accepted = Accepted()
     answer = Answer(phase="assessing", decisions=[f"{INCIDENT}/crisis/2"])
-    accepted.answer(answer)
-    accepted.answer(answer)  # the same key resent: the same answer
+    accepted.answer(answer, IRU.id)
+    accepted.answer(answer, IRU.id)  # the same key resent: the same answer
 
     found = tally(
         accepted,
@@ -96,3 +98,39 @@ def test_undelivered_names_notices_missing_on_both_routes() -> None:
     delivered = ["i/crisis/n1", "i/crisis/n2/backup", "i/crisis/n4", "i/fb/n1"]
 
     assert undelivered(delivered) == ["i/crisis/n3"]
+
+
+def test_a_lost_last_decision_of_its_scope_is_lost() -> None:
+    """The closure (the crisis's last decision) and the last task of a bulk report (its
+    platform's last) accepted but missing: nothing after them makes a gap, the tally still
+    names them."""
+    accepted = Accepted()
+    accepted.answer(Answer(phase="closed", decisions=[f"{INCIDENT}/crisis/3"]), IRU.id)
+    reports = [TaskReport(task_id=t, outcome=Outcome.removed) for t in ("fb-1", "fb-2", "fb-3")]
+    accepted.reports(reports, ReportAnswer(changed=["fb-1", "fb-2", "fb-3"]))
+    rows = [
+        row(1, "crisis/1", DecisionKind.reported),
+        row(2, "crisis/2", DecisionKind.review_started),
+        row(3, "fastbook/1", DecisionKind.task_removed, FASTBOOK, task_id="fb-1"),
+        row(4, "fastbook/2", DecisionKind.task_removed, FASTBOOK, task_id="fb-2"),
+    ]  # no crisis/3 (the closure), no fastbook/3 (fb-3's removal)
+
+    found = tally(accepted, rows)
+
+    assert found.lost == [f"{INCIDENT}/crisis/3", task_key("fb-3", DecisionKind.task_removed)]
+    assert found.gaps == []
+    assert not Result("s", found).ok
+
+
+def test_a_lost_last_decision_no_client_heard_of_is_a_gap_by_the_workflows_count() -> None:
+    """A task withdrawn at closure is eucp's own decision, answered to no one: missing as the
+    crisis's last, only the workflow's own count of its decisions shows it."""
+    accepted = Accepted()
+    accepted.answer(Answer(phase="closed", decisions=[f"{INCIDENT}/crisis/2"]), IRU.id)
+    rows = [row(1, "crisis/1", DecisionKind.reported), row(2, "crisis/2", DecisionKind.closed)]
+
+    assert tally(accepted, rows).gaps == []  # the rows alone cannot tell
+    found = tally(accepted, rows, made={f"{INCIDENT}/crisis": 3})
+
+    assert (found.lost, found.gaps) == ([], [f"{INCIDENT}/crisis/3"])
+    assert not Result("s", found).ok

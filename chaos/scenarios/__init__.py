@@ -8,8 +8,10 @@ from pathlib import Path
 
 from chaos.results import Result
 from chaos.scenarios import (
+    api_kill,
     coordinators,
     postgres_drop,
+    postgres_restart,
     receivers,
     reports,
     server_restart,
@@ -24,6 +26,8 @@ SCENARIOS: dict[str, Scenario] = {
     "worker-kill-ledger": worker_kill.ledger_batch,
     "temporal-restart": server_restart.run,
     "postgres-drop": postgres_drop.run,
+    "postgres-restart": postgres_restart.run,
+    "api-kill": api_kill.run,
     "receivers-down": receivers.run,
     "reports-late-duplicate": reports.run,
     "coordinators-race": coordinators.run,

@@ -13,7 +13,7 @@ from pathlib import Path
 from chaos.crisis import COORDINATOR, Crisis, Desk, platform, staff, url
 from chaos.results import Result
 from chaos.rig import Rig
-from chaos.tally import combine, tally
+from chaos.tally import combine
 from eucp.client import ApiClient
 from eucp.protocol.actions import Action
 from eucp.protocol.phases import Phase
@@ -127,6 +127,12 @@ async def run(root: Path) -> Result:
         problems = [p for r in races for p in r.problems]
         for r in races:
             problems += await r.crisis.checked()
-        tallies = [tally(r.crisis.book, await r.crisis.rows()) for r in races]
+        tallies = [await r.crisis.tally() for r in races]
+        lost = sum(len(r.told) for r in races)
         told = sorted({t for r in races for t in r.told})
-        return Result("coordinators-race", combine(tallies), problems, told)
+        return Result(
+            "coordinators-race",
+            combine(tallies),
+            problems,
+            [f"{lost} races on {INCIDENTS} incidents, each lost with a 409", *told],
+        )

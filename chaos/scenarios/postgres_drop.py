@@ -8,19 +8,17 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
 from chaos.crisis import Crisis, platform, staff
+from chaos.postgres import SERVER, ledger_url, schema
 from chaos.results import Result
 from chaos.rig import Rig
 from eucp.runtime.registry import Registry
 
-SERVER = "postgresql://postgres@127.0.0.1:5432/test"
 PLATFORMS = ["fastbook", "slowtube", "choosy"]
 ITEMS = 300
 BATCH = 50
@@ -31,18 +29,6 @@ MIN_DROPS = 10  # fewer dropped connections than this: the fault did not happen
 class Drops:
     total: int = 0
     in_transaction: int = 0  # backends that were running a statement or holding a transaction
-
-
-@contextmanager
-def schema() -> Iterator[str]:
-    """A schema of its own for this run, dropped afterwards."""
-    name = f"chaos_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(SERVER, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {name}")
-        try:
-            yield name
-        finally:
-            admin.execute(f"DROP SCHEMA {name} CASCADE")
 
 
 async def drop_connections(app: str, drops: Drops, stop: asyncio.Event) -> None:
@@ -66,8 +52,7 @@ async def run(root: Path) -> Result:
     registry = Registry(participants=[*staff(), *(platform(p) for p in PLATFORMS)])
     app = f"eucp-chaos-{uuid.uuid4().hex[:8]}"
     with schema() as name:
-        url = f"{SERVER}?options=-csearch_path%3D{name}&application_name={app}"
-        async with Rig(root / "postgres-drop", registry, ledger_url=url) as rig:
+        async with Rig(root / "postgres-drop", registry, ledger_url(name, app)) as rig:
             crisis = Crisis(rig, PLATFORMS)
             await crisis.report()
             await crisis.assess()

@@ -88,6 +88,21 @@ async def run(root: Path) -> Result:
                 hook.down()
 
 
+def faults_missed(
+    hooks: dict[str, Webhook], mail: Mailbox, flaps: int, activated: float
+) -> list[str]:
+    """The misbehaviours no delivery ran into, as problems: a fault nobody met proves
+    nothing."""
+    evidence = {
+        "downbook had no notice due while it was down": activated < DOWN,
+        "slowtube's slow webhook was never called": hooks["slowtube"].attempts > 0,
+        "errorgram never answered 500": hooks["errorgram"].refused > 0,
+        "flapbook never went down": flaps > 0,
+        "SMTP refused no recipient": mail.refusals > 0,
+    }
+    return [problem for problem, happened in evidence.items() if not happened]
+
+
 async def _crisis(rig: Rig, hooks: dict[str, Webhook], mail: Mailbox) -> Result:
     loop = asyncio.get_running_loop()
     crisis = Crisis(rig, list(hooks))
@@ -97,6 +112,7 @@ async def _crisis(rig: Rig, hooks: dict[str, Webhook], mail: Mailbox) -> Result:
     try:
         await crisis.assess()
         await crisis.activate(30)
+        activated = DOWN - (back - loop.time())  # seconds into downbook's outage
         await crisis.take_down()
         await asyncio.sleep(DEFER)
         del mail.refuse[f"{COORDINATOR}@{DOMAIN}"]
@@ -107,7 +123,7 @@ async def _crisis(rig: Rig, hooks: dict[str, Webhook], mail: Mailbox) -> Result:
         flaps = await flapping
     finally:
         flapping.cancel()
-    result = await crisis.result("receivers-down", notes=[])
+    result = await crisis.result("receivers-down")
     delivered = {d for h in hooks.values() for d in h.delivered}
     delivered |= {d for ids in mail.delivered.values() for d in ids}
     problems = [f"notification never arrived: {d}" for d in undelivered(delivered)][:10]
@@ -121,6 +137,7 @@ async def _crisis(rig: Rig, hooks: dict[str, Webhook], mail: Mailbox) -> Result:
     problems += [] if ms_desk else ["the refused member state's backup desk got nothing"]
     if not mail.delivered.get(f"{COORDINATOR}@{DOMAIN}"):
         problems.append("the deferred coordinator mail never arrived")
+    problems += faults_missed(hooks, mail, flaps, activated)
     for pid, hook in hooks.items():
         if not hook.delivered:
             problems.append(f"{pid}'s webhook received nothing")
@@ -130,6 +147,7 @@ async def _crisis(rig: Rig, hooks: dict[str, Webhook], mail: Mailbox) -> Result:
         f"{len(delivered)} deliveries arrived; webhook attempts "
         + ", ".join(f"{p} {h.attempts} ({h.refused} answered 500)" for p, h in hooks.items()),
         f"flapbook went down {flaps} times; SMTP refused {mail.refusals} recipients",
+        f"downbook's activation notices were due {activated:.0f}s into its {DOWN:.0f}s outage",
     ]
     return Result(
         result.scenario, result.tally, [*result.problems, *problems], [*notes, *result.notes]

@@ -50,7 +50,7 @@ async def run(root: Path) -> Result:
         problems += await out_of_order(crisis, tasks[20:30], tasks[30:40])
         problems += await sightings(crisis)
         # the late platform acts only once its last deadline has been escalated
-        await in_ledger(
+        escalated = await in_ledger(
             rig.ledger_url,
             crisis.incident_id,
             lambda r: (
@@ -73,6 +73,19 @@ async def run(root: Path) -> Result:
         ]
         if len(sighted) != 3 or sum(map(len, sighted)) != 1:
             problems.append(f"3 sightings of 1 new copy recorded as {sighted}")
+        early = [  # its reports on its tasks (its sightings came before)
+            r.decision.decision_id
+            for r in rows
+            if r.decision.actor.id == LATE and "task_id" in r.decision.inputs
+            if r.seq < escalated.seq
+        ]
+        if early:
+            problems.append(f"{LATE} reported on tasks before it was escalated: {early[:5]}")
+        refusals.append(
+            f"{LATE} reported on its tasks once {escalated.decision.decision_id} "
+            f"(sla_escalated) was row "
+            f"{escalated.seq}"
+        )
         order = {(r.decision.inputs.get("task_id"), r.decision.kind): r.seq for r in rows}
         for task in tasks[20:30]:
             if (task, DecisionKind.task_acknowledged) in order:

@@ -30,9 +30,10 @@ async def run(root: Path) -> Result:
             while crisis.book.answers < answered_before + 2 and not taking_down.done():  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
             answered = crisis.book.answers - answered_before
-            rig.kill("temporal")
+            killed = rig.kill("temporal")
             await asyncio.sleep(DOWN)
             await rig.start_temporal()
+            restarted = rig.process("temporal").pid
             await taking_down
         finally:
             taking_down.cancel()
@@ -41,5 +42,8 @@ async def run(root: Path) -> Result:
         return await crisis.result(
             "temporal-restart",
             problems,
-            [f"dev server killed with {answered} bulk reports answered, back after {DOWN:.0f}s"],
+            [
+                f"dev server: {killed} with {answered} bulk reports answered; back after "
+                f"{DOWN:.0f}s as pid {restarted}"
+            ],
         )

@@ -15,22 +15,20 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import ExitStack, asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from chaos.crisis import CALM_SLA, Crisis, in_ledger, platform, staff
+from chaos.crisis import CALM_SLA, TAKEDOWN, Crisis, Strike, in_ledger, platform, staff
 from chaos.receivers import Webhook
 from chaos.results import Result
 from chaos.rig import Rig
-from chaos.tally import task_key
 from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.decisions import DecisionKind, LedgerRow
 from eucp.runtime.registry import Registry
 
 PLATFORMS = ["fastbook", "slowtube", "choosy"]
-FIRST_WORKER = "worker-1"
 
 
 @asynccontextmanager
@@ -52,41 +50,19 @@ async def assessed(
             yield crisis, hooks
 
 
-class Kill:
-    """Runs some work; SIGKILLs a worker the moment a wanted row is in the ledger, starts a
-    new one and lets the work finish (its requests resent with their keys)."""
-
-    def __init__(self, crisis: Crisis, worker: str) -> None:
-        self.crisis = crisis
-        self.worker = worker
-        self.row: LedgerRow | None = None  # the row that triggered the kill
-        self.answers_before = 0  # answers the clients had at the kill
-
-    async def when(self, wanted: Callable[[LedgerRow], bool], work: Awaitable[object]) -> str:
-        """Returns the new worker's name."""
-        rig = self.crisis.rig
-        running = asyncio.ensure_future(work)
-        try:
-            self.row = await in_ledger(rig.ledger_url, self.crisis.incident_id, wanted)
-            rig.kill(self.worker)
-            self.answers_before = self.crisis.book.answers
-            successor = await rig.start_worker()
-            await running
-        finally:
-            running.cancel()
-        return successor
-
-
 async def fan_out(root: Path) -> Result:
     """Two kills: as the activation fans out, and as content waves go out to the platforms."""
     items, waves, wave = 200, 3, 100
     total = items + waves * wave
     async with assessed(root / "worker-kill-fan-out") as (crisis, hooks):
-        second = await Kill(crisis, FIRST_WORKER).when(
-            _kind(DecisionKind.activated), crisis.activate(items)
+        first, second = Strike(crisis), Strike(crisis)
+        await first.when(
+            _kind(DecisionKind.activated), crisis.activate(items), crisis.rig.replace_worker
         )
-        await Kill(crisis, second).when(
-            _kind(DecisionKind.content_added), _waves(crisis, items + 1, waves, wave)
+        await second.when(
+            _kind(DecisionKind.content_added),
+            _waves(crisis, items + 1, waves, wave),
+            crisis.rig.replace_worker,
         )
         problems = [f"{p}: {n} tasks, not {total}" for p, n in (await _tasks(crisis, total))]
         await crisis.take_down()
@@ -99,8 +75,8 @@ async def fan_out(root: Path) -> Result:
             "worker-kill-fan-out",
             problems,
             [
-                f"worker killed when the activation ({items} items x 3 platforms) was "
-                f"recorded, its successor when the first of {waves} waves of {wave} was"
+                f"{first.evidence} when the activation ({items} items x 3 platforms) was "
+                f"recorded; {second.evidence} when the first of {waves} waves of {wave} was"
             ],
         )
 
@@ -135,10 +111,11 @@ async def sla_escalation(root: Path) -> Result:
     items, silent = 20, "choosy"
     async with assessed(root / "worker-kill-sla", sla) as (crisis, _):
         await crisis.activate(items)
-        kill = Kill(crisis, FIRST_WORKER)
+        kill = Strike(crisis)
         await kill.when(
             _kind(DecisionKind.sla_breached, silent),
             crisis.take_down([p for p in PLATFORMS if p != silent]),
+            crisis.rig.replace_worker,
         )
         clock = kill.row.decision.inputs["clock"] if kill.row else None
         # the top of the ladder for the act clock is reached after the new worker took over
@@ -151,7 +128,7 @@ async def sla_escalation(root: Path) -> Result:
         return await crisis.result(
             "worker-kill-sla",
             problems,
-            [f"worker killed at the first missed deadline ({clock})"],
+            [f"{kill.evidence} at the first missed deadline ({clock})"],
         )
 
 
@@ -159,16 +136,11 @@ async def ledger_batch(root: Path) -> Result:
     items, batch = 300, 50
     async with assessed(root / "worker-kill-ledger") as (crisis, _):
         await crisis.activate(items)
-
-        def unanswered(row: LedgerRow) -> bool:
-            task_id = row.decision.inputs.get("task_id")
-            return isinstance(task_id, str) and (
-                task_key(task_id, row.decision.kind) not in crisis.book.keys
-            )
-
         before = crisis.book.answers
-        kill = Kill(crisis, FIRST_WORKER)
-        await kill.when(unanswered, crisis.take_down(batch=batch))
+        kill = Strike(crisis)
+        await kill.when(
+            crisis.unanswered(*TAKEDOWN), crisis.take_down(batch=batch), crisis.rig.replace_worker
+        )
         answered = kill.answers_before - before
         total = 2 * len(PLATFORMS) * items // batch
         problems = [] if answered < total else ["the takedown was over before the kill"]
@@ -176,7 +148,7 @@ async def ledger_batch(root: Path) -> Result:
         return await crisis.result(
             "worker-kill-ledger",
             problems,
-            [f"worker killed with {answered} of {total} bulk reports answered"],
+            [f"{kill.evidence} with {answered} of {total} bulk reports answered"],
         )
 
 

@@ -32,19 +32,21 @@ SWEEP_EVERY = 1000  # takes between two deletions of full buckets, per process
 
 
 def _schema(serial: str) -> list[str]:
+    # times are epoch seconds: PostgreSQL's REAL (4 bytes) would round them to minutes
     return [
         """CREATE TABLE IF NOT EXISTS api_buckets (
-            key TEXT PRIMARY KEY, tokens REAL NOT NULL, at REAL NOT NULL,
-            rate REAL NOT NULL, burst REAL NOT NULL, allowed INTEGER NOT NULL)""",
+            key TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL,
+            at DOUBLE PRECISION NOT NULL, rate DOUBLE PRECISION NOT NULL,
+            burst DOUBLE PRECISION NOT NULL, allowed INTEGER NOT NULL)""",
         f"""CREATE TABLE IF NOT EXISTS api_update_slots (
             ticket {serial}, workflow_id TEXT NOT NULL, holder TEXT NOT NULL,
-            expires REAL NOT NULL)""",
+            expires DOUBLE PRECISION NOT NULL)""",
         """CREATE INDEX IF NOT EXISTS api_update_slots_by_workflow
             ON api_update_slots (workflow_id, ticket)""",
         """CREATE TABLE IF NOT EXISTS console_sessions (
             cookie_digest TEXT PRIMARY KEY, participant_id TEXT NOT NULL,
-            token_digest TEXT NOT NULL, started REAL NOT NULL, seen REAL NOT NULL,
-            notices TEXT NOT NULL)""",
+            token_digest TEXT NOT NULL, started DOUBLE PRECISION NOT NULL,
+            seen DOUBLE PRECISION NOT NULL, notices TEXT NOT NULL)""",
         "CREATE TABLE IF NOT EXISTS api_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ]
 

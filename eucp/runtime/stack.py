@@ -46,15 +46,12 @@ class Stack:
                 )
 
     def stop(self) -> None:
-        for _, proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for _, proc in reversed(self.procs):
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        _terminate([proc for _, proc in reversed(self.procs)])
+
+    def stop_one(self, name: str) -> None:
+        """Stops the processes started as `name` and forgets them (to start it anew)."""
+        _terminate([proc for n, proc in self.procs if n == name])
+        self.procs = [(n, proc) for n, proc in self.procs if n != name]
 
     def __enter__(self) -> Stack:
         return self
@@ -63,3 +60,16 @@ class Stack:
         self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _terminate(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to each in turn, then each waited for; SIGKILL after 10 s."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
