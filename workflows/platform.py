@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         withdraw,
     )
 
+from workflows.answers import remember, request_key
 from workflows.effects import Draft, Effects, sleep_until
 from workflows.errors import as_update_errors, moving
 
@@ -58,6 +59,10 @@ REMOVAL_CONFIRMED = "annex-ii-removal-confirmed"  # checked times, the issuer to
 CLARIFICATION = "annex-iii-clarification"  # the issuer asked, and its answer restarts the hour
 PAUSE_ALERT = "pause-alert"  # a task paused too long alerts the coordinators and the issuer
 ISSUER_TOLD = "annex-iii-issuer-told"  # the issuer hears of every pause of its order
+REPORTS_ACROSS_RUNS = "report-answers-across-runs"  # a report's answer kept by its request id
+# reports answered by request id carried to the next run: a batch's answer holds up to 1,000
+# task ids, and the retries that reach the next run are the few in flight as it moved
+REPORT_ANSWERS_KEPT = 20
 
 _RUNG_DECISION = {
     Stage.reminded: DecisionKind.sla_breached,
@@ -182,7 +187,11 @@ class PlatformTasksWorkflow:
     @workflow.update
     async def report(self, cmd: ReportTasks) -> ReportAnswer:
         """Applies the reports that fit their task's state and refuses the rest task by task
-        (each with its rule), so one stale report does not hold back a platform's batch."""
+        (each with its rule), so one stale report does not hold back a platform's batch.
+        A batch retried with its request id gets its first answer again, in any run."""
+        key = request_key()
+        if key is not None and key in self.state.answered:
+            return self.state.answered[key].model_copy()
         async with self.lock:
             confirming = workflow.patched(REMOVAL_CONFIRMED)
             clarifying = workflow.patched(CLARIFICATION)
@@ -228,6 +237,8 @@ class PlatformTasksWorkflow:
             if clarifying:
                 stopped = [task for task, r in sorted_.apply if r.outcome is Outcome.cannot_comply]
                 self._tell_issuers(stopped, every_pause=workflow.patched(ISSUER_TOLD))
+            if key is not None and workflow.patched(REPORTS_ACROSS_RUNS):
+                remember(self.state.answered, key, answer, REPORT_ANSWERS_KEPT)
             return answer
 
     def _tell_issuers(self, paused: list[Task], every_pause: bool) -> None:
@@ -313,6 +324,9 @@ class PlatformTasksWorkflow:
         """Refuses a batch from another participant, after the close, or with no report that
         could apply (so a wholly bad batch leaves no trace in history), and any batch while
         this run drains for continue-as-new (the service sends it again to the next run)."""
+        key = request_key()
+        if key is not None and key in self.state.answered:
+            return  # answered before, maybe in an earlier run: the answer is given again
         with as_update_errors():
             if self.moving:
                 raise moving()

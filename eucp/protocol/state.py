@@ -171,6 +171,8 @@ class PlatformState(BaseModel):
     finishing: bool = False
     counters: Counters = Counters()
     exercise: bool = False
+    # the latest reports' answers by request id, for a retry that reaches the next run
+    answered: dict[str, ReportAnswer] = Field(default_factory=dict)
 
     def summary(self, now: datetime) -> PlatformSummary:
         """The figures as they stand at `now`. Missed deadlines are told apart by each task
