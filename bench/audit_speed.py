@@ -1,17 +1,15 @@
-"""Benchmark 4: how fast an auditor replays an incident's histories and verifies its ledger."""
+"""Benchmark 5: how fast an auditor replays an incident's histories (as `eucp audit replay`
+does) and verifies its ledger."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
 
+from eucp.audit.replay import replay_histories
 from eucp.runtime.ledger import open_ledger, verify_chain
-from worker import WORKFLOWS
 
 
 @dataclass
@@ -34,19 +32,13 @@ class AuditSpeed:
         return self.rows / self.verify_seconds if self.verify_seconds else 0.0
 
 
-async def _each(histories: list[WorkflowHistory]) -> AsyncIterator[WorkflowHistory]:
-    for history in histories:
-        yield history
-
-
 async def measure(
     histories: list[WorkflowHistory], ledger_url: str, incident_id: str
 ) -> AuditSpeed:
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
     start = time.perf_counter()
-    results = await replayer.replay_workflows(_each(histories), raise_on_replay_failure=False)
+    runs = await replay_histories(histories)
     replay_seconds = time.perf_counter() - start
-    failures = len(results.replay_failures)
+    failures = sum(run.divergence is not None for run in runs)
     with open_ledger(ledger_url) as ledger:
         start = time.perf_counter()
         rows = ledger.rows(incident_id)

@@ -9,7 +9,6 @@ import time
 from dataclasses import dataclass, field
 
 from bench.env import COORDINATOR, QUIET_SLA, World, start_simulators, takedown_platform
-from bench.profile import Profiles
 from eucp.client import ApiClient
 from eucp.protocol.actions import Action
 from eucp.protocol.identifiers import UrlIdentifier
@@ -66,14 +65,14 @@ async def prepare(world: World, incident_id: str, title: str) -> ApiClient:
     return iru
 
 
-async def run(
-    world: World, incident_id: str = "bench-crisis", give_up_after: float = 900.0
-) -> CrisisResult:
+async def run(world: World, incident_id: str, give_up_after: float = 300.0) -> CrisisResult:
+    """One crisis; the simulated platforms are started with the first and serve every one."""
     opts = world.options
     platforms = [takedown_platform(n) for n in range(opts.platforms)]
-    start_simulators(world, platforms, opts.act_after)
-    for pid in platforms:
-        await wait_for_port("127.0.0.1", world.takedown_hooks[pid][0])
+    if f"platform-{platforms[0]}" not in world.pids:
+        start_simulators(world, platforms, opts.act_after)
+        for pid in platforms:
+            await wait_for_port("127.0.0.1", world.takedown_hooks[pid][0])
     world.stack.check()
     tasks = opts.identifiers * opts.platforms
     result = CrisisResult(incident_id, opts.identifiers, opts.platforms, tasks)
@@ -83,9 +82,6 @@ async def run(
     ]
     iru = await prepare(world, incident_id, "Benchmark crisis")
     ledger = sqlite3.connect(world.ledger_path)
-    profiles = Profiles(opts.profile, world.pids) if opts.profile else None
-    if profiles:
-        profiles.start()
     try:
         start = time.perf_counter()
         for first in range(0, len(identifiers), 1000):  # one activation, then add_content
@@ -121,8 +117,6 @@ async def run(
             for s in status.platforms.values()
         )
     finally:
-        if profiles:
-            profiles.stop()
         ledger.close()
         await iru.aclose()
     return result

@@ -36,12 +36,19 @@ def sighting_platform(n: int) -> str:
     return f"s{n:02d}"
 
 
+def activation_platform(n: int) -> str:
+    return f"a{n:03d}"
+
+
 @dataclass
 class Options:
     """What to run, and how big."""
 
+    rounds: int = 3
     identifiers: int = 1000
     platforms: int = 10
+    activation_identifiers: int = 100
+    activation_platforms: int = 200
     naive_tasks: int = 1000
     sighting_rate: float = 50.0
     sighting_seconds: float = 60.0
@@ -50,9 +57,12 @@ class Options:
     workflow_workers: int = 1
     activity_workers: int = 1
     act_after: float = 0.2
+    api_workers: int = 1
+    held_api_workers: int = 3
     run_dir: Path = Path("var/bench")
     skip_naive: bool = False
     skip_sightings: bool = False
+    skip_activation: bool = False
     profile: Path | None = None
 
 
@@ -68,9 +78,10 @@ class World:
     ledger_path: Path
     tokens: dict[str, str]
     takedown_hooks: dict[str, tuple[int, str]]  # platform -> (port, secret) of its simulator
-    sighting_port: int
+    receivers_port: int
     client: Client | None = None
     pids: dict[str, int] = field(default_factory=dict)
+    api_process: str = ""  # the name the API runs under now
 
     @property
     def ledger_url(self) -> str:
@@ -85,14 +96,14 @@ class World:
 
 
 def registry(
-    takedown: dict[str, tuple[int, str]], sighting: list[str], sighting_port: int, secret: str
+    takedown: dict[str, tuple[int, str]], received: list[str], receivers_port: int, secret: str
 ) -> Registry:
     """The coordinator, an auditor, the takedown platforms (webhooks to their simulators) and
-    the sighting platforms (webhooks to the benchmark's own receivers)."""
+    the sighting and activation platforms (webhooks to the benchmark's own receivers)."""
     hooks = {pid: simulator_webhook(port, key) for pid, (port, key) in takedown.items()}
     hooks |= {
-        pid: SignedWebhook(f"http://127.0.0.1:{sighting_port}/hook/{pid}", secret)
-        for pid in sighting
+        pid: SignedWebhook(f"http://127.0.0.1:{receivers_port}/hook/{pid}", secret)
+        for pid in received
     }
     return presets.registry(hooks, names={pid: f"Platform {pid}" for pid in hooks})
 
@@ -113,9 +124,10 @@ async def start_world(options: Options) -> World:
         takedown_platform(n): (free_port(), secrets.token_urlsafe(24))
         for n in range(options.platforms)
     }
-    sighting = [sighting_platform(n) for n in range(options.sighting_platforms)]
-    sighting_port = free_port()
-    reg = registry(takedown, sighting, sighting_port, SIGHTING_SECRET)
+    received = [sighting_platform(n) for n in range(options.sighting_platforms)]
+    received += [activation_platform(n) for n in range(options.activation_platforms)]
+    receivers_port = free_port()
+    reg = registry(takedown, received, receivers_port, SIGHTING_SECRET)
     reg.save(run / "participants.json")
     store = TokenStore(run / "tokens.json")
     tokens = {p.id: store.issue(p.id) for p in reg.participants}
@@ -141,20 +153,49 @@ async def start_world(options: Options) -> World:
         ledger_path=ledger,
         tokens=tokens,
         takedown_hooks=takedown,
-        sighting_port=sighting_port,
+        receivers_port=receivers_port,
     )
-    stack.start("temporal", dev_server_args(run / "temporal.db", port, free_port()))
-    await wait_for_port("127.0.0.1", port)
-    await _until_serving(world)
-    for n in range(options.workflow_workers):
-        _start(world, f"worker-workflows-{n}", [EUCP, "worker"], "workflows")
-    for n in range(options.activity_workers):
-        _start(world, f"worker-activities-{n}", [EUCP, "worker"], "activities")
-    _start(world, "api", [EUCP, "api"])
-    await wait_for_port("127.0.0.1", api_port)
-    await asyncio.sleep(1.0)  # the workers connect and poll
-    stack.check()
+    try:  # a stack that does not come up is stopped, not left running
+        stack.start("temporal", dev_server_args(run / "temporal.db", port, free_port()))
+        await wait_for_port("127.0.0.1", port)
+        await _until_serving(world)
+        for n in range(options.workflow_workers):
+            _start(world, f"worker-workflows-{n}", [EUCP, "worker"], "workflows")
+        for n in range(options.activity_workers):
+            _start(world, f"worker-activities-{n}", [EUCP, "worker"], "activities")
+        await start_api(world, options.api_workers)
+    except BaseException:
+        stack.stop()
+        raise
     return world
+
+
+async def start_api(world: World, workers: int, within: float = 60.0) -> None:
+    """`eucp api` with `workers` processes sharing its port (`--workers`, when more than one)
+    in place of the API started before, if any; returns once each of them has started."""
+    if world.api_process:
+        world.stack.stop_one(world.api_process)
+    world.api_process = "api" if workers == 1 else f"api-{workers}-processes"
+    args = [EUCP, "api", *(["--workers", str(workers)] if workers > 1 else [])]
+    _start(world, world.api_process, args)
+    await wait_for_port("127.0.0.1", int(world.api_url.rsplit(":", 1)[1]), within)
+    pid, deadline = world.pids[world.api_process], time.monotonic() + within
+    while workers > 1 and len(children(pid)) < workers:  # uvicorn's supervisor, then each
+        world.stack.check()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(children(pid))} of {workers} API processes after {within}s")
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1.0)  # the workers connect and poll; the API processes import the app
+    world.stack.check()
+
+
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (Linux's /proc children list), none when it is gone."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
 
 
 def _start(
@@ -196,8 +237,3 @@ def start_simulators(world: World, platforms: list[str], act_after: float) -> No
         args += ["--act-after", str(act_after)]
         env = {"EUCP_TOKEN": world.tokens[pid], "EUCP_WEBHOOK_SECRET": secret}
         _start(world, f"platform-{pid}", args, env=env)
-
-
-def load_average() -> list[float]:
-    with open("/proc/loadavg") as f:
-        return [float(x) for x in f.read().split()[:3]]

@@ -33,7 +33,7 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from bench.env import load_average
+from bench.report import load_average
 from eucp.protocol.phases import Phase
 from eucp.protocol.search import IncidentSearch
 from eucp.runtime.devserver import start_dev_server, wait_for_port

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bench.env import children
+
 
 def peak_mb(pid: int) -> float | None:
     """The process's high-water resident set in MB, None when it is gone."""
@@ -16,4 +18,10 @@ def peak_mb(pid: int) -> float | None:
 
 
 def peaks(pids: dict[str, int]) -> dict[str, float | None]:
-    return {name: peak_mb(pid) for name, pid in pids.items()}
+    """Each process's peak; for one that serves through processes of its own (the API with
+    `--workers`), the largest of them."""
+    return {name: _largest([pid, *children(pid)]) for name, pid in pids.items()}
+
+
+def _largest(pids: list[int]) -> float | None:
+    return max((mb for mb in map(peak_mb, pids) if mb is not None), default=None)

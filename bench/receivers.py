@@ -9,9 +9,12 @@ so an arrival was stamped when that loop got round to it, not when it came. Here
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TextIO
 
@@ -21,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from eucp.runtime.devserver import wait_for_port
 from eucp.runtime.signing import DELIVERY_HEADER
 
 Arrival = tuple[float, str, str, str]  # arrived at, platform, url, delivery id
@@ -58,6 +62,20 @@ def read(path: Path) -> list[Arrival]:
             continue
         arrivals.append((float(at), str(platform), str(url), str(delivery)))
     return arrivals
+
+
+@contextlib.asynccontextmanager
+async def serving(port: int, out: Path) -> AsyncIterator[None]:
+    """The receivers in a process of their own, writing to `out`, while the block runs."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.receivers", str(port), str(out)
+    )
+    try:
+        await wait_for_port("127.0.0.1", port)
+        yield
+    finally:
+        proc.terminate()
+        await proc.wait()
 
 
 def main() -> None:

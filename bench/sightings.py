@@ -4,14 +4,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
-import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 
@@ -22,7 +18,6 @@ from eucp.client import ApiClient, ApiUnavailable
 from eucp.protocol.actions import Action
 from eucp.protocol.identifiers import UrlIdentifier
 from eucp.protocol.refusal import Refusal
-from eucp.runtime.devserver import wait_for_port
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -55,27 +50,13 @@ class SightingResult:
     latencies: list[float] = field(default_factory=list, repr=False)
 
 
-@contextlib.asynccontextmanager
-async def receiving(port: int, out: Path) -> AsyncIterator[None]:
-    """The sighting platforms' webhooks, served by `bench.receivers` in a process of its own."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.receivers", str(port), str(out)
-    )
-    try:
-        await wait_for_port("127.0.0.1", port)
-        yield
-    finally:
-        proc.terminate()
-        await proc.wait()
-
-
-async def run(world: World, incident_id: str = "bench-sightings") -> SightingResult:
+async def run(world: World, incident_id: str) -> SightingResult:
     opts = world.options
     platforms = [sighting_platform(n) for n in range(opts.sighting_platforms)]
     reporter, others = platforms[0], platforms[1:]
     result = SightingResult(rate=opts.sighting_rate, seconds=opts.sighting_seconds)
     out = world.run_dir / "sighting-arrivals.jsonl"
-    async with receiving(world.sighting_port, out):
+    async with receivers.serving(world.receivers_port, out):
         iru = await prepare(world, incident_id, "Benchmark sightings")
         await iru.act(
             incident_id,

@@ -27,9 +27,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from eucp.audit.bundle import MANIFEST, read_bundle, write_bundle
 from eucp.audit.cli import audit
+from eucp.audit.events import child_workflow_ids
 from eucp.audit.models import Check, EntryStatus, Evidence
 from eucp.audit.reconstruct import reconstruct
-from eucp.audit.replay import replay_evidence
+from eucp.audit.replay import replay_evidence, replay_histories
 from eucp.audit.timeline import build_timeline
 from eucp.protocol.actions import Action
 from eucp.protocol.clocks import SlaSettings
@@ -235,6 +236,9 @@ async def test_a_fresh_incident_replays_and_its_timeline_matches_the_ledger(
     eucp: Protocol, run_audit: Audit
 ) -> None:
     incident = await a_closed_crisis(eucp)
+    # its platforms were started together by an activity, which names them for the audit
+    crisis = await eucp.env.client.get_workflow_handle(incident).fetch_history()
+    assert set(child_workflow_ids(crisis)) == {platform_workflow_id(incident, p) for p in PLATFORMS}
 
     code, replay = await run_audit("replay", incident)
     assert code == 0, problems(replay)
@@ -617,6 +621,21 @@ async def test_replay_names_the_event_the_current_code_cannot_reproduce() -> Non
     )
     assert run.divergence.located_by == "bisection"
     assert "shred_evidence" in run.divergence.message
+
+
+async def test_histories_replayed_together_keep_each_divergence_to_its_run() -> None:
+    """Every stored history through one Replayer, one of them made to diverge."""
+    everything = [
+        WorkflowHistory.from_json(path.stem, path.read_text())
+        for path in sorted(HISTORIES.glob("*.json"))
+    ]
+    crisis = next(i for i, h in enumerate(everything) if h.workflow_id == "v1-crisis-full")
+    everything[crisis], event_id = altered_activity_type(everything[crisis])
+    runs = await replay_histories(everything)
+    assert [(r.workflow_id, r.divergence.event_id) for r in runs if r.divergence] == [
+        ("v1-crisis-full", event_id)
+    ]
+    assert [r.events for r in runs] == [len(h.events) for h in everything]
 
 
 async def test_a_run_whose_first_task_has_not_started_has_nothing_to_replay() -> None:

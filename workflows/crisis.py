@@ -11,13 +11,14 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.platforms import PlatformActivities, StartPlatforms
     from eucp.protocol.actions import ACTIONS, Action, check
     from eucp.protocol.clocks import moment_in_words, spoken
     from eucp.protocol.commands import (
@@ -86,7 +87,8 @@ with workflow.unsafe.imports_passed_through():
         addressees_of,
     )
 
-from workflows.effects import Draft, Effects, sleep_until
+from workflows.answers import remember, request_key
+from workflows.effects import LEDGER_RETRY, Draft, Effects, sleep_until
 from workflows.errors import as_update_errors, moving
 from workflows.outbox import Outbox
 from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
@@ -105,6 +107,14 @@ ANSWERS_ACROSS_RUNS = "answers-across-runs"  # an Update's answer kept by its re
 SEARCHABLE = "search-attributes"  # phase, platforms, reporter and exercise kept in visibility
 # more items than this go to a platform by reference (the ledger), fewer in the signal itself
 INLINE_ITEMS = 100
+# and an activation whose platforms would get more item copies than this in all (items x
+# platforms) sends them all by reference: 200 platforms x 100 items inline passed the 4 MB
+# that Temporal takes of one workflow task's completion, and the crisis failed
+INLINE_COPIES = 2000
+COPIES_BOUNDED = "activation-copies-bounded"
+# an activation's platform workflows started together by one activity, not as children one by
+# one (`activities.platforms`)
+PLATFORMS_STARTED_TOGETHER = "activation-platforms-started-together"
 EXERCISE = "exercise"  # the memo key that marks an exercise's runs
 ANSWERS_KEPT = 1000  # request ids remembered across runs for retried merged calls
 FORBIDDEN, INVALID, NOT_FOUND = RefusalKind.forbidden, RefusalKind.invalid, RefusalKind.not_found
@@ -114,14 +124,6 @@ Check = TypeVar("Check", bound=Callable[..., None])
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Answer]])
 
 
-def _request_key() -> str | None:
-    """The caller's request id for the Update under way, when it has one: the service names an
-    Update after the caller's Idempotency-Key (`participant:key`); one sent without a key has a
-    random id (no colon) and is not remembered."""
-    info = workflow.current_update_info()
-    return f"update/{info.id}" if info is not None and ":" in info.id else None
-
-
 def _answered_once(handler: Handler) -> Handler:
     """Gives an Update retried with its request id the first answer again, with no second
     effect, also when the retry reaches the next run: Temporal dedupes Update ids within one
@@ -129,12 +131,12 @@ def _answered_once(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     async def answer(crisis: CrisisWorkflow, *arguments: Any) -> Answer:
-        key = _request_key()
+        key = request_key()
         if key is not None and key in crisis.state.answered:
             return crisis.state.answered[key].model_copy()
         given = await handler(crisis, *arguments)
         if key is not None and workflow.patched(ANSWERS_ACROSS_RUNS):
-            crisis._remember(key, given)
+            remember(crisis.state.answered, key, given, ANSWERS_KEPT)
         return given
 
     return cast(Handler, answer)
@@ -148,7 +150,7 @@ def _as_validator(check: Check) -> Check:
 
     @functools.wraps(check)
     def validate(crisis: CrisisWorkflow, *arguments: Any) -> None:
-        key = _request_key()
+        key = request_key()
         if key is not None and key in crisis.state.answered:
             return  # answered in an earlier run: its answer is given again, nothing checked
         with as_update_errors():
@@ -251,14 +253,28 @@ class CrisisWorkflow:
                 **self._lasting(),
             )
             recorded: list[str] = []
-            if workflow.patched(ITEMS_BY_REFERENCE) and len(items) > INLINE_ITEMS:
-                items, recorded = [], answer.decisions  # as `_fan_out` does
-            await asyncio.gather(
-                *(
-                    self._start_platform(p, [i for i in items if i.addressed_to(p)], recorded)
-                    for p in platforms
+            if workflow.patched(ITEMS_BY_REFERENCE) and (
+                len(items) > INLINE_ITEMS
+                or (
+                    len(items) * len(platforms) > INLINE_COPIES and workflow.patched(COPIES_BOUNDED)
                 )
-            )
+            ):
+                items, recorded = [], answer.decisions  # as `_fan_out` does
+            starts = {
+                platform_workflow_id(self.state.incident_id, p): self._platform_start(
+                    p, [i for i in items if i.addressed_to(p)], recorded
+                )
+                for p in platforms
+            }
+            if workflow.patched(PLATFORMS_STARTED_TOGETHER):
+                await workflow.execute_activity_method(
+                    PlatformActivities.start_platforms,
+                    StartPlatforms(task_queue=workflow.info().task_queue, starts=starts),
+                    start_to_close_timeout=timedelta(minutes=2),
+                    retry_policy=LEDGER_RETRY,  # the platforms must start: retry, backing off
+                )
+            else:
+                await asyncio.gather(*(self._start_child(wid, s) for wid, s in starts.items()))
             return answer
 
     @activate.validator
@@ -451,7 +467,10 @@ class CrisisWorkflow:
                 self.outbox.rejoin(entry.id)
             else:
                 self.state.platforms.append(entry.id)
-                await self._start_platform(entry.id, [], [], joined=True)
+                await self._start_child(
+                    platform_workflow_id(self.state.incident_id, entry.id),
+                    self._platform_start(entry.id, [], [], joined=True),
+                )
             return answer
 
     @join_platform.validator
@@ -1103,7 +1122,7 @@ class CrisisWorkflow:
         for (rid, answer, _), decision in zip(fresh, decisions, strict=True):
             answer.decisions = [decision.decision_id]
             if rid is not None:
-                self._remember(rid, answer)
+                remember(self.state.answered, rid, answer, ANSWERS_KEPT)
         await self._fan_out(
             [(d.decision_id, items) for (_, _, items), d in zip(fresh, decisions, strict=True)]
         )
@@ -1122,11 +1141,6 @@ class CrisisWorkflow:
             duplicates=answer.duplicates,
             low_quality=answer.low_quality,
         )
-
-    def _remember(self, request_id: str, answer: Answer) -> None:
-        self.state.answered[request_id] = answer
-        while len(self.state.answered) > ANSWERS_KEPT:
-            del self.state.answered[next(iter(self.state.answered))]
 
     async def _act(
         self, action: Action, cmd: Command, answer: Answer | None = None, **inputs: Any
@@ -1171,15 +1185,15 @@ class CrisisWorkflow:
             self.effects.report()  # again, now with the review input
         return answer
 
-    async def _start_platform(
+    def _platform_start(
         self,
         platform_id: str,
         items: list[ContentItem],
         decisions: list[str],
         joined: bool = False,
-    ) -> None:
-        """Starts a platform's workflow with its first items, given or by reference; one
-        brought in mid-crisis (`joined`) reads the open content itself."""
+    ) -> PlatformStart:
+        """A platform workflow's input: its first items, given or by reference; one brought
+        in mid-crisis (`joined`) reads the open content itself."""
         state = PlatformState(
             incident_id=self.state.incident_id,
             platform_id=platform_id,
@@ -1187,10 +1201,15 @@ class CrisisWorkflow:
             sla=self.state.sla,
             exercise=self.state.report.exercise,
         )
+        return PlatformStart(state=state, items=items, decisions=decisions, joined=joined)
+
+    async def _start_child(self, workflow_id: str, start: PlatformStart) -> None:
+        """A platform workflow started as a child (which outlives the crisis): a platform
+        brought in, and every platform of an activation before `PLATFORMS_STARTED_TOGETHER`."""
         await workflow.start_child_workflow(
             PlatformTasksWorkflow.run,
-            PlatformStart(state=state, items=items, decisions=decisions, joined=joined),
-            id=platform_workflow_id(self.state.incident_id, platform_id),
+            start,
+            id=workflow_id,
             parent_close_policy=ParentClosePolicy.ABANDON,
         )
 

@@ -16,6 +16,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.ledger import RecordDecisions, Recorded
+from activities.platforms import StartPlatforms
 from eucp.protocol.decisions import Decision
 from eucp.protocol.state import PlatformStart
 from workflows.crisis import CrisisWorkflow
@@ -26,6 +27,7 @@ M = TypeVar("M", bound=BaseModel)
 CRISIS_TYPE = CrisisWorkflow.__name__
 PLATFORM_TYPE = PlatformTasksWorkflow.__name__
 RECORD_DECISIONS = "record_decisions"
+START_PLATFORMS = "start_platforms"
 
 
 class HistoryError(ValueError):
@@ -88,12 +90,21 @@ def run_info(history: WorkflowHistory) -> RunInfo:
 
 
 def child_workflow_ids(history: WorkflowHistory) -> list[str]:
-    """The workflows this run started as children, in order."""
-    return [
-        e.start_child_workflow_execution_initiated_event_attributes.workflow_id
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
-    ]
+    """The workflows this run started, in order: as children, or together by the
+    `start_platforms` activity (an activation's platforms, patch
+    `activation-platforms-started-together`; an input that does not decode names none)."""
+    started: list[str] = []
+    for e in history.events:
+        if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
+            started.append(e.start_child_workflow_execution_initiated_event_attributes.workflow_id)
+        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attrs = e.activity_task_scheduled_event_attributes
+            if attrs.activity_type.name == START_PLATFORMS:
+                try:
+                    started += decode(attrs.input, StartPlatforms).starts
+                except HistoryError:
+                    continue
+    return started
 
 
 def belongs_to(incident_id: str, history: WorkflowHistory) -> bool:
