@@ -22,12 +22,11 @@ from temporalio.testing import WorkflowEnvironment
 from eucp.protocol.actions import Action
 from eucp.protocol.decisions import DecisionKind
 from eucp.protocol.state import Answer
-from eucp.runtime.settings import Settings
 from eucp.runtime.shared import SharedState
 from eucp.runtime.stack import Stack, free_port
 from eucp.service.incidents import Incidents
 from eucp.service.update_queue import LEASE, UpdateQueue
-from tests.conftest import COORDINATOR, FASTBOOK, SLOWTUBE, Protocol
+from tests.conftest import COORDINATOR, FASTBOOK, SLOWTUBE, Protocol, settings_in
 from tests.http_steps import issue_tokens
 from tests.protocol_steps import VIDEO, activated, url
 
@@ -98,12 +97,16 @@ async def test_two_processes_merging_sightings_for_one_incident_lose_and_double_
 # ---- three processes of `eucp api` -------------------------------------------------------
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def three_processes(
-    dev_env: WorkflowEnvironment, settings: Settings, tmp_path: Path
+    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Path, dict[str, str]]]:
     """`eucp api --workers 3` with tight limits: 10 requests per participant, then one a
-    minute; 10 failed sign-ins per address, then one a minute."""
+    minute; 10 failed sign-ins per address, then one a minute. The tests of this module spend
+    different budgets: a platform's and guessers' (for the limits), the coordinator's (for the
+    console)."""
+    tmp_path = tmp_path_factory.mktemp("three-processes")
+    settings = settings_in(tmp_path)
     tokens = issue_tokens(settings)
     port = free_port()
     env = {
