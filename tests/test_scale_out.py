@@ -178,7 +178,13 @@ async def test_three_api_processes_keep_one_processs_limits(
     guess = {"Authorization": "Bearer eucp_" + "A" * 43}
     statuses = await _each_on_its_own_connection(base, 30, "/v1/incidents", guess)
     assert sorted(statuses) == [401] * 10 + [429] * 20
-    assert len(_answered_by(log, FASTBOOK.id)) > 1, "the load went to more than one process"
+    # a burst may all be accepted by one process: requests one after another, until another
+    # process has answered the platform too (each refused, as its budget is spent)
+    for _ in range(20):
+        if len(_answered_by(log, FASTBOOK.id)) > 1:
+            break
+        assert await _each_on_its_own_connection(base, 1, "/v1/incidents", platform) == [429]
+    assert len(_answered_by(log, FASTBOOK.id)) > 1, "the platform was answered by two processes"
 
 
 async def test_a_console_session_works_whichever_process_answers(
