@@ -127,6 +127,7 @@ async def run(options: Options, out: Path) -> dict[str, Any]:
     finally:
         _memory(world, results)
         world.stack.stop()
+        world.receivers.close()
         results["load_average_at_end"] = load_average()
         results["targets"] = report.targets(results)
         report.write(results, out)  # partial results survive an interrupted run

@@ -36,7 +36,7 @@ async def run(world: World, incident_id: str, within: float = 120.0) -> Activati
     result = ActivationResult(len(platforms), opts.activation_identifiers)
     urls = {f"https://video.example/{incident_id}/{n}" for n in range(opts.activation_identifiers)}
     out = world.run_dir / f"{incident_id}-arrivals.jsonl"
-    async with receivers.serving(world.receivers_port, out):
+    async with receivers.serving(world.receivers, out):
         iru = await prepare(world, incident_id, "Benchmark activation")
         try:
             start = time.time()

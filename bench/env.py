@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -78,7 +79,7 @@ class World:
     ledger_path: Path
     tokens: dict[str, str]
     takedown_hooks: dict[str, tuple[int, str]]  # platform -> (port, secret) of its simulator
-    receivers_port: int
+    receivers: socket.socket  # listening for the whole run: each round's receivers accept on it
     client: Client | None = None
     pids: dict[str, int] = field(default_factory=dict)
     api_process: str = ""  # the name the API runs under now
@@ -126,8 +127,10 @@ async def start_world(options: Options) -> World:
     }
     received = [sighting_platform(n) for n in range(options.sighting_platforms)]
     received += [activation_platform(n) for n in range(options.activation_platforms)]
-    receivers_port = free_port()
-    reg = registry(takedown, received, receivers_port, SIGHTING_SECRET)
+    # bound now and held: a port only looked up would be free for any outgoing connection of
+    # the crisis rounds to take before the receivers of the sightings round start on it
+    receivers = socket.create_server(("127.0.0.1", 0), backlog=1024)
+    reg = registry(takedown, received, receivers.getsockname()[1], SIGHTING_SECRET)
     reg.save(run / "participants.json")
     store = TokenStore(run / "tokens.json")
     tokens = {p.id: store.issue(p.id) for p in reg.participants}
@@ -153,7 +156,7 @@ async def start_world(options: Options) -> World:
         ledger_path=ledger,
         tokens=tokens,
         takedown_hooks=takedown,
-        receivers_port=receivers_port,
+        receivers=receivers,
     )
     try:  # a stack that does not come up is stopped, not left running
         stack.start("temporal", dev_server_args(run / "temporal.db", port, free_port()))
@@ -166,6 +169,7 @@ async def start_world(options: Options) -> World:
         await start_api(world, options.api_workers)
     except BaseException:
         stack.stop()
+        receivers.close()
         raise
     return world
 

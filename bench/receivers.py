@@ -1,5 +1,5 @@
 """The sighting platforms' webhook receivers, in a process of their own:
-`python -m bench.receivers PORT OUT`.
+`python -m bench.receivers FD OUT`, accepting on the listening socket the benchmark holds as FD.
 
 In the benchmark's own process they shared an event loop with the 50-calls-a-second sender,
 so an arrival was stamped when that loop got round to it, not when it came. Here each
@@ -12,19 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TextIO
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from eucp.runtime.devserver import wait_for_port
 from eucp.runtime.signing import DELIVERY_HEADER
 
 Arrival = tuple[float, str, str, str]  # arrived at, platform, url, delivery id
@@ -47,7 +49,12 @@ def app(out: TextIO) -> Starlette:
         out.flush()
         return Response(status_code=200)
 
-    return Starlette(routes=[Route("/hook/{platform}", hook, methods=["POST"])])
+    async def ready(request: Request) -> Response:
+        return Response(status_code=204)
+
+    return Starlette(
+        routes=[Route("/hook/{platform}", hook, methods=["POST"]), Route("/ready", ready)]
+    )
 
 
 def read(path: Path) -> list[Arrival]:
@@ -65,23 +72,45 @@ def read(path: Path) -> list[Arrival]:
 
 
 @contextlib.asynccontextmanager
-async def serving(port: int, out: Path) -> AsyncIterator[None]:
-    """The receivers in a process of their own, writing to `out`, while the block runs."""
+async def serving(listener: socket.socket, out: Path) -> AsyncIterator[None]:
+    """The receivers in a process of their own, accepting on `listener` and writing to `out`,
+    while the block runs. The socket stays the caller's: its port never changes hands."""
+    fd = listener.fileno()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.receivers", str(port), str(out)
+        sys.executable, "-m", "bench.receivers", str(fd), str(out), pass_fds=(fd,)
     )
     try:
-        await wait_for_port("127.0.0.1", port)
+        await _until_ready(listener, proc)
         yield
     finally:
-        proc.terminate()
-        await proc.wait()
+        with contextlib.suppress(ProcessLookupError):  # a receiver that died is reported below
+            proc.terminate()
+        if await proc.wait() not in (0, -signal.SIGTERM):
+            raise RuntimeError(f"the webhook receivers stopped with exit code {proc.returncode}")
+
+
+async def _until_ready(
+    listener: socket.socket, proc: asyncio.subprocess.Process, within: float = 30.0
+) -> None:
+    """Until the process answers: the held socket accepts connections before anyone serves."""
+    host, port = listener.getsockname()
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=1.0) as http:
+        while proc.returncode is None:
+            with contextlib.suppress(httpx.TransportError):
+                if (await http.get("/ready")).status_code == 204:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the webhook receivers did not answer within {within:.0f} s")
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"the webhook receivers stopped with exit code {proc.returncode}")
 
 
 def main() -> None:
-    port, out = int(sys.argv[1]), Path(sys.argv[2])
-    with out.open("w") as sink:
-        uvicorn.run(app(sink), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    fd, out = int(sys.argv[1]), Path(sys.argv[2])
+    with out.open("w") as sink, socket.socket(fileno=fd) as listener:
+        config = uvicorn.Config(app(sink), log_level="warning", access_log=False)
+        uvicorn.Server(config).run(sockets=[listener])
 
 
 if __name__ == "__main__":

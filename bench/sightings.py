@@ -59,7 +59,7 @@ async def run(world: World, incident_id: str) -> SightingResult:
     reporter, others = platforms[0], platforms[1:]
     result = SightingResult(rate=opts.sighting_rate, seconds=opts.sighting_seconds)
     out = world.run_dir / "sighting-arrivals.jsonl"
-    async with receivers.serving(world.receivers_port, out):
+    async with receivers.serving(world.receivers, out):
         iru = await prepare(world, incident_id, "Benchmark sightings")
         await iru.act(
             incident_id,
