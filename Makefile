@@ -88,8 +88,9 @@ lint: install
 typecheck: exchange  # the exchange and `eucp hash` import python-threatexchange
 	$(VENV)/bin/mypy --strict $(CODE)
 
+# two processes, each given whole test files (their servers and module fixtures start once)
 test: browser postgres exchange video lint typecheck
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile
 
 demo: install
 	$(VENV)/bin/eucp demo

@@ -190,6 +190,7 @@ def test_one_key_is_the_current_key_without_saying_so(monkeypatch: pytest.Monkey
         (b64(KEY_A), None, "codec key #1"),
         (None, "a", "codec_keys holds no key"),
     ],
+    ids=["two-no-current", "unknown-current", "short", "twice", "not-base64", "unnamed", "none"],
 )
 def test_unusable_keys_are_refused_without_showing_them(
     monkeypatch: pytest.MonkeyPatch, keys: str | None, current: str | None, problem: str
