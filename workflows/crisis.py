@@ -90,7 +90,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.answers import remember, request_key
 from workflows.effects import LEDGER_RETRY, Draft, Effects, sleep_until
 from workflows.errors import as_update_errors, moving
-from workflows.outbox import Outbox
+from workflows.outbox import BYTES_BOUNDED, Outbox, size_of
 from workflows.platform import PlatformTasksWorkflow, platform_workflow_id
 from workflows.search import changes
 
@@ -112,6 +112,9 @@ INLINE_ITEMS = 100
 # that Temporal takes of one workflow task's completion, and the crisis failed
 INLINE_COPIES = 2000
 COPIES_BOUNDED = "activation-copies-bounded"
+# nor more bytes of items than this in all (`BYTES_BOUNDED`): Temporal takes 2 MB of one
+# payload, and 60 URLs of 2,048 characters to 30 platforms are 3.9 MB
+INLINE_BYTES = 1_000_000
 # an activation's platform workflows started together by one activity, not as children one by
 # one (`activities.platforms`)
 PLATFORMS_STARTED_TOGETHER = "activation-platforms-started-together"
@@ -172,7 +175,9 @@ class CrisisWorkflow:
             state.sla.deliver_within,
             exercise=state.report.exercise,
         )
-        self.outbox = Outbox(state.incident_id, self.effects, merge_up_to=INLINE_ITEMS)
+        self.outbox = Outbox(
+            state.incident_id, self.effects, merge_up_to=INLINE_ITEMS, inline_bytes=INLINE_BYTES
+        )
         self.index = IdentifierIndex.restore(
             state.index, state.pdq_match_distance, state.pdq_min_quality
         )
@@ -257,6 +262,10 @@ class CrisisWorkflow:
                 len(items) > INLINE_ITEMS
                 or (
                     len(items) * len(platforms) > INLINE_COPIES and workflow.patched(COPIES_BOUNDED)
+                )
+                or (
+                    size_of(items) * len(platforms) > INLINE_BYTES
+                    and workflow.patched(BYTES_BOUNDED)
                 )
             ):
                 items, recorded = [], answer.decisions  # as `_fan_out` does
@@ -1229,19 +1238,21 @@ class CrisisWorkflow:
             if p not in self.state.suspended  # given nothing until brought in again
         }
         if workflow.patched(ITEMS_BY_REFERENCE):
+            sizes = {i.no: len(i.model_dump_json()) for i in items}
+            read_sizes = {d: sum(sizes[i.no] for i in admitted) for d, admitted in recorded}
             for p, mine in for_each.items():
+                if not mine:
+                    continue
+                ids = [d for d, admitted in recorded if any(i.addressed_to(p) for i in admitted)]
                 if len(mine) > INLINE_ITEMS:
-                    ids = [
-                        d for d, admitted in recorded if any(i.addressed_to(p) for i in admitted)
-                    ]
-                    self.outbox.assign_recorded(p, ids)
-                elif mine:
-                    self.outbox.assign(p, mine)
+                    self.outbox.assign_recorded(p, ids, sum(read_sizes[d] for d in ids))
+                else:
+                    self.outbox.assign(p, mine, ids, sum(sizes[i.no] for i in mine))
             return
         if workflow.patched(FAN_OUT_BESIDE):  # the answer no longer waits for the signals
             for p, mine in for_each.items():
-                if mine:
-                    self.outbox.assign(p, mine)
+                if mine:  # inline whatever its size, as this version did (never by reference)
+                    self.outbox.assign(p, mine, [], 0)
             return
         await asyncio.gather(
             *(
