@@ -4,11 +4,14 @@ continue-as-new after 60 events (4,096 by default), so a small crisis crosses it
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from eucp.protocol.actions import Action
 from eucp.protocol.decisions import DecisionKind
@@ -18,6 +21,7 @@ from eucp.runtime.settings import Settings
 from eucp.service.incidents import Participation
 from tests.conftest import COORDINATOR, PLATFORMS, Protocol, protocol_on, start_dev_env
 from tests.protocol_steps import activated, eventually, url
+from worker import WORKFLOWS
 from workflows.platform import platform_workflow_id
 
 THRESHOLD = 60
@@ -117,3 +121,42 @@ async def test_a_steady_stream_of_sightings_cannot_hold_a_run_open(
         r for r in eucp.ledger.rows(incident) if r.decision.kind is DecisionKind.sighting_reported
     ]
     assert len(sighted) == 120 and len({r.decision.decision_id for r in sighted}) == 120
+
+
+async def test_ten_thousand_tasks_cross_continue_as_new(eucp_small_histories: Protocol) -> None:
+    """A crisis of 10,000 items (what the design asks to hold): each platform's tasks are 5.4
+    MB as JSON, past the 2 MB Temporal takes of one payload, and the first versions' platform
+    workflows failed their continue-as-new for good. They go to the next run packed."""
+    eucp = eucp_small_histories
+    incident = await eucp.report()
+    iru = eucp.incidents.as_participant(incident, COORDINATOR)
+    await activated(iru)
+    for wave in range(10):
+        await iru.act(Action.add_content, identifiers=[url(wave * 1000 + i) for i in range(1000)])
+    platform = PLATFORMS[0]
+    fastbook = eucp.incidents.as_participant(incident, eucp.actor(platform))
+    await eventually(lambda: all_assigned(fastbook, 10_000), within=120)
+    run_id = platform_workflow_id(incident, platform)
+    runs_before = await runs_of(eucp.env, run_id)
+
+    page = await fastbook.my_tasks()
+    for task in page.tasks[:40]:  # one Update each: the platform's history passes the mark
+        await fastbook.report_tasks([TaskReport(task_id=task.task_id, outcome=Outcome.removed)])
+
+    async def moved_on() -> bool:
+        return await runs_of(eucp.env, run_id) > runs_before
+
+    await eventually(moved_on, within=30)
+    status = await eucp.incidents.status(incident)
+    assert status.platforms[platform].tasks == 10_000
+    assert status.platforms[platform].by_state == {
+        TaskState.removed: 40,
+        TaskState.assigned: 9_960,
+    }
+    # the run that started from packed tasks replays on the code that wrote it
+    history = await eucp.env.client.get_workflow_handle(run_id).fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes.input.payloads[0]
+    assert json.loads(started.data)["packed_tasks"]
+    assert len(started.data) < 500_000
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)

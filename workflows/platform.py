@@ -63,6 +63,8 @@ REPORTS_ACROSS_RUNS = "report-answers-across-runs"  # a report's answer kept by 
 # reports answered by request id carried to the next run: a batch's answer holds up to 1,000
 # task ids, and the retries that reach the next run are the few in flight as it moved
 REPORT_ANSWERS_KEPT = 20
+# the tasks go to the next run packed: 10,000 of them passed the 2 MB of one payload
+TASKS_PACKED = "tasks-packed-across-runs"
 
 _RUNG_DECISION = {
     Stage.reminded: DecisionKind.sla_breached,
@@ -84,7 +86,7 @@ def platform_workflow_id(incident_id: str, platform_id: str) -> str:
 class PlatformTasksWorkflow:
     @workflow.init
     def __init__(self, start: PlatformStart) -> None:
-        self.state = start.state
+        self.state = start.unpacked()
         self.effects = Effects(
             self.state.incident_id,
             self.state.platform_id,
@@ -116,6 +118,8 @@ class PlatformTasksWorkflow:
             if workflow.info().is_continue_as_new_suggested() and not self.state.finishing:
                 self.moving = True  # new reports wait for the next run
                 await self.effects.settle()
+                if workflow.patched(TASKS_PACKED):
+                    workflow.continue_as_new(PlatformStart.carrying(self.state))
                 workflow.continue_as_new(PlatformStart(state=self.state))
         async with self.lock:
             await self._withdraw(SYSTEM, "incident closed", None)
