@@ -40,13 +40,18 @@ class ReadItems(BaseModel):
 
 
 class ReadOpenItems(BaseModel):
-    """The content an incident's decisions left open, for a platform brought in mid-crisis."""
+    """The content an incident's decisions left open, for a platform brought in mid-crisis: all
+    of it (first versions), or a page of the items numbered after `after`, of no more than
+    `up_to_bytes` (one result must stay under the 2 MB Temporal takes of a payload)."""
 
     incident_id: str
+    after: int = Field(default=0, ge=0)
+    up_to_bytes: int | None = Field(default=None, ge=1)
 
 
 class Items(BaseModel):
     items: list[ContentItem]
+    more: bool = Field(default=False, description="a page: more items follow the last")
 
 
 class LedgerActivities:
@@ -70,7 +75,17 @@ class LedgerActivities:
     def read_open_items(self, ask: ReadOpenItems) -> Items:
         """Every item the incident admitted and did not take back (`open_items`)."""
         rows = self._ledger.rows(ask.incident_id)
-        return Items(items=open_items([row.decision for row in rows]))
+        items = [i for i in open_items([row.decision for row in rows]) if i.no > ask.after]
+        if ask.up_to_bytes is None:
+            return Items(items=items)
+        page: list[ContentItem] = []
+        size = 0
+        for item in items:
+            size += len(item.model_dump_json())
+            if page and size > ask.up_to_bytes:
+                return Items(items=page, more=True)
+            page.append(item)
+        return Items(items=page)
 
     @activity.defn(name="read_items")
     def read_items(self, ask: ReadItems) -> Items:

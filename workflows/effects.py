@@ -34,6 +34,10 @@ NOTIFY_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
 )
 BACKUP_ON_FAILURE = "backup-contact-on-failed-delivery"
+# the open content read in pages of up to READ_BYTES: at 10,000 items, or 1,000 URLs of 2,048
+# characters, all of it was more than the 2 MB Temporal takes of one activity's result
+OPEN_ITEMS_PAGED = "open-items-read-in-pages"
+READ_BYTES = 1_000_000
 
 
 class Draft:
@@ -100,14 +104,24 @@ class Effects:
         return decisions
 
     async def open_items(self) -> list[ContentItem]:
-        """The content the incident's recorded decisions left open (`open_items`)."""
-        read = await workflow.execute_activity_method(
-            LedgerActivities.read_open_items,
-            ReadOpenItems(incident_id=self.incident_id),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=LEDGER_RETRY,
-        )
-        return read.items
+        """The content the incident's recorded decisions left open (`open_items`), read in
+        pages of up to `READ_BYTES` (`OPEN_ITEMS_PAGED`)."""
+        paged = workflow.patched(OPEN_ITEMS_PAGED)
+        items: list[ContentItem] = []
+        while True:
+            read = await workflow.execute_activity_method(
+                LedgerActivities.read_open_items,
+                ReadOpenItems(
+                    incident_id=self.incident_id,
+                    after=items[-1].no if items else 0,
+                    up_to_bytes=READ_BYTES if paged else None,
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=LEDGER_RETRY,
+            )
+            items += read.items
+            if not read.more:
+                return items
 
     async def items_of(self, decision_ids: list[str]) -> list[ContentItem]:
         """The content items the given recorded decisions admitted, read from the ledger."""

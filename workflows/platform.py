@@ -65,6 +65,11 @@ REPORTS_ACROSS_RUNS = "report-answers-across-runs"  # a report's answer kept by 
 REPORT_ANSWERS_KEPT = 20
 # the tasks go to the next run packed: 10,000 of them passed the 2 MB of one payload
 TASKS_PACKED = "tasks-packed-across-runs"
+# a task_assigned notice tells of no more than about NOTICE_BYTES of identifiers: one notice
+# of 1,000 URLs of 2,048 characters was 2.3 MB, more than an activity's input may be
+NOTICES_BOUNDED = "task-notices-bounded"
+NOTICE_BYTES = 1_000_000
+TASK_ENTRY_BYTES = 300  # a task's entry in the notice besides its identifier
 
 _RUNG_DECISION = {
     Stage.reminded: DecisionKind.sla_breached,
@@ -80,6 +85,23 @@ _RUNG_NOTE = {
 
 def platform_workflow_id(incident_id: str, platform_id: str) -> str:
     return f"{incident_id}.platform.{platform_id}"
+
+
+def _in_notices(new: list[Task]) -> list[list[Task]]:
+    """New tasks as the `task_assigned` notices that tell of them: one, or with more than
+    `NOTICE_BYTES` of identifiers, as many as keep each under it (`NOTICES_BOUNDED`)."""
+    sizes = [len(t.identifier.model_dump_json()) + TASK_ENTRY_BYTES for t in new]
+    if sum(sizes) <= NOTICE_BYTES or not workflow.patched(NOTICES_BOUNDED):
+        return [new]
+    notices: list[list[Task]] = [[]]
+    size = 0
+    for task, task_size in zip(new, sizes, strict=True):
+        if notices[-1] and size + task_size > NOTICE_BYTES:
+            notices.append([])
+            size = 0
+        notices[-1].append(task)
+        size += task_size
+    return notices
 
 
 @workflow.defn
@@ -389,25 +411,26 @@ class PlatformTasksWorkflow:
         if not new:
             return
         self.wake = True
-        first = new[0]
-        self.effects.notify(
-            [self.state.platform_id],
-            NotificationKind.task_assigned,
-            f"{len(new)} new takedown task(s)",
-            {
-                "acknowledge_by": first.ack_due(self.state.sla),
-                "act_by": first.act_due(self.state.sla),
-                "tasks": [
-                    {
-                        "task_id": t.task_id,
-                        "identifier": t.identifier.model_dump(mode="json"),
-                        "basis": t.basis.model_dump(mode="json"),
-                        "act_by": t.act_due(self.state.sla),
-                    }
-                    for t in new
-                ],
-            },
-        )
+        for told in _in_notices(new):
+            first = told[0]
+            self.effects.notify(
+                [self.state.platform_id],
+                NotificationKind.task_assigned,
+                f"{len(told)} new takedown task(s)",
+                {
+                    "acknowledge_by": first.ack_due(self.state.sla),
+                    "act_by": first.act_due(self.state.sla),
+                    "tasks": [
+                        {
+                            "task_id": t.task_id,
+                            "identifier": t.identifier.model_dump(mode="json"),
+                            "basis": t.basis.model_dump(mode="json"),
+                            "act_by": t.act_due(self.state.sla),
+                        }
+                        for t in told
+                    ],
+                },
+            )
 
     async def _withdraw(
         self, actor: Actor, reason: str, items: list[int] | None, tell: bool = True
