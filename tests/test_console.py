@@ -7,6 +7,7 @@ Set EUCP_CONSOLE_SCREENSHOTS=docs/img to refresh the screenshots the docs show.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, async_playwright, expect
 
 from eucp.demo.simulator import WEBHOOK_PATH, Behaviour, Simulator
 from eucp.protocol.clocks import SlaSettings
@@ -698,4 +699,33 @@ async def test_the_incidents_list_filters_and_sorts(site: Site) -> None:
     await expect(rows.first).to_have_attribute("data-incident", loud)  # "A loud" < "A quiet"
     await page.click("a[data-sort=title]")
     await expect(rows.first).to_have_attribute("data-incident", quiet)
+    await page.context.close()
+
+
+async def test_a_change_recorded_while_the_page_loads_is_shown(site: Site) -> None:
+    """The live view compares its first answer with the page as it was served: a change
+    recorded between the page's rendering and that answer shows like any other. (Taking the
+    first answer for what the page showed hid it until the section changed again.)"""
+    incident = await site.activated()
+    page = await site.page(COORDINATOR.id)
+    answered = asyncio.Event()
+
+    async def first_answer_late(route: Route) -> None:
+        await answered.wait()
+        await route.continue_()
+
+    await page.route(f"**/incidents/{incident}/live", first_answer_late)
+    await page.click(f"a[href$='/incidents/{incident}']")
+    fastbook = platform_row(page, FASTBOOK.id)
+    await expect(fastbook).not_to_contain_text("assigned 1")
+    video = UrlIdentifier(value="https://video.example.test/watch/1")
+    await site.act(incident, "content", {"identifiers": [video.model_dump(mode="json")]})
+
+    async def assigned() -> bool:
+        page = await site.api.as_(FASTBOOK.id).get(f"/v1/incidents/{incident}/tasks")
+        return bool(page.json()["total"] == 1)
+
+    await eventually(assigned)
+    answered.set()
+    await expect(fastbook).to_contain_text("assigned 1", timeout=10_000)
     await page.context.close()

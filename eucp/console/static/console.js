@@ -14,11 +14,21 @@
     if (status) { status.textContent = text; status.className = "live-status " + (cls || ""); }
   }
 
+  // Whether a section's HTML differs from what the page shows. The first answer is compared
+  // with the page as served, parsed as the browser parsed it: a change recorded between the
+  // page's rendering and that answer must show too.
+  function changed(el, name, html) {
+    if (last[name] !== undefined) { return last[name] !== html; }
+    var parsed = document.createElement("template");
+    parsed.innerHTML = html;
+    return parsed.innerHTML !== el.innerHTML;
+  }
+
   function apply(sections) {
     Object.keys(sections).forEach(function (name) {
       var el = main.querySelector('[data-section="' + name + '"]');
-      if (!el || last[name] === sections[name]) { return; }
-      if (last[name] !== undefined) {
+      if (!el) { return; }
+      if (changed(el, name, sections[name])) {
         var open = Array.prototype.map.call(el.querySelectorAll("details[open]"),
           function (d) { return d.id; });
         el.innerHTML = sections[name];
