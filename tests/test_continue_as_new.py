@@ -15,12 +15,14 @@ from temporalio.worker import Replayer
 
 from eucp.protocol.actions import Action
 from eucp.protocol.decisions import DecisionKind
+from eucp.protocol.identifiers import KEY_HELD_AS_IS, IdentifierIndex, IndexSnapshot, Verdict
 from eucp.protocol.tasks import Outcome, TaskReport, TaskState
 from eucp.runtime.ledger import Ledger
 from eucp.runtime.settings import Settings
 from eucp.service.incidents import Participation
 from tests.conftest import COORDINATOR, PLATFORMS, Protocol, protocol_on, start_dev_env
 from tests.protocol_steps import activated, eventually, url
+from tests.test_large_items import long_url
 from worker import WORKFLOWS
 from workflows.platform import platform_workflow_id
 
@@ -160,3 +162,38 @@ async def test_ten_thousand_tasks_cross_continue_as_new(eucp_small_histories: Pr
     assert len(started.data) < 500_000
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
     await replayer.replay_workflow(history)
+
+
+async def test_a_crisis_of_long_urls_continues_as_new(eucp_small_histories: Protocol) -> None:
+    """The crisis carries what it has received (to tell a repeat) to its next run: 1,500 URLs
+    of 2,048 characters were 3 MB of it, past what one payload may be, and the crisis failed
+    its continue-as-new for good. Long identifiers are kept as their digests."""
+    eucp = eucp_small_histories
+    incident = await eucp.report()
+    iru = eucp.incidents.as_participant(incident, COORDINATOR)
+    await activated(iru)
+    for wave in range(3):  # 500 a call: 1.1 MB, under the 2 MB of one Update's input
+        urls = [long_url(wave * 500 + n) for n in range(500)]
+        await iru.act(Action.add_content, identifiers=urls)
+    runs_before = await runs_of(eucp.env, incident)
+    for n in range(10):  # Updates enough to pass the mark
+        await iru.act(Action.post_update, text=f"situation {n}")
+
+    async def moved_on() -> bool:
+        return await runs_of(eucp.env, incident) > runs_before
+
+    await eventually(moved_on, within=30)
+    # and a repeat is still a repeat in the next run
+    again = await iru.act(Action.add_content, identifiers=[long_url(7), long_url(1500)])
+    assert len(again.accepted_items) == 1
+    assert again.duplicates == 1
+
+
+def test_an_index_carried_by_an_earlier_version_still_knows_its_long_urls() -> None:
+    """Earlier versions carried long keys as they are: restored, they are held as digests, and
+    a repeat of one is still a repeat."""
+    earlier = IndexSnapshot(exact=[long_url(1).key])
+    index = IdentifierIndex.restore(earlier, pdq_distance=31, pdq_min_quality=50)
+    assert index.classify(long_url(1)) is Verdict.duplicate
+    assert index.classify(long_url(2)) is Verdict.new
+    assert all(len(key) <= KEY_HELD_AS_IS for key in index.snapshot().exact)

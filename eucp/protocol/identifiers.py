@@ -333,6 +333,19 @@ VPDQ_COMPARED_MATCH_PERCENT = 70.0
 VPDQ_INDEX_FRAMES = 10_000
 
 
+KEY_HELD_AS_IS = 100  # characters; a longer exact key is held as its sha256 (`_held`)
+
+
+def _held(key: str) -> str:
+    """How the index holds an exact key: itself, or past `KEY_HELD_AS_IS` characters its
+    sha256. The index goes to the crisis's next run, and 1,500 URLs of 2,048 characters held
+    as they are were 3 MB of it, past the 2 MB Temporal takes of one payload. Equal keys have
+    equal digests, so a repeat is told from a new identifier as before."""
+    if len(key) <= KEY_HELD_AS_IS:
+        return key
+    return f"sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
 class IdentifierIndex:
     """What an incident has already received, to tell a new identifier from a repeat.
 
@@ -372,7 +385,7 @@ class IdentifierIndex:
             seen = any((bits ^ other).bit_count() <= self.pdq_distance for other in self._pdq)
             self._pdq.append(bits)
             return Verdict.duplicate if seen else Verdict.new
-        key = identifier.key
+        key = _held(identifier.key)
         if key in self._exact:
             return Verdict.duplicate
         if isinstance(identifier, HashIdentifier) and identifier.algorithm is HashAlgorithm.vpdq:
@@ -417,7 +430,7 @@ class IdentifierIndex:
         cls, snapshot: IndexSnapshot, pdq_distance: int, pdq_min_quality: int
     ) -> IdentifierIndex:
         index = cls(pdq_distance, pdq_min_quality)
-        index._exact = set(snapshot.exact)
+        index._exact = {_held(key) for key in snapshot.exact}  # as earlier versions kept them too
         index._pdq = [int(h, 16) for h in snapshot.pdq]
         for video in snapshot.vpdq:
             packed = base64.b64decode(video)
