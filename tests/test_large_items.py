@@ -26,6 +26,7 @@ from eucp.demo import presets
 from eucp.protocol.actions import Action
 from eucp.protocol.identifiers import UrlIdentifier
 from eucp.protocol.participants import Actor, ParticipantKind
+from eucp.protocol.state import TaskQuery
 from eucp.runtime.ledger import open_ledger
 from eucp.service.incidents import Participation
 from tests.conftest import COORDINATOR, Protocol, a_report, protocol_on, settings_in
@@ -119,6 +120,17 @@ async def test_a_platform_brought_in_late_reads_a_large_backlog(thirty_platforms
         return held is not None and held.tasks == 1000
 
     await eventually(given_everything, within=30)
+    # asked for all 1,000 at once, it answers in pages of up to 1 MB that say where to go on
+    listed: list[str] = []
+    query = TaskQuery(limit=1000)
+    while True:
+        page = await eucp.incidents.tasks(incident, latecomer, query)
+        assert page.total == 1000 and 0 < len(page.tasks) < 1000
+        listed += [task.task_id for task in page.tasks]
+        if page.next_offset is None:
+            break
+        query = TaskQuery(offset=page.next_offset, limit=1000)
+    assert len(listed) == len(set(listed)) == 1000
     # read in pages and told in more than one notice, behind their patches (the first run;
     # so much content moves it on to a next run at once, from its packed tasks); all replay
     workflow_id = platform_workflow_id(incident, latecomer)

@@ -69,6 +69,7 @@ TASKS_PACKED = "tasks-packed-across-runs"
 # of 1,000 URLs of 2,048 characters was 2.3 MB, more than an activity's input may be
 NOTICES_BOUNDED = "task-notices-bounded"
 NOTICE_BYTES = 1_000_000
+PAGE_BYTES = 1_000_000  # of tasks in one answer of the `tasks` query
 TASK_ENTRY_BYTES = 300  # a task's entry in the notice besides its identifier
 
 _RUNG_DECISION = {
@@ -379,14 +380,22 @@ class PlatformTasksWorkflow:
 
     @workflow.query
     def tasks(self, query: TaskQuery) -> TaskPage:
+        """Up to `query.limit` tasks from `query.offset`, and no more than `PAGE_BYTES` of
+        them: 1,000 tasks of URLs of 2,048 characters were past the 2 MB Temporal takes of a
+        query's answer. `next_offset` says where the next page starts."""
         chosen = [
             t for t in self.state.tasks.values() if query.state is None or t.state is query.state
         ]
-        end = query.offset + query.limit
+        page: list[Task] = []
+        size = 0
+        for task in chosen[query.offset : query.offset + query.limit]:
+            size += len(task.model_dump_json())
+            if page and size > PAGE_BYTES:
+                break
+            page.append(task)
+        end = query.offset + len(page)
         return TaskPage(
-            tasks=chosen[query.offset : end],
-            total=len(chosen),
-            next_offset=end if end < len(chosen) else None,
+            tasks=page, total=len(chosen), next_offset=end if end < len(chosen) else None
         )
 
     # ---- effects --------------------------------------------------------------------------
