@@ -233,6 +233,7 @@ async def save(client: Client, workflow_id: str, name: str) -> None:
 async def main(tag: str) -> None:
     import tempfile
 
+    version = int(tag.removeprefix("v"))  # as a number: "v10" < "v6" as text
     env = await start_skipping_env()
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -242,20 +243,20 @@ async def main(tag: str) -> None:
                 await full_crisis(incidents, env, "full")
                 await not_activated(incidents, env, "declined")
                 await bulk(incidents, env, "bulk")  # recorded from v4 on
-                if tag >= "v6":
+                if version >= 6:
                     await orders(incidents, env, "orders")
-                if tag >= "v7":
+                if version >= 7:
                     await governance(incidents, env, "governance")
             await save(env.client, "bulk", f"{tag}-crisis-bulk")
             bulk_platform = platform_workflow_id("bulk", FASTBOOK.id)
             await save(env.client, bulk_platform, f"{tag}-platform-bulk")
             await save(env.client, "full", f"{tag}-crisis-full")
             await save(env.client, "declined", f"{tag}-crisis-declined")
-            if tag >= "v6":
+            if version >= 6:
                 await save(env.client, "orders", f"{tag}-crisis-orders")
                 orders_platform = platform_workflow_id("orders", CHOOSY.id)
                 await save(env.client, orders_platform, f"{tag}-platform-orders")
-            if tag >= "v7":
+            if version >= 7:
                 await save(env.client, "governance", f"{tag}-crisis-governance")
                 for platform in (CHOOSY.id, SLOWTUBE.id):  # brought in; suspended and back
                     handle = platform_workflow_id("governance", platform)
