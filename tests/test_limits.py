@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from pydantic import ValidationError
 
 from eucp.api.limits import RateLimiter
+from eucp.runtime.settings import Settings
 from eucp.runtime.shared import SharedState
 from tests.conftest import COORDINATOR, FASTBOOK, Protocol
 from tests.http_steps import Api, issue_tokens, serving
@@ -93,3 +95,12 @@ async def test_a_streamed_body_over_the_limit_is_refused_as_it_arrives(
     assert answer.status_code == 413, answer.text
     assert answer.json()["error"]["refusal"] == "too_large"
     assert "1048576 bytes" in answer.json()["error"]["rule"]
+
+
+def test_a_body_limit_past_what_temporal_takes_is_refused_at_start() -> None:
+    """What one request brings goes to Temporal in one payload (2 MB at most): a body limit
+    over 1 MiB would let a request through that no workflow could take."""
+    with pytest.raises(ValidationError) as refused:
+        Settings(api_max_body_bytes=4 * 1024 * 1024)
+    assert "api_max_body_bytes" in str(refused.value)
+    assert "1048576" in str(refused.value)

@@ -122,7 +122,13 @@ class Settings(BaseSettings):
     reports_dir: Path = Path("var/reports")
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    api_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    api_max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=1_048_576,
+        description="at most 1 MiB: what one request brings reaches Temporal in one payload, "
+        "and Temporal takes 2 MB of one (the items of a megabyte of identifiers are 1.15 MB)",
+    )
     metrics_address: str | None = Field(
         default=None, description="host:port where a worker serves its Prometheus metrics"
     )
