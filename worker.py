@@ -63,6 +63,7 @@ async def running_worker(
             client,
             task_queue=settings.task_queue,
             workflows=WORKFLOWS,
+            max_cached_workflows=settings.workflow_cache,
             graceful_shutdown_timeout=timedelta(seconds=10),
         ) as worker:
             yield worker
@@ -86,6 +87,7 @@ async def running_worker(
                     ReportActivities(ledger, settings.reports_dir).write_report,
                 ],
                 activity_executor=executor,
+                max_cached_workflows=settings.workflow_cache,
                 graceful_shutdown_timeout=timedelta(seconds=10),
             )
             async with worker:

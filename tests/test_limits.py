@@ -4,16 +4,19 @@ the size limit is refused, whether announced or streamed."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from temporalio.testing import WorkflowEnvironment
 
 from eucp.api.limits import RateLimiter
 from eucp.runtime.settings import Settings
 from eucp.runtime.shared import SharedState
-from tests.conftest import COORDINATOR, FASTBOOK, Protocol
+from tests.conftest import COORDINATOR, FASTBOOK, Protocol, settings_in
 from tests.http_steps import Api, issue_tokens, serving
 from tests.test_api import api  # noqa: F401  (the fixture)
+from worker import running_worker
 
 
 def test_a_burst_is_allowed_then_the_rate_holds(database_url: str) -> None:
@@ -104,3 +107,14 @@ def test_a_body_limit_past_what_temporal_takes_is_refused_at_start() -> None:
         Settings(api_max_body_bytes=4 * 1024 * 1024)
     assert "api_max_body_bytes" in str(refused.value)
     assert "1048576" in str(refused.value)
+
+
+async def test_a_workflow_worker_keeps_as_many_runs_as_it_is_told(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """`EUCP_WORKFLOW_CACHE` bounds the workflow runs a worker keeps in memory (three action
+    days of 200 platforms held 463 MB with the default, 300 MB with 250)."""
+    settings = settings_in(tmp_path).model_copy(update={"workflow_cache": 3})
+    for role in ("workflows", "all"):
+        async with running_worker(dev_env.client, settings, role) as worker:
+            assert worker.config()["max_cached_workflows"] == 3

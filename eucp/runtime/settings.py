@@ -108,6 +108,13 @@ class Settings(BaseSettings):
         default="all",
         description="what a worker process runs: workflows and activities, or only one of them",
     )
+    workflow_cache: int = Field(
+        default=1000,
+        ge=1,
+        description="workflow runs a worker keeps in memory between their tasks (the SDK's "
+        "max_cached_workflows): each costs its state and sandbox (about 0.6 MB for a platform "
+        "with 100 tasks); one evicted is replayed from its history at its next task",
+    )
     temporal_tls_cert: Path | None = None
     temporal_tls_key: Path | None = None
     temporal_tls_ca: Path | None = None
