@@ -9,14 +9,17 @@ from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
+from pydantic import BaseModel, Field, ValidationError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from eucp.protocol.actions import Action
+from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.decisions import DecisionKind
 from eucp.protocol.identifiers import KEY_HELD_AS_IS, IdentifierIndex, IndexSnapshot, Verdict
-from eucp.protocol.tasks import Outcome, TaskReport, TaskState
+from eucp.protocol.state import PlatformStart, PlatformState
+from eucp.protocol.tasks import ContentItem, Outcome, TaskReport, TaskState
 from eucp.runtime.ledger import Ledger
 from eucp.runtime.settings import Settings
 from eucp.service.incidents import Participation
@@ -158,7 +161,7 @@ async def test_ten_thousand_tasks_cross_continue_as_new(eucp_small_histories: Pr
     # the run that started from packed tasks replays on the code that wrote it
     history = await eucp.env.client.get_workflow_handle(run_id).fetch_history()
     started = history.events[0].workflow_execution_started_event_attributes.input.payloads[0]
-    assert json.loads(started.data)["packed_tasks"]
+    assert json.loads(started.data)["packed"]
     assert len(started.data) < 500_000
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
     await replayer.replay_workflow(history)
@@ -197,3 +200,26 @@ def test_an_index_carried_by_an_earlier_version_still_knows_its_long_urls() -> N
     assert index.classify(long_url(1)) is Verdict.duplicate
     assert index.classify(long_url(2)) is Verdict.new
     assert all(len(key) <= KEY_HELD_AS_IS for key in index.snapshot().exact)
+
+
+def test_a_packed_input_is_refused_by_an_earlier_version_not_taken_empty() -> None:
+    """An earlier worker that gets a run's packed input fails to read it (its `state` is
+    required) and the run waits for a worker of this version, instead of starting without
+    its tasks, as an input with the tasks alone packed would have made it."""
+
+    class EarlierPlatformStart(BaseModel):  # as versions before the packing read it
+        state: PlatformState
+        items: list[ContentItem] = Field(default_factory=list)
+        decisions: list[str] = Field(default_factory=list)
+        joined: bool = False
+
+    state = PlatformState(
+        incident_id="inc-1",
+        platform_id=PLATFORMS[0],
+        coordinators=[COORDINATOR.id],
+        sla=SlaSettings(),
+    )
+    packed = PlatformStart.carrying(state).model_dump_json()
+    with pytest.raises(ValidationError, match="state"):
+        EarlierPlatformStart.model_validate_json(packed)
+    assert PlatformStart.model_validate_json(packed).unpacked() == state

@@ -3,6 +3,7 @@ children it started, and the decisions it sent to the ledger. Pure: no I/O."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -120,9 +121,10 @@ def belongs_to(incident_id: str, history: WorkflowHistory) -> bool:
         start = decode(
             history.events[0].workflow_execution_started_event_attributes.input, PlatformStart
         )
-    except HistoryError:
+        state = start.unpacked()  # a run after continue-as-new gets its state packed
+    except (HistoryError, ValueError, zlib.error):  # pydantic's ValidationError is a ValueError
         return False
-    return start.state.incident_id == incident_id
+    return state.incident_id == incident_id
 
 
 def decision_batches(history: WorkflowHistory) -> tuple[list[Batch], list[tuple[int, str]]]:

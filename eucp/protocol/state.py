@@ -7,7 +7,7 @@ import zlib
 from collections import Counter
 from datetime import datetime
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, Field
 
 from eucp.protocol.clocks import SlaSettings
 from eucp.protocol.deadlines import Deadline, deadline_of
@@ -210,39 +210,39 @@ class PlatformState(BaseModel):
 
 
 class PlatformStart(BaseModel):
-    """Input of a PlatformTasksWorkflow run: its state and the items it starts with, given
-    directly (first versions) or as the recorded decisions that admitted them."""
+    """Input of a PlatformTasksWorkflow run: its state, given as it is or packed, and the items
+    it starts with, given directly (first versions) or as the recorded decisions that admitted
+    them."""
 
-    state: PlatformState
+    state: PlatformState | None = Field(
+        default=None, description="the run's state, unless it comes `packed`"
+    )
     items: list[ContentItem] = Field(default_factory=list)
     decisions: list[str] = Field(default_factory=list)
     joined: bool = Field(
         default=False, description="brought in mid-crisis: it reads the open content itself"
     )
-    packed_tasks: str | None = Field(
+    packed: str | None = Field(
         default=None,
-        description="the previous run's tasks, zlib-compressed JSON in base64 (`carrying`)",
+        description="the state as zlib-compressed JSON in base64, from the run before (`carrying`)",
     )
 
     @classmethod
     def carrying(cls, state: PlatformState) -> PlatformStart:
-        """The next run's input: `state` with its tasks packed. Ten thousand tasks are 5.4 MB
-        of JSON, past the 2 MB Temporal takes of one payload; packed, about 0.2 MB."""
-        tasks = _TASKS.dump_json(list(state.tasks.values()))
-        return cls(
-            state=state.model_copy(update={"tasks": {}}),
-            packed_tasks=base64.b64encode(zlib.compress(tasks, 1)).decode("ascii"),
-        )
+        """The next run's input, its state packed. Ten thousand tasks are 5.4 MB of JSON, past
+        the 2 MB Temporal takes of one payload; packed, about 0.2 MB. Without a `state` field,
+        an input a worker of an earlier version cannot read fails its workflow task there
+        (until a worker of this version takes it), rather than starting a run with no tasks."""
+        packed = zlib.compress(state.model_dump_json().encode(), 1)
+        return cls(packed=base64.b64encode(packed).decode("ascii"))
 
     def unpacked(self) -> PlatformState:
-        """The state this run starts from, its tasks unpacked if they came packed."""
-        if self.packed_tasks is None:
-            return self.state
-        tasks = _TASKS.validate_json(zlib.decompress(base64.b64decode(self.packed_tasks)))
-        return self.state.model_copy(update={"tasks": {t.task_id: t for t in tasks}})
-
-
-_TASKS = TypeAdapter(list[Task])
+        """The state this run starts from."""
+        if self.packed is not None:
+            return PlatformState.model_validate_json(zlib.decompress(base64.b64decode(self.packed)))
+        if self.state is None:
+            raise ValueError("a platform run's input holds its state, as it is or packed")
+        return self.state
 
 
 class TaskPage(BaseModel):
